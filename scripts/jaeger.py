@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""Install, start and stop a real Jaeger v2 on loopback: `python scripts/jaeger.py up|down|status`.
+
+Jaeger v2.13.0 is the Go module github.com/jaegertracing/jaeger at v1.76.0. Its go.mod has
+replace directives, so `go install ...@v1.76.0` refuses it; building it as a `tool` of a throwaway
+module works. The binary goes to a cache folder outside the repository and is reused:
+``${XDG_CACHE_HOME:-~/.cache}/tracekit/jaeger-v1.76.0/jaeger`` (or ``$TRACEKIT_JAEGER_BIN``).
+
+`up` runs it with ``deploy/jaeger.yaml`` (in-memory store), waits until it is healthy and writes
+a state file with its pid and ports; `down` stops exactly that pid. Ports come from flags, else
+from the environment, else the Jaeger defaults:
+
+    TRACEKIT_JAEGER_QUERY_PORT (16686)      TRACEKIT_JAEGER_OTLP_GRPC_PORT (4317)
+    TRACEKIT_JAEGER_OTLP_HTTP_PORT (4318)   TRACEKIT_JAEGER_HEALTH_PORT (13133)
+    TRACEKIT_JAEGER_QUERY_GRPC_PORT (16685) TRACEKIT_JAEGER_HOST (127.0.0.1)
+
+The module is importable (the pytest plugin tests/plugins/jaeger.py uses `ensure_binary`,
+`start` and `stop`), so tests and `make jaeger-up` share one code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+JAEGER_MODULE = "github.com/jaegertracing/jaeger"
+JAEGER_MODULE_VERSION = "v1.76.0"  # Jaeger v2.13.0
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "deploy" / "jaeger.yaml"
+DEFAULT_PORTS = {
+    "query": 16686,
+    "query_grpc": 16685,
+    "otlp_grpc": 4317,
+    "otlp_http": 4318,
+    "health": 13133,
+}
+PORT_ENV = {
+    "query": "TRACEKIT_JAEGER_QUERY_PORT",
+    "query_grpc": "TRACEKIT_JAEGER_QUERY_GRPC_PORT",
+    "otlp_grpc": "TRACEKIT_JAEGER_OTLP_GRPC_PORT",
+    "otlp_http": "TRACEKIT_JAEGER_OTLP_HTTP_PORT",
+    "health": "TRACEKIT_JAEGER_HEALTH_PORT",
+}
+
+
+class JaegerError(Exception):
+    """Jaeger could not be installed, started or stopped; the message says why and what to do."""
+
+
+class JaegerUnavailable(JaegerError):
+    """The binary is missing and cannot be built here (no Go toolchain)."""
+
+
+@dataclasses.dataclass
+class JaegerInstance:
+    """A running Jaeger started by this script (what the state file holds)."""
+
+    pid: int
+    host: str
+    ports: dict[str, int]
+    binary: str
+    log: str
+    state_file: str
+
+    @property
+    def query_url(self) -> str:
+        """Base URL of the query service (UI, /api/traces, /api/v3)."""
+        return f"http://{self.host}:{self.ports['query']}"
+
+    @property
+    def otlp_http_url(self) -> str:
+        """Base URL of the OTLP/HTTP receiver (POST {url}/v1/traces)."""
+        return f"http://{self.host}:{self.ports['otlp_http']}"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        """host:port of the OTLP/gRPC receiver."""
+        return f"{self.host}:{self.ports['otlp_grpc']}"
+
+
+def cache_dir() -> Path:
+    """The folder holding the built Jaeger, outside the repository and reused across runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tracekit" / f"jaeger-{JAEGER_MODULE_VERSION}"
+
+
+def binary_path() -> Path:
+    """Where the Jaeger binary is (or will be): $TRACEKIT_JAEGER_BIN or the cache folder."""
+    override = os.environ.get("TRACEKIT_JAEGER_BIN")
+    return Path(override).expanduser() if override else cache_dir() / "jaeger"
+
+
+def find_go() -> str | None:
+    """The `go` command, also when /usr/local/go/bin is not on PATH."""
+    found = shutil.which("go")
+    if found:
+        return found
+    for candidate in ("/usr/local/go/bin/go", str(Path.home() / "go" / "bin" / "go")):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def ensure_binary(log: bool = True) -> Path:
+    """Return the Jaeger binary, building it with Go into the cache folder when missing.
+
+    Raises JaegerUnavailable when it is missing and Go is not installed, JaegerError when the
+    build fails. A lock file keeps two concurrent callers from building twice.
+    """
+    binary = binary_path()
+    if _is_executable(binary):
+        return binary
+    if os.environ.get("TRACEKIT_JAEGER_BIN"):
+        raise JaegerUnavailable(f"TRACEKIT_JAEGER_BIN={binary} is not an executable file")
+    go = find_go()
+    if go is None:
+        raise JaegerUnavailable(
+            "Jaeger v2 binary not found at "
+            f"{binary} and Go is not installed: install Go (https://go.dev/dl/) and run "
+            "`make jaeger-up`, or set TRACEKIT_JAEGER_BIN to a Jaeger v2.13 binary"
+        )
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(binary.parent / ".build.lock"):
+        if _is_executable(binary):  # built by someone else while we waited for the lock
+            return binary
+        _build(go, binary, log=log)
+    return binary
+
+
+def _build(go: str, binary: Path, log: bool) -> None:
+    if log:
+        print(
+            f"building Jaeger {JAEGER_MODULE_VERSION} with {go} into {binary.parent} "
+            "(one time, several minutes)",
+            file=sys.stderr,
+        )
+    env = dict(os.environ, GOFLAGS="-mod=mod")
+    with tempfile.TemporaryDirectory(prefix="tracekit-jaeger-build-") as work:
+        gobin = Path(work) / "bin"
+        steps = [
+            [go, "mod", "init", "tracekit.local/jaegerbuild"],
+            [go, "get", "-tool", f"{JAEGER_MODULE}/cmd/jaeger@{JAEGER_MODULE_VERSION}"],
+            [go, "install", "tool"],
+        ]
+        for step in steps:
+            result = subprocess.run(
+                step,
+                cwd=work,
+                env=dict(env, GOBIN=str(gobin)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            if result.returncode != 0:
+                tail = "\n".join(result.stdout.strip().splitlines()[-15:])
+                raise JaegerError(f"`{' '.join(step[1:])}` failed ({result.returncode}):\n{tail}")
+        built = gobin / "jaeger"
+        if not built.exists():
+            raise JaegerError(f"go install finished but {built} is missing")
+        # Move into place in one step so nobody ever runs a half-copied binary.
+        staging = binary.with_name(f".jaeger.{os.getpid()}.tmp")
+        shutil.copy2(built, staging)
+        os.replace(staging, binary)
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def resolve_ports(overrides: dict[str, int | None] | None = None) -> dict[str, int]:
+    """Ports from explicit overrides, else TRACEKIT_JAEGER_*_PORT variables, else defaults."""
+    ports = {}
+    for name, default in DEFAULT_PORTS.items():
+        value = (overrides or {}).get(name)
+        if value is None:
+            value = int(os.environ.get(PORT_ENV[name], default))
+        ports[name] = int(value)
+    return ports
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports that were free a moment ago (for tests on non-default ports)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def default_state_file(query_port: int) -> Path:
+    """Where `up` records the pid for a Jaeger whose query port is `query_port`."""
+    return cache_dir() / "run" / f"jaeger-{query_port}.json"
+
+
+def start(
+    ports: dict[str, int] | None = None,
+    host: str | None = None,
+    state_file: Path | None = None,
+    log_file: Path | None = None,
+    config: Path = CONFIG,
+    timeout: float = 60.0,
+    max_traces: int | None = None,
+) -> JaegerInstance:
+    """Start Jaeger in its own session, wait until healthy, write the state file, return it.
+
+    Raises JaegerError if it exits or is not healthy within `timeout` seconds (its log tail is
+    in the message); JaegerUnavailable if the binary is missing and Go is not installed.
+    """
+    binary = ensure_binary()
+    ports = ports or resolve_ports()
+    host = host or os.environ.get("TRACEKIT_JAEGER_HOST", "127.0.0.1")
+    state_file = state_file or default_state_file(ports["query"])
+    existing = read_state(state_file)
+    if existing is not None and _alive(existing):
+        raise JaegerError(
+            f"Jaeger already running (pid {existing.pid}, {existing.query_url}); "
+            "`make jaeger-down` first"
+        )
+    busy = [f"{name}={port}" for name, port in ports.items() if _port_in_use(host, port)]
+    if busy:
+        raise JaegerError(f"ports already in use on {host}: {', '.join(busy)}")
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_file or state_file.with_suffix(".log")
+    env = dict(os.environ, TRACEKIT_JAEGER_HOST=host)
+    for name, port in ports.items():
+        env[PORT_ENV[name]] = str(port)
+    if max_traces is not None:
+        env["TRACEKIT_JAEGER_MAX_TRACES"] = str(max_traces)
+    with open(log_file, "ab") as log:
+        # A new session: `make jaeger-up` returns while Jaeger keeps running, and a Ctrl-C in
+        # the terminal that started it does not take it down.
+        process = subprocess.Popen(
+            [str(binary), "--config", f"file:{config}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    instance = JaegerInstance(
+        pid=process.pid,
+        host=host,
+        ports=ports,
+        binary=str(binary),
+        log=str(log_file),
+        state_file=str(state_file),
+    )
+    try:
+        _wait_healthy(instance, process, timeout)
+    except BaseException:
+        _terminate(process.pid)
+        process.wait(timeout=10)
+        raise
+    state_file.write_text(json.dumps(dataclasses.asdict(instance), indent=2) + "\n")
+    return instance
+
+
+def _wait_healthy(instance: JaegerInstance, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    checks = (
+        f"http://{instance.host}:{instance.ports['health']}/status",
+        f"{instance.query_url}/api/services",
+    )
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise JaegerError(
+                f"Jaeger exited with code {process.returncode}; log tail:\n{_tail(instance.log)}"
+            )
+        if all(_answers(url) for url in checks):
+            return
+        time.sleep(0.2)
+    raise JaegerError(f"Jaeger not healthy after {timeout:.0f}s; log tail:\n{_tail(instance.log)}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def read_state(state_file: Path) -> JaegerInstance | None:
+    """The instance recorded in `state_file`, or None when there is none."""
+    try:
+        return JaegerInstance(**json.loads(Path(state_file).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _alive(instance: JaegerInstance) -> bool:
+    """True when the recorded pid still runs the recorded binary (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{instance.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(instance.pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (macOS): trust the pid
+    return bool(cmdline) and cmdline[0].decode(errors="replace") == instance.binary
+
+
+def stop(instance: JaegerInstance, timeout: float = 15.0) -> bool:
+    """Stop the recorded pid (SIGTERM, then SIGKILL) and remove the state file.
+
+    Returns False when it was not running any more. Never signals anything but that pid.
+    """
+    was_running = _alive(instance)
+    if was_running:
+        _terminate(instance.pid, timeout)
+    with contextlib.suppress(FileNotFoundError):
+        Path(instance.state_file).unlink()
+    return was_running
+
+
+def _terminate(pid: int, timeout: float = 15.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_exists(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _pid_exists(pid: int) -> bool:
+    # Reap it if it is our child, so a zombie does not look alive.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    with contextlib.suppress(OSError):
+        if "\nState:\tZ" in status.read_text():
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: up | down | status | install."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["up", "down", "status", "install"])
+    parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    for name in DEFAULT_PORTS:
+        flag = "--" + name.replace("_", "-") + "-port"
+        parser.add_argument(flag, dest=name, type=int, default=None, help=f"${PORT_ENV[name]}")
+    parser.add_argument("--state", type=Path, default=None, help="state file (pid, ports)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    args = parser.parse_args(argv)
+    ports = resolve_ports({name: getattr(args, name) for name in DEFAULT_PORTS})
+    state_file = args.state or default_state_file(ports["query"])
+    try:
+        if args.action == "install":
+            print(ensure_binary())
+        elif args.action == "up":
+            instance = start(ports, host=args.host, state_file=state_file, timeout=args.timeout)
+            print(
+                f"Jaeger up (pid {instance.pid}): UI and query API {instance.query_url}, "
+                f"OTLP gRPC {instance.otlp_grpc_endpoint}, OTLP HTTP {instance.otlp_http_url}; "
+                f"log {instance.log}"
+            )
+        elif args.action == "down":
+            found = read_state(state_file)
+            if found is None:
+                print(f"no Jaeger recorded in {state_file}; nothing to stop")
+            elif stop(found):
+                print(f"Jaeger stopped (pid {found.pid})")
+            else:
+                print(f"Jaeger pid {found.pid} was not running; state file removed")
+        else:
+            found = read_state(state_file)
+            if found is not None and _alive(found):
+                healthy = _answers(f"http://{found.host}:{found.ports['health']}/status")
+                print(
+                    f"running (pid {found.pid}), {'healthy' if healthy else 'NOT healthy'}, "
+                    f"{found.query_url}"
+                )
+            else:
+                print("not running")
+                return 1
+    except JaegerError as error:
+        print(f"jaeger: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

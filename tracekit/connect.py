@@ -1,0 +1,44 @@
+"""``tracekit.connect(dataset)``: a DuckDB connection with every tracekit view over a dataset."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+
+from tracekit.dataset import dataset_files, require_dataset
+from tracekit.schema import DUCKDB_COLUMNS
+from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
+
+
+def connect(
+    dataset: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open ``dataset`` as an in-memory DuckDB database whose views read its Parquet files.
+
+    The views (``spans``, ``traces``, ``critical_path``, ``dependencies``, ...) are defined by the
+    ``tracekit/sql/views/*.sql`` files, run in name order over ``span_rows``, the stored rows.
+
+    >>> con = connect("data/sample")  # doctest: +SKIP
+    >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
+    """
+    root = require_dataset(dataset)
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    files = dataset_files(root)
+    if files:
+        listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
+        con.execute(
+            "CREATE VIEW span_rows AS SELECT * EXCLUDE (date) FROM "
+            f"read_parquet({listing}, hive_partitioning = true)"
+        )
+    else:
+        columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
+        con.execute(f"CREATE TEMP TABLE span_rows_empty ({columns})")
+        con.execute("CREATE VIEW span_rows AS SELECT * FROM span_rows_empty")
+    for name in sql_names("views"):
+        con.execute(load_sql(name))
+    return con

@@ -1,0 +1,301 @@
+"""The Parquet dataset: Hive-partitioned span files plus a manifest that commits them.
+
+Layout::
+
+    DATASET/manifest.json                      schema version, committed files, sources, counts
+    DATASET/date=YYYY-MM-DD/part-<uuid>.parquet
+
+A write streams the new batches into a private staging folder, lets DuckDB drop rows whose
+``(trace_id, span_id)`` is already stored (or repeated in the batch), writes the survivors as new
+part files per UTC date, moves them into place and finally replaces ``manifest.json`` by an
+atomic rename. The manifest is the commit point: readers only read the files it lists, so a crash
+or an error at any step leaves the dataset exactly as it was (leftovers are swept on the next
+write). A lock file serialises writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracekit.errors import UserError
+from tracekit.schema import SCHEMA_VERSION, SPAN_SCHEMA
+from tracekit.sqlfiles import load_sql, quote_literal
+
+MANIFEST = "manifest.json"
+FORMAT = "tracekit-dataset"
+_STAGING_PREFIX = ".staging-"
+_ROWS_PER_STAGING_FILE = 500_000
+_ROW_GROUP_SIZE = 122_880
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: rows offered, rows added, rows dropped as already stored/repeated."""
+
+    offered: int
+    added: int
+    files: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.offered - self.added
+
+
+def read_manifest(dataset: str | os.PathLike[str]) -> dict[str, Any]:
+    """The dataset's manifest; an empty one when the folder holds no dataset yet.
+
+    Raises UserError when the folder exists but is not a tracekit dataset we can read.
+    """
+    path = Path(dataset) / MANIFEST
+    if not path.exists():
+        return _empty_manifest()
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable dataset manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserError(f"{path}: not a tracekit dataset manifest")
+    if manifest.get("schema_version", 0) > SCHEMA_VERSION:
+        raise UserError(
+            f"{path}: dataset schema version {manifest['schema_version']} is newer than this "
+            f"tracekit understands ({SCHEMA_VERSION}); upgrade tracekit"
+        )
+    return manifest
+
+
+def dataset_files(dataset: str | os.PathLike[str]) -> list[str]:
+    """Absolute paths of the committed Parquet files, in manifest order."""
+    root = Path(dataset)
+    return [str(root / entry["path"]) for entry in read_manifest(dataset)["files"]]
+
+
+def require_dataset(dataset: str | os.PathLike[str]) -> Path:
+    """The dataset folder, or a UserError when it holds no tracekit dataset."""
+    root = Path(dataset)
+    if not (root / MANIFEST).exists():
+        raise UserError(f"{root}: no tracekit dataset here (no {MANIFEST}); create one with "
+                        "`tracekit import`, `tracekit simulate` or `tracekit export`")
+    read_manifest(root)
+    return root
+
+
+def write_spans(
+    dataset: str | os.PathLike[str],
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    *,
+    source: dict[str, Any] | None = None,
+    manifest_update: Callable[[dict[str, Any]], None] | None = None,
+) -> WriteResult:
+    """Append span batches to the dataset atomically, skipping rows already stored.
+
+    ``batches`` must carry the columns of ``tracekit.schema.SPAN_SCHEMA`` (they are cast to it).
+    They are streamed, never held all at once. ``source`` is recorded in the manifest's
+    ``sources`` list with the counts of this write. ``manifest_update`` may change the manifest
+    (e.g. export state) in the same commit. An exception from the batches iterator aborts the
+    write and leaves the dataset untouched.
+
+    >>> write_spans("data/ds", [table], source={"kind": "import", "path": "t.json"})  # doctest: +SKIP
+    WriteResult(offered=12, added=12, files=1)
+    """
+    root = Path(dataset)
+    root.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(root):
+        manifest = read_manifest(root)
+        _sweep_leftovers(root, manifest)
+        staging = root / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            offered, staged = _stage(batches, staging / "in")
+            new_entries: list[dict[str, Any]] = []
+            if offered:
+                new_entries = _dedup_and_partition(root, manifest, staged, staging / "out")
+            added = sum(entry["rows"] for entry in new_entries)
+            for entry in new_entries:
+                target = root / entry["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / "out" / entry["path"], target)
+            manifest["files"].extend(new_entries)
+            manifest["counts"] = {
+                "spans": sum(entry["rows"] for entry in manifest["files"]),
+                "files": len(manifest["files"]),
+            }
+            if source is not None:
+                manifest["sources"].append(
+                    {**source, "spans": offered, "added": added, "at": _now()}
+                )
+            if manifest_update is not None:
+                manifest_update(manifest)
+            manifest["updated"] = _now()
+            _write_json_atomic(root / MANIFEST, manifest)
+            return WriteResult(offered=offered, added=added, files=len(new_entries))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def update_manifest(
+    dataset: str | os.PathLike[str], change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Change the manifest atomically without writing spans (e.g. to record export progress)."""
+    write_spans(dataset, [], manifest_update=change)
+
+
+def _empty_manifest() -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "created": _now(),
+        "updated": None,
+        "files": [],
+        "sources": [],
+        "counts": {"spans": 0, "files": 0},
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _stage(batches: Iterable[pa.RecordBatch | pa.Table], folder: Path) -> tuple[int, list[str]]:
+    """Stream batches into Parquet files of bounded size; returns rows and file paths."""
+    folder.mkdir()
+    files: list[str] = []
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    rows_in_file = 0
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            table = _conform(batch)
+            if writer is None or rows_in_file >= _ROWS_PER_STAGING_FILE:
+                if writer is not None:
+                    writer.close()
+                files.append(str(folder / f"{len(files):05d}.parquet"))
+                writer = pq.ParquetWriter(files[-1], SPAN_SCHEMA, compression="zstd")
+                rows_in_file = 0
+            writer.write_table(table)
+            rows_in_file += table.num_rows
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows, files
+
+
+def _conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    if table.schema.equals(SPAN_SCHEMA):
+        return table
+    missing = [name for name in SPAN_SCHEMA.names if name not in table.schema.names]
+    if missing:
+        raise ValueError(f"span batch lacks columns {missing}")
+    return table.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
+
+
+def _dedup_and_partition(
+    root: Path, manifest: dict[str, Any], staged: list[str], out: Path
+) -> list[dict[str, Any]]:
+    """Write the new, distinct rows of ``staged`` as Parquet files partitioned by UTC date."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = {quote_literal(str(out.parent / 'spill'))}")
+        con.execute(
+            "CREATE TEMP VIEW staged_ordered AS SELECT * "
+            f"FROM read_parquet({_list_literal(staged)}, filename = true, file_row_number = true)"
+        )
+        dates = [
+            str(row[0])
+            for row in con.execute(
+                "SELECT DISTINCT CAST(start_time AS DATE) FROM staged_ordered"
+            ).fetchall()
+        ]
+        # Rows of one (trace_id, span_id) always share a start date, so only the stored files
+        # of the dates being written can hold duplicates.
+        existing = [
+            str(root / entry["path"]) for entry in manifest["files"] if entry["date"] in dates
+        ]
+        if existing:
+            con.execute(
+                "CREATE TEMP VIEW stored_keys AS SELECT trace_id, span_id "
+                f"FROM read_parquet({_list_literal(existing)})"
+            )
+        else:
+            con.execute(
+                "CREATE TEMP VIEW stored_keys AS SELECT NULL::VARCHAR AS trace_id, "
+                "NULL::VARCHAR AS span_id WHERE false"
+            )
+        con.execute(load_sql("dataset/new_rows.sql"))
+        con.execute(
+            "COPY (SELECT *, strftime(start_time, '%Y-%m-%d') AS date FROM new_rows "
+            f"ORDER BY date, trace_id, start_time, span_id) TO {quote_literal(str(out))} "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), "
+            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
+        )
+    finally:
+        con.close()
+    entries = []
+    for part in sorted(out.glob("date=*/*.parquet")):
+        rows = pq.ParquetFile(part).metadata.num_rows
+        entries.append(
+            {"path": f"{part.parent.name}/{part.name}", "date": part.parent.name[5:], "rows": rows}
+        )
+    return entries
+
+
+def _list_literal(paths: list[str]) -> str:
+    return "[" + ", ".join(quote_literal(path) for path in paths) + "]"
+
+
+def _sweep_leftovers(root: Path, manifest: dict[str, Any]) -> None:
+    """Remove staging folders and part files an interrupted write left behind."""
+    committed = {entry["path"] for entry in manifest["files"]}
+    for child in root.iterdir():
+        if child.name.startswith(_STAGING_PREFIX):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.is_dir() and child.name.startswith("date="):
+            for part in child.glob("*.parquet"):
+                if f"{child.name}/{part.name}" not in committed:
+                    part.unlink()
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=1, sort_keys=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    with open(root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise UserError(f"{root}: another tracekit process is writing this dataset") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

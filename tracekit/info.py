@@ -1,0 +1,34 @@
+"""``dataset_info``: what a dataset holds (spans, traces, services, time range, orphans)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tracekit.connect import connect
+from tracekit.dataset import read_manifest, require_dataset
+from tracekit.sqlfiles import load_sql
+
+
+def dataset_info(dataset: str | os.PathLike[str]) -> dict[str, Any]:
+    """A summary of the dataset: totals, per-service counts and its manifest's sources.
+
+    >>> dataset_info("data/sample")["totals"]["spans"]  # doctest: +SKIP
+    '1520'
+    """
+    root = require_dataset(dataset)
+    manifest = read_manifest(root)
+    con = connect(root)
+    try:
+        totals = dict(con.execute(load_sql("info.sql")).fetchall())
+        services = con.sql(load_sql("info_services.sql")).to_arrow_table()
+    finally:
+        con.close()
+    return {
+        "dataset": str(root),
+        "schema_version": manifest["schema_version"],
+        "files": manifest["counts"]["files"],
+        "totals": totals,
+        "services": services,
+        "sources": len(manifest["sources"]),
+    }
