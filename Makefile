@@ -20,7 +20,6 @@ demo: install
 	$(BIN)/tracekit demo
 
 test: install
-	$(PY) scripts/ensure_test_deps.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,0 +1,120 @@
+"""The Parquet dataset: partitioning, dedup, atomic commits, leftovers, locking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import tracekit
+from tracekit.dataset import dataset_files, read_manifest, write_spans
+from tracekit.errors import UserError
+from tests.spanrows import span, table
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def two_day_rows() -> list[dict]:
+    return [
+        span("t1", "a", None, "shop-api", 0, 100),
+        span("t1", "b", "a", "mes-api", 10, 50, kind="server"),
+        span("t2", "c", None, "shop-api", 0, 70, day_offset=1),
+    ]
+
+
+def test_writes_hive_partitions_by_utc_date_and_counts_in_manifest(dataset: Path) -> None:
+    result = write_spans(dataset, [table(two_day_rows())], source={"kind": "test"})
+    assert (result.offered, result.added, result.files) == (3, 3, 2)
+    dates = sorted(p.name for p in dataset.glob("date=*"))
+    assert dates == ["date=2024-03-01", "date=2024-03-02"]
+    manifest = read_manifest(dataset)
+    assert manifest["counts"] == {"spans": 3, "files": 2}
+    assert manifest["sources"][0]["kind"] == "test"
+    assert manifest["sources"][0]["added"] == 3
+    assert sum(pq.ParquetFile(f).metadata.num_rows for f in dataset_files(dataset)) == 3
+
+
+def test_same_rows_twice_add_nothing_and_repeats_in_one_batch_are_kept_once(
+    dataset: Path,
+) -> None:
+    rows = two_day_rows()
+    first = write_spans(dataset, [table(rows), table(rows[:1])])
+    assert (first.offered, first.added) == (4, 3)
+    again = write_spans(dataset, [table(rows)])
+    assert (again.added, again.duplicates) == (0, 3)
+    con = tracekit.connect(dataset)
+    assert con.execute("SELECT count(*) FROM spans").fetchone() == (3,)
+
+
+def test_first_occurrence_wins_within_a_write(dataset: Path) -> None:
+    first = span("t1", "a", None, "svc", 0, 10, operation="first")
+    second = span("t1", "a", None, "svc", 0, 10, operation="second")
+    write_spans(dataset, [table([first]), table([second])])
+    con = tracekit.connect(dataset)
+    assert con.execute("SELECT operation FROM spans").fetchall() == [("first",)]
+
+
+def test_error_in_the_middle_of_the_batches_leaves_the_dataset_exactly_as_it_was(
+    dataset: Path,
+) -> None:
+    write_spans(dataset, [table(two_day_rows()[:1])], source={"kind": "first"})
+    before = listing(dataset)
+
+    def batches():
+        yield table(two_day_rows()[1:])
+        raise RuntimeError("the third file was broken")
+
+    with pytest.raises(RuntimeError):
+        write_spans(dataset, batches(), source={"kind": "second"})
+    after = {k: v for k, v in listing(dataset).items() if k != ".lock"}
+    assert after == {k: v for k, v in before.items() if k != ".lock"}
+
+
+def test_uncommitted_part_files_from_a_crash_are_ignored_and_swept(dataset: Path) -> None:
+    write_spans(dataset, [table(two_day_rows()[:1])])
+    # What a crash between moving part files and replacing the manifest leaves behind.
+    stray = dataset / "date=2024-03-01" / "part-crashed.parquet"
+    pq.write_table(table([span("t9", "z", None, "ghost", 0, 5)]), stray)
+    (dataset / ".staging-dead").mkdir()
+    con = tracekit.connect(dataset)
+    assert con.execute("SELECT count(*) FROM spans WHERE service = 'ghost'").fetchone() == (0,)
+    write_spans(dataset, [table(two_day_rows()[1:2])])
+    assert not stray.exists()
+    assert not (dataset / ".staging-dead").exists()
+
+
+def test_batches_are_cast_to_the_schema_and_missing_columns_refused(dataset: Path) -> None:
+    rows = table(two_day_rows())
+    reordered = rows.select(list(reversed(rows.column_names)))
+    assert write_spans(dataset, [reordered]).added == 3
+    with pytest.raises(ValueError, match="lacks columns"):
+        write_spans(dataset, [rows.drop(["service"])])
+
+
+def test_a_second_writer_is_refused_while_one_holds_the_lock(dataset: Path) -> None:
+    import fcntl
+
+    dataset.mkdir()
+    with open(dataset / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(UserError, match="another tracekit process"):
+            write_spans(dataset, [table(two_day_rows())])
+
+
+def test_a_folder_that_is_not_a_dataset_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(UserError, match="not a tracekit dataset"):
+        tracekit.connect(tmp_path)
+    with pytest.raises(UserError, match="no tracekit dataset here"):
+        tracekit.connect(tmp_path / "missing")
+
+
+def test_empty_dataset_has_every_view(dataset: Path) -> None:
+    write_spans(dataset, [])
+    con = tracekit.connect(dataset)
+    assert con.execute("SELECT count(*) FROM spans").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM traces").fetchone() == (0,)
