@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.plugins.simulated", "tests.plugins.jaeger", "tests.plugins.fault_proxy"]
+pytest_plugins: list[str] = [
+    "tests.plugins.simulated",
+    "tests.plugins.jaeger",
+    "tests.plugins.fault_proxy",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval"
