@@ -1,0 +1,692 @@
+"""The SimPy model: services with workers and FIFO queues, synchronous calls, a message queue,
+faults, and the bookkeeping the ground truth needs.
+
+How a request moves (this is what the spans show):
+
+* A caller opens a CLIENT span and sends the request (``network_ms`` one way).
+* The callee's request waits in the service's FIFO queue for a free worker (a token in a
+  ``simpy.Store``); the SERVER span starts when a worker takes it, so queueing shows up as the
+  gap between the client span's start and the server span's start.
+* The worker does half of its own work, makes its downstream calls one after another (holding
+  the worker, as a thread-per-request server does), then does the other half. A worker is busy
+  for exactly the server span's duration.
+* Publishing a message is a PRODUCER span; the message then waits for a consumer worker of the
+  queue's consumer service, whose CONSUMER span is linked to the producer (and, with
+  ``consumer_trace: same``, is its child).
+
+Faults: per-operation error probability and error bursts (HTTP 500, status ERROR, the callers
+answer 502), timeouts on calls (the caller gives up, the callee keeps working), messages lost or
+expired in the queue, stalled workers, instances down (idle and freed workers of the instance
+leave the pool; callers get "connection refused" until the load balancer notices), and
+telemetry loss (spans dropped before export; business is unaffected).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from tracekit.simulate.sampling import Sampler, Uniform, arrival_times, stream
+from tracekit.simulate.scenario import (
+    Call,
+    Distribution,
+    Flow,
+    Operation,
+    Publish,
+    Queue,
+    Scenario,
+    Window,
+)
+from tracekit.simulate.spans import SpanCollector
+
+OK, FAILED, UPSTREAM, TIMEOUT, REFUSED = 0, 1, 2, 3, 4
+_PUBLISH_TIME = Distribution("lognormal", 0.003, 0.5)
+# After the run's arrivals stop, in-flight work may finish for at most this long.
+_DRAIN_S = 86_400.0
+
+
+class OrderState:
+    """What happened to one request tree (an order or an operator call)."""
+
+    __slots__ = ("trace_id", "is_order", "failure", "delivered")
+
+    def __init__(self, trace_id: str, is_order: bool) -> None:
+        self.trace_id = trace_id
+        self.is_order = is_order
+        self.failure: tuple[str, str] | None = None
+        self.delivered = False
+
+    def fail(self, component: str, reason: str) -> None:
+        # The first failure is the origin: inner calls fail (or time out) before outer ones.
+        if self.is_order and self.failure is None:
+            self.failure = (component, reason)
+
+
+def _http_parts(name: str) -> tuple[str, str] | None:
+    method, _, route = name.partition(" ")
+    if method in ("GET", "POST", "PUT", "PATCH", "DELETE") and route.startswith("/"):
+        return method, route
+    return None
+
+
+class _Op:
+    __slots__ = ("spec", "name", "sample", "error_rate", "extra_error", "steps", "server_attrs")
+
+    def __init__(self, spec: Operation, sample: Sampler) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.sample = sample
+        self.error_rate = spec.error_rate
+        self.extra_error = 0.0  # raised by error bursts while they last
+        self.steps: list[Any] = []
+        http = _http_parts(spec.name)
+        keys = ("http.request.method", "http.route", "http.response.status_code")
+        self.server_attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for outcome, code in ((OK, "200"), (FAILED, "500"), (UPSTREAM, "502")):
+            self.server_attrs[outcome] = (keys, (*http, code)) if http else ((), ())
+
+
+class _Step:
+    __slots__ = ("call", "callee", "op", "attrs", "repeat_min", "repeat_span", "timeout_s")
+
+    def __init__(self, call: Call, callee: _Svc, op: _Op) -> None:
+        self.call, self.callee, self.op = call, callee, op
+        self.repeat_min = call.repeat_min
+        self.repeat_span = call.repeat_max - call.repeat_min
+        self.timeout_s = call.timeout_s
+        http = _http_parts(call.operation)
+        base_k: tuple[str, ...] = ("peer.service", "server.address")
+        base_v: tuple[str, ...] = (callee.name, callee.name)
+        if http:
+            base_k += ("http.request.method", "url.template")
+            base_v += http
+        code_k = (*base_k, "http.response.status_code") if http else base_k
+        self.attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
+            OK: (code_k, (*base_v, "200") if http else base_v),
+            FAILED: (code_k, (*base_v, "500") if http else base_v),
+            UPSTREAM: (code_k, (*base_v, "502") if http else base_v),
+            TIMEOUT: (base_k, base_v),
+            REFUSED: (base_k, base_v),
+        }
+
+
+class _Hold:
+    """Workers taken out of service (a stall, or an instance that is down)."""
+
+    __slots__ = ("want", "instance", "held")
+
+    def __init__(self, want: int, instance: int | None) -> None:
+        self.want, self.instance = want, instance
+        self.held: list[int] = []
+
+
+class _Svc:
+    __slots__ = (
+        "name",
+        "instances",
+        "workers",
+        "store",
+        "ops",
+        "holds",
+        "undetected",
+        "busy_start",
+        "busy_end",
+        "arrivals",
+        "resource",
+    )
+
+    def __init__(
+        self, env: simpy.Environment, name: str, instances: int, threads: int, resource: list[int]
+    ) -> None:
+        self.name, self.instances, self.workers = name, instances, instances * threads
+        self.store = simpy.Store(env)
+        # Tokens are instance numbers; interleaved so consecutive requests spread over instances.
+        self.store.items = [i for _ in range(threads) for i in range(instances)]
+        self.ops: dict[str, _Op] = {}
+        self.holds: list[_Hold] = []
+        self.undetected = 0  # instances down that the load balancer still routes to
+        self.busy_start: list[float] = []
+        self.busy_end: list[float] = []
+        self.arrivals = 0
+        self.resource = resource  # collector resource index per instance
+
+    def release(self, token: int) -> None:
+        for hold in self.holds:
+            if len(hold.held) < hold.want and hold.instance in (None, token):
+                hold.held.append(token)
+                return
+        self.store.put(token)
+
+    def start_hold(self, hold: _Hold) -> None:
+        items = self.store.items
+        for token in [t for t in items if hold.instance in (None, t)][: hold.want]:
+            items.remove(token)
+            hold.held.append(token)
+        self.holds.append(hold)
+
+    def end_hold(self, hold: _Hold) -> None:
+        self.holds.remove(hold)
+        for token in hold.held:
+            self.store.put(token)
+
+
+@dataclass
+class ModelOutcome:
+    """Everything the truth needs, gathered while the model ran."""
+
+    services: dict[str, _Svc]
+    orders: list[OrderState]
+    lost_messages: list[tuple[str, str]] = field(default_factory=list)
+    orphaned_spans: int = 0
+    dropped_spans: int = 0
+    end_s: float = 0.0
+
+
+class Model:
+    """One simulation run; ``run()`` fills the span collector and returns the outcome."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        duration_s: float,
+        load: float,
+        seed: int,
+        start_hour: float,
+        collector: SpanCollector,
+    ) -> None:
+        self.scenario, self.duration_s, self.load, self.seed = scenario, duration_s, load, seed
+        self.start_hour = start_hour
+        self.spans = collector
+        self.env = simpy.Environment()
+        self.ids = random.Random(seed)
+        self.uniform = Uniform(stream(seed, "uniform"))
+        self.net = scenario.network_ms / 1000.0
+        self.services: dict[str, _Svc] = {}
+        for spec in scenario.services.values():
+            resource = [self._resource(spec.name, i) for i in range(spec.instances)]
+            svc = _Svc(self.env, spec.name, spec.instances, spec.threads, resource)
+            for op_spec in spec.operations.values():
+                sample = Sampler(op_spec.time, stream(seed, f"{spec.name}/{op_spec.name}"))
+                svc.ops[op_spec.name] = _Op(op_spec, sample)
+            self.services[spec.name] = svc
+        for svc in self.services.values():
+            for op in svc.ops.values():
+                for step in op.spec.steps:
+                    if isinstance(step, Publish):
+                        op.steps.append(scenario.queues[step.destination])
+                    else:
+                        callee = self.services[step.service]
+                        op.steps.append(_Step(step, callee, callee.ops[step.operation]))
+        self.publish_time = Sampler(_PUBLISH_TIME, stream(seed, "publish"))
+        loss = scenario.telemetry_loss
+        self.loss_p = loss.probability if loss else 0.0
+        self.loss_services = set(loss.services) if loss and loss.services else None
+        self.dropped: set[str] = set()
+        self.outcome = ModelOutcome(self.services, [])
+
+    # -- ids and telemetry loss --------------------------------------------------------------
+
+    def _resource(self, service: str, instance: int) -> int:
+        return self.spans.resource_id(
+            {
+                "service.name": service,
+                "service.instance.id": f"{service}-{instance}",
+                "host.name": f"{service}-{instance}",
+                "deployment.environment.name": "workshop-simulation",
+            }
+        )
+
+    def _trace_id(self) -> str:
+        return f"{self.ids.getrandbits(128) or 1:032x}"
+
+    def _span_id(self, service: str) -> str:
+        span_id = f"{self.ids.getrandbits(64) or 1:016x}"
+        # Telemetry loss is decided when the span starts, so its children (which end first)
+        # already know their parent will never arrive: they are the orphans.
+        if (
+            self.loss_p
+            and (self.loss_services is None or service in self.loss_services)
+            and self.uniform() < self.loss_p
+        ):
+            self.dropped.add(span_id)
+        return span_id
+
+    def _emit(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent: str | None,
+        service: str,
+        operation: str,
+        kind: str,
+        start: float,
+        status: str,
+        message: str | None,
+        attrs: tuple[tuple[str, ...], tuple[str, ...]],
+        resource: int,
+        link: tuple[str, str] | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        if self.dropped and span_id in self.dropped:
+            self.outcome.dropped_spans += 1
+            return
+        if parent is not None and parent in self.dropped:
+            self.outcome.orphaned_spans += 1
+        end = self.env.now
+        event = None
+        if error_type is not None:
+            event = (
+                "exception",
+                end,
+                ("exception.type", "exception.message"),
+                (error_type, message or ""),
+            )
+        self.spans.add(
+            trace_id,
+            span_id,
+            parent,
+            service,
+            operation,
+            kind,
+            start,
+            end,
+            status,
+            message,
+            attrs[0],
+            attrs[1],
+            resource,
+            link,
+            event,
+        )
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def run(self) -> ModelOutcome:
+        env = self.env
+        for flow in self.scenario.flows:
+            rng = stream(self.seed, f"flow/{flow.name}")
+            times = arrival_times(flow.per_minute, self.load, self.start_hour, self.duration_s, rng)
+            if times.size:
+                env.process(self._source(flow, times))
+        for burst in self.scenario.error_bursts:
+            svc = self.services[burst.service]
+            ops = [svc.ops[burst.operation]] if burst.operation else list(svc.ops.values())
+            for at in self._occurrences(burst.window):
+                env.process(self._burst(ops, burst.rate, at, burst.window.duration_s))
+        for stall in self.scenario.stalls:
+            for at in self._occurrences(stall.window):
+                env.process(
+                    self._hold(
+                        self.services[stall.service],
+                        stall.workers,
+                        None,
+                        at,
+                        stall.window.duration_s,
+                        0.0,
+                    )
+                )
+        for outage in self.scenario.outages:
+            svc = self.services[outage.service]
+            threads = svc.workers // svc.instances
+            for at in self._occurrences(outage.window):
+                env.process(
+                    self._hold(
+                        svc, threads, outage.instance, at, outage.window.duration_s, outage.detect_s
+                    )
+                )
+        env.run(until=self.duration_s + _DRAIN_S)
+        self.spans.flush()
+        self.outcome.end_s = env.now
+        return self.outcome
+
+    def _occurrences(self, window: Window) -> list[float]:
+        times, at = [], window.after_s
+        while at < self.duration_s:
+            times.append(at)
+            if window.every_s is None:
+                break
+            at += window.every_s
+        return times
+
+    def _burst(self, ops: list[_Op], rate: float, at: float, duration: float) -> Any:
+        yield self.env.timeout(at)
+        for op in ops:
+            op.extra_error += rate
+        yield self.env.timeout(duration)
+        for op in ops:
+            op.extra_error -= rate
+
+    def _hold(
+        self,
+        svc: _Svc,
+        workers: int,
+        instance: int | None,
+        at: float,
+        duration: float,
+        detect_s: float,
+    ) -> Any:
+        yield self.env.timeout(at)
+        hold = _Hold(workers, instance)
+        svc.start_hold(hold)
+        if instance is not None:
+            svc.undetected += 1
+            yield self.env.timeout(min(detect_s, duration))
+            svc.undetected -= 1
+            duration -= min(detect_s, duration)
+        yield self.env.timeout(duration)
+        svc.end_hold(hold)
+
+    def _source(self, flow: Flow, times: np.ndarray) -> Any:
+        env = self.env
+        root = self._root
+        svc = self.services[flow.service]
+        op = svc.ops[flow.operation]
+        caller_resource = self._resource(flow.caller, 0) if flow.caller else -1
+        step = _Step(Call(flow.service, flow.operation), svc, op) if flow.caller else None
+        for at in times.tolist():
+            yield env.timeout(at - env.now)
+            env.process(root(flow, svc, op, step, caller_resource))
+
+    def _root(
+        self, flow: Flow, svc: _Svc, op: _Op, step: _Step | None, caller_resource: int
+    ) -> Any:
+        state = OrderState(self._trace_id(), flow.is_order)
+        if flow.is_order:
+            self.outcome.orders.append(state)
+        if step is not None and flow.caller is not None:
+            yield from self._call(flow.caller, caller_resource, step, state.trace_id, None, state)
+        else:
+            token = yield svc.store.get()
+            yield from self._handle(svc, op, token, state.trace_id, None, state, "server")
+
+    def _handle(
+        self,
+        svc: _Svc,
+        op: _Op,
+        token: int,
+        trace_id: str,
+        parent: str | None,
+        state: OrderState,
+        kind: str,
+        link: tuple[str, str] | None = None,
+        extra: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    ) -> Any:
+        """A worker (``token``) serves one request; returns the outcome code."""
+        env = self.env
+        start = env.now
+        span_id = self._span_id(svc.name)
+        svc.arrivals += 1
+        work = op.sample()
+        outcome = OK
+        rate = op.error_rate + op.extra_error
+        if rate > 0 and self.uniform() < rate:
+            # Fails part-way through its own work, before calling anything downstream.
+            yield env.timeout(work * 0.5)
+            outcome = FAILED
+            state.fail(svc.name, "error")
+        elif not op.steps:
+            yield env.timeout(work)
+        else:
+            yield env.timeout(work * 0.5)
+            resource = svc.resource[token]
+            for step in op.steps:
+                if isinstance(step, Queue):
+                    yield from self._publish(svc.name, resource, step, trace_id, span_id, state)
+                    continue
+                count = step.repeat_min
+                if step.repeat_span:
+                    count += int(self.uniform() * (step.repeat_span + 1))
+                for _ in range(count):
+                    result = yield from self._call(
+                        svc.name, resource, step, trace_id, span_id, state
+                    )
+                    if result != OK:
+                        outcome = UPSTREAM
+                        break
+                if outcome != OK:
+                    break
+            if outcome == OK:
+                yield env.timeout(work * 0.5)
+        svc.release(token)
+        svc.busy_start.append(start)
+        svc.busy_end.append(env.now)
+        if outcome == OK and svc.name == self.scenario.delivered_at:
+            state.delivered = True
+        attrs = op.server_attrs[outcome]
+        if extra is not None:
+            attrs = (attrs[0] + extra[0], attrs[1] + extra[1])
+        if outcome == OK:
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                svc.name,
+                op.name,
+                kind,
+                start,
+                "UNSET",
+                None,
+                attrs,
+                svc.resource[token],
+                link,
+            )
+        elif outcome == FAILED:
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                svc.name,
+                op.name,
+                kind,
+                start,
+                "ERROR",
+                "HTTP 500: internal error",
+                attrs,
+                svc.resource[token],
+                link,
+                "InternalServerError",
+            )
+        else:
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                svc.name,
+                op.name,
+                kind,
+                start,
+                "ERROR",
+                "HTTP 502: a downstream call failed",
+                attrs,
+                svc.resource[token],
+                link,
+            )
+        return outcome
+
+    def _serve(self, svc: _Svc, op: _Op, trace_id: str, parent: str, state: OrderState) -> Any:
+        net = self.net
+        if net:
+            yield self.env.timeout(net)
+        token = yield svc.store.get()
+        outcome = yield from self._handle(svc, op, token, trace_id, parent, state, "server")
+        if net:
+            yield self.env.timeout(net)
+        return outcome
+
+    def _call(
+        self,
+        caller: str,
+        resource: int,
+        step: _Step,
+        trace_id: str,
+        parent: str | None,
+        state: OrderState,
+    ) -> Any:
+        """A CLIENT span around one synchronous request; returns the outcome code."""
+        env = self.env
+        start = env.now
+        span_id = self._span_id(caller)
+        callee = step.callee
+        if callee.undetected and self.uniform() * callee.instances < callee.undetected:
+            if self.net:
+                yield env.timeout(self.net)
+            state.fail(callee.name, "instance_down")
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                caller,
+                step.op.name,
+                "client",
+                start,
+                "ERROR",
+                f"connection refused by {callee.name}",
+                step.attrs[REFUSED],
+                resource,
+                error_type="ConnectionRefusedError",
+            )
+            return REFUSED
+        if step.timeout_s is None:
+            result = yield from self._serve(callee, step.op, trace_id, span_id, state)
+        else:
+            request = env.process(self._serve(callee, step.op, trace_id, span_id, state))
+            done = yield request | env.timeout(step.timeout_s)
+            if request in done:
+                result = done[request]
+            else:
+                result = TIMEOUT
+                state.fail(callee.name, "timeout")
+        if result == OK:
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                caller,
+                step.op.name,
+                "client",
+                start,
+                "UNSET",
+                None,
+                step.attrs[OK],
+                resource,
+            )
+        elif result == TIMEOUT:
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                caller,
+                step.op.name,
+                "client",
+                start,
+                "ERROR",
+                f"timeout after {step.timeout_s:g}s waiting for {callee.name}",
+                step.attrs[TIMEOUT],
+                resource,
+                error_type="TimeoutError",
+            )
+        else:
+            code = "500" if result == FAILED else "502"
+            self._emit(
+                trace_id,
+                span_id,
+                parent,
+                caller,
+                step.op.name,
+                "client",
+                start,
+                "ERROR",
+                f"HTTP {code} from {callee.name}",
+                step.attrs[result],
+                resource,
+            )
+        return OK if result == OK else UPSTREAM if result != TIMEOUT else TIMEOUT
+
+    def _publish(
+        self,
+        service: str,
+        resource: int,
+        queue: Queue,
+        trace_id: str,
+        parent: str,
+        state: OrderState,
+    ) -> Any:
+        env = self.env
+        start = env.now
+        span_id = self._span_id(service)
+        message_id = f"{self.ids.getrandbits(128):032x}"
+        yield env.timeout(self.publish_time())
+        attrs = (
+            (
+                "messaging.system",
+                "messaging.destination.name",
+                "messaging.message.id",
+                "messaging.operation.type",
+                "messaging.operation.name",
+            ),
+            (queue.system, queue.destination, message_id, "send", "publish"),
+        )
+        self._emit(
+            trace_id,
+            span_id,
+            parent,
+            service,
+            f"send {queue.destination}",
+            "producer",
+            start,
+            "UNSET",
+            None,
+            attrs,
+            resource,
+        )
+        env.process(self._deliver(queue, trace_id, span_id, message_id, state))
+
+    def _deliver(
+        self, queue: Queue, trace_id: str, producer: str, message_id: str, state: OrderState
+    ) -> Any:
+        env = self.env
+        svc = self.services[queue.consumer]
+        if queue.loss and self.uniform() < queue.loss:
+            self.outcome.lost_messages.append((trace_id, message_id))
+            state.fail(svc.name, "message_lost")
+            return
+        get = svc.store.get()
+        if queue.ttl_s is None:
+            token = yield get
+        else:
+            done = yield get | env.timeout(queue.ttl_s)
+            if get not in done:
+                get.cancel()
+                self.outcome.lost_messages.append((trace_id, message_id))
+                state.fail(svc.name, "message_expired")
+                return
+            token = done[get]
+        if self.scenario.consumer_trace == "same":
+            consumer_trace, parent = trace_id, producer
+        else:
+            consumer_trace, parent = self._trace_id(), None
+        extra = (
+            (
+                "messaging.system",
+                "messaging.destination.name",
+                "messaging.message.id",
+                "messaging.operation.type",
+                "messaging.operation.name",
+            ),
+            (queue.system, queue.destination, message_id, "process", "process"),
+        )
+        yield from self._handle(
+            svc,
+            svc.ops[queue.operation],
+            token,
+            consumer_trace,
+            parent,
+            state,
+            "consumer",
+            (trace_id, producer),
+            extra,
+        )
