@@ -11,6 +11,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.simulated",
     "tests.plugins.jaeger",
     "tests.plugins.fault_proxy",
+    "tests.plugins.analytics",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+
 def load_jaeger_script() -> ModuleType:
     """Import scripts/jaeger.py (not a package) as the module `tracekit_jaeger_script`."""
     name = "tracekit_jaeger_script"

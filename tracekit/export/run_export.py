@@ -1,0 +1,386 @@
+"""Export every span of a time window from Jaeger into the dataset, chunk by chunk.
+
+How completeness is reached with an API that has no pagination and returns at most `limit`
+traces per search:
+
+1. The window minus what the manifest says is done is cut into chunks (`chunk_us`).
+2. Each chunk is searched per service; a search that comes back full is split in two halves
+   and both are searched again, down to a millisecond.
+3. Traces are merged across services and sub-windows (kept once, the copy with most spans);
+   a trace with spans whose parent is missing is fetched again by id.
+4. The chunk's new traces are converted by the importers, redacted, and committed with
+   write_spans together with the chunk's interval in the manifest (one atomic commit), so an
+   interrupted run keeps every finished chunk and a rerun fetches only the rest.
+
+Fetching runs in a thread pool a few chunks ahead while the main thread converts, and one
+writer thread commits, so downloading, converting and writing overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from tracekit.dataset import read_manifest, update_manifest, write_spans
+from tracekit.errors import UserError
+from tracekit.export.api import ClassicApi, SearchResult, TraceDoc, V3Api, choose_api
+from tracekit.export.client import JaegerClient
+from tracekit.export.convert import docs_to_table
+from tracekit.export.redact import Redactor
+from tracekit.export.state import done_intervals, mark_done, settled, source_key
+from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
+
+log = logging.getLogger("tracekit.export")
+
+MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
+MAX_RUNS_KEPT = 50
+
+
+@dataclass
+class ExportOptions:
+    """What to export and how hard to try."""
+
+    out: Path
+    window: Interval
+    services: list[str] = field(default_factory=list)
+    api: str = "auto"
+    limit: int = 500
+    chunk_us: int = 15 * 60_000_000
+    overlap_us: int = 5 * 60_000_000
+    workers: int = 4
+    chunks_ahead: int = 2
+    refresh: bool = False
+    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+
+
+@dataclass
+class ChunkSummary:
+    """What one committed chunk did (handed to the progress callback)."""
+
+    index: int
+    total: int
+    interval: Interval
+    counts: Counter[str]
+
+
+@dataclass
+class ExportReport:
+    """Counts for the whole run; `counts` keys are listed in COUNT_NAMES."""
+
+    api: str
+    services: list[str]
+    window: Interval
+    chunks_total: int
+    chunks_skipped_us: int
+    counts: Counter[str]
+    http: Counter[str]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary (no secrets: URLs are stored elsewhere, safe)."""
+        return {
+            "api": self.api,
+            "services": self.services,
+            "window": [format_us(self.window[0]), format_us(self.window[1])],
+            "chunks": self.chunks_total,
+            **{name: self.counts.get(name, 0) for name in COUNT_NAMES},
+            "requests": self.http.get("requests", 0),
+            "retries": self.http.get("retries", 0),
+            "bytes": self.http.get("bytes", 0),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+COUNT_NAMES = (
+    "searches",
+    "splits",
+    "saturated",
+    "traces",
+    "refetched",
+    "incomplete",
+    "spans",
+    "added",
+)
+
+
+@dataclass
+class _Chunk:
+    index: int
+    interval: Interval
+    pending: int = 0
+    refetch_started: bool = False
+    docs: dict[str, TraceDoc] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def offer(self, doc: TraceDoc) -> None:
+        known = self.docs.get(doc.trace_id)
+        if known is None or doc.spans > known.spans:
+            self.docs[doc.trace_id] = doc
+
+
+def run_export(
+    client: JaegerClient,
+    options: ExportOptions,
+    on_chunk: Callable[[ChunkSummary], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """Export `options.window` from the Jaeger behind `client` into `options.out`.
+
+    >>> run_export(JaegerClient(ClientOptions("http://127.0.0.1:16686")),  # doctest: +SKIP
+    ...            ExportOptions(Path("data/ds"), resolve_window("2h", None, None)))
+    """
+    started = time.monotonic()
+    api = choose_api(client, options.api)
+    known = api.services(client)
+    services = _select_services(known, options.services, client.display_url)
+    key = source_key(client.display_url, options.services)
+    manifest = read_manifest(options.out)
+    done = [] if options.refresh else done_intervals(manifest, key)
+    todo = subtract(options.window, done)
+    chunks = [
+        _Chunk(index, interval)
+        for index, interval in enumerate(
+            piece for part in todo for piece in split(part, options.chunk_us)
+        )
+    ]
+    skipped_us = (options.window[1] - options.window[0] + 1) - sum(e - s + 1 for s, e in todo)
+    log.info(
+        "exporting %s .. %s from %s (api %s, %d services, %d chunks to fetch)",
+        format_us(options.window[0]),
+        format_us(options.window[1]),
+        client.display_url,
+        api.name,
+        len(services),
+        len(chunks),
+    )
+    if on_plan is not None:
+        on_plan(len(chunks))
+    totals: Counter[str] = Counter()
+    if chunks and services:
+        _Pipeline(client, api, services, options, key, chunks, totals, on_chunk).run()
+        _record_run(options, key, api.name, totals, started)
+    return ExportReport(
+        api=api.name,
+        services=services,
+        window=options.window,
+        chunks_total=len(chunks),
+        chunks_skipped_us=skipped_us,
+        counts=totals,
+        http=Counter(client.stats),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _select_services(known: list[str], wanted: list[str], where: str) -> list[str]:
+    if not wanted:
+        return known
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        listing = ", ".join(known[:20]) or "none"
+        raise UserError(f"--service {unknown[0]}: {where} knows no such service (known: {listing})")
+    return list(dict.fromkeys(wanted))
+
+
+class _Pipeline:
+    """Fetchers (thread pool) -> converter (this thread) -> committer (one writer thread)."""
+
+    def __init__(
+        self,
+        client: JaegerClient,
+        api: V3Api | ClassicApi,
+        services: list[str],
+        options: ExportOptions,
+        key: str,
+        chunks: list[_Chunk],
+        totals: Counter[str],
+        on_chunk: Callable[[ChunkSummary], None] | None,
+    ) -> None:
+        self.client = client
+        self.api = api
+        self.services = services
+        self.options = options
+        self.key = key
+        self.chunks = chunks
+        self.totals = totals
+        self.on_chunk = on_chunk
+        self.emitted: dict[str, int] = {}  # trace id -> spans already handed to the writer
+        self.futures: dict[Future[Any], tuple[str, _Chunk, Any]] = {}
+        self.commits: queue.Queue[tuple[_Chunk, pa.Table] | None] = queue.Queue(maxsize=2)
+        self.writer_error: BaseException | None = None
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="tracekit-fetch")
+        writer = threading.Thread(target=self._writer, name="tracekit-write", daemon=True)
+        writer.start()
+        waiting = list(self.chunks)
+        active = 0
+        try:
+            while waiting or self.futures:
+                while waiting and active < self.options.chunks_ahead:
+                    chunk = waiting.pop(0)
+                    active += 1
+                    for service in self.services:
+                        self._search(pool, chunk, service, chunk.interval)
+                finished, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    kind, chunk, detail = self.futures.pop(future)
+                    chunk.pending -= 1
+                    self._absorb(pool, kind, chunk, detail, future.result())
+                    if chunk.pending == 0 and self._complete(pool, chunk):
+                        active -= 1
+                self._check_writer()
+            self.commits.put(None)
+            writer.join()
+            self._check_writer()
+        except BaseException:
+            for future in self.futures:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            # Let the writer finish what it holds: finished chunks stay committed.
+            self.commits.put(None)
+            writer.join()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _search(
+        self, pool: ThreadPoolExecutor, chunk: _Chunk, service: str, interval: Interval
+    ) -> None:
+        future = pool.submit(self.api.search, self.client, service, interval, self.options.limit)
+        self.futures[future] = ("search", chunk, (service, interval))
+        chunk.pending += 1
+        chunk.counts["searches"] += 1
+
+    def _absorb(
+        self, pool: ThreadPoolExecutor, kind: str, chunk: _Chunk, detail: Any, result: Any
+    ) -> None:
+        if kind == "search":
+            service, interval = detail
+            found: SearchResult = result
+            for doc in found.traces:
+                chunk.offer(doc)
+            if found.full:
+                if interval[1] - interval[0] >= MIN_SPLIT_US:
+                    chunk.counts["splits"] += 1
+                    for half in halve(interval):
+                        self._search(pool, chunk, service, half)
+                else:
+                    chunk.counts["saturated"] += 1
+                    log.warning(
+                        "%s: %d+ traces within %s..%s; some may be missing (raise --limit)",
+                        service,
+                        self.options.limit,
+                        format_us(interval[0]),
+                        format_us(interval[1]),
+                    )
+        elif result is not None:  # a trace fetched by id
+            chunk.offer(result)
+
+    def _complete(self, pool: ThreadPoolExecutor, chunk: _Chunk) -> bool:
+        """All searches of `chunk` answered: refetch partial traces, or convert and commit."""
+        if not chunk.refetch_started:
+            chunk.refetch_started = True
+            partial = [doc.trace_id for doc in chunk.docs.values() if doc.missing_parents]
+            for trace_id in partial:
+                if self.emitted.get(trace_id, -1) >= chunk.docs[trace_id].spans:
+                    continue
+                future = pool.submit(self.api.trace, self.client, trace_id)
+                self.futures[future] = ("trace", chunk, trace_id)
+                chunk.pending += 1
+                chunk.counts["refetched"] += 1
+            if chunk.pending:
+                return False
+        fresh = [
+            doc for doc in chunk.docs.values() if doc.spans > self.emitted.get(doc.trace_id, 0)
+        ]
+        chunk.counts["traces"] += sum(1 for doc in fresh if doc.trace_id not in self.emitted)
+        for doc in fresh:
+            self.emitted[doc.trace_id] = doc.spans
+        chunk.counts["incomplete"] += sum(1 for doc in chunk.docs.values() if doc.missing_parents)
+        table = docs_to_table(self.api, fresh)
+        table = self.options.redactor.apply(table)
+        chunk.counts["spans"] += table.num_rows
+        chunk.docs = {}  # the payloads are converted: free them before the next chunk
+        self._put_commit(chunk, table)
+        return True
+
+    def _put_commit(self, chunk: _Chunk, table: pa.Table) -> None:
+        while True:
+            self._check_writer()
+            try:
+                self.commits.put((chunk, table), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _writer(self) -> None:
+        while True:
+            item = self.commits.get()
+            if item is None:
+                return
+            if self.writer_error is not None:
+                continue
+            chunk, table = item
+            try:
+                interval = settled(chunk.interval, self.options.overlap_us)
+                result = write_spans(
+                    self.options.out,
+                    [table],
+                    manifest_update=mark_done(self.key, interval, {"spans": table.num_rows}),
+                )
+                chunk.counts["added"] += result.added
+                with self.lock:
+                    self.totals.update(chunk.counts)
+                if self.on_chunk is not None:
+                    self.on_chunk(
+                        ChunkSummary(chunk.index, len(self.chunks), chunk.interval, chunk.counts)
+                    )
+            except BaseException as error:  # reported by the main thread
+                self.writer_error = error
+
+    def _check_writer(self) -> None:
+        if self.writer_error is not None:
+            raise self.writer_error
+
+
+def _record_run(
+    options: ExportOptions, key: str, api: str, totals: Counter[str], started: float
+) -> None:
+    """Remember the finished run in the manifest (no credentials: the key holds a safe URL)."""
+    run = {
+        "at": format_us(now_us()),
+        "api": api,
+        "window": [format_us(options.window[0]), format_us(options.window[1])],
+        "seconds": round(time.monotonic() - started, 3),
+        **{name: totals.get(name, 0) for name in COUNT_NAMES},
+    }
+
+    def change(manifest: dict[str, Any]) -> None:
+        entry = (
+            manifest.setdefault("export", {})
+            .setdefault("sources", {})
+            .setdefault(key, {"done_us": []})
+        )
+        entry["runs"] = (entry.get("runs", []) + [run])[-MAX_RUNS_KEPT:]
+        manifest.setdefault("sources", []).append(
+            {
+                "kind": "export",
+                "source": key,
+                "spans": run["spans"],
+                "added": run["added"],
+                "at": run["at"],
+            }
+        )
+
+    update_manifest(options.out, change)
