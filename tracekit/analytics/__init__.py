@@ -1,0 +1,1 @@
+"""Trace analyses as small functions taking a DuckDB connection and returning DataFrames."""
