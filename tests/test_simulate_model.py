@@ -1,0 +1,118 @@
+"""The simulator's model: reproducible runs, sane span trees, and scenarios that behave as named."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+
+from tracekit.schema import SPAN_SCHEMA
+from tracekit.simulate import builtin_scenarios, load_scenario, simulate
+
+START = "2026-01-05T18:00:00Z"
+
+
+def test_same_seed_gives_identical_tables_and_truth() -> None:
+    first = simulate("queue-loss", duration_s=1800, seed=5, start=START)
+    second = simulate("queue-loss", duration_s=1800, seed=5, start=START)
+    assert first.table().num_rows > 1000
+    assert first.table().equals(second.table())
+    assert first.truth == second.truth
+    other = simulate("queue-loss", duration_s=1800, seed=6, start=START)
+    assert not other.table().equals(first.table())
+
+
+def test_spans_follow_the_schema_and_ids_are_hex() -> None:
+    table = simulate("baseline", duration_s=900, seed=1, start=START).table()
+    assert table.schema.equals(SPAN_SCHEMA)
+    assert set(pc.utf8_length(table["trace_id"]).to_pylist()) == {32}
+    assert set(pc.utf8_length(table["span_id"]).to_pylist()) == {16}
+    assert pc.all(pc.match_substring_regex(table["trace_id"], "^[0-9a-f]+$")).as_py()
+    assert set(table["service"].to_pylist()) == {
+        "internet-shop",
+        "shop-api",
+        "mes-api",
+        "mes",
+        "model-storage",
+        "order-queue",
+        "crm",
+    }
+    assert pc.min(table["start_time"]).as_py().isoformat() >= "2026-01-05T18:00:00"
+    assert pc.all(pc.greater_equal(table["duration_us"], 0)).as_py()
+
+
+def test_client_spans_enclose_their_server_spans_and_messages_are_linked() -> None:
+    rows = simulate("baseline", duration_s=900, seed=2, start=START).table().to_pylist()
+    by_id = {row["span_id"]: row for row in rows}
+    servers = [row for row in rows if row["kind"] == "server" and row["parent_span_id"]]
+    assert servers
+    for row in servers:
+        client = by_id[row["parent_span_id"]]
+        assert client["kind"] == "client"
+        assert client["start_time"] <= row["start_time"] <= row["end_time"] <= client["end_time"]
+    producers = [row for row in rows if row["kind"] == "producer"]
+    attrs = dict(producers[0]["attributes"])
+    assert attrs["messaging.system"] == "rabbitmq"
+    assert attrs["messaging.destination.name"] == "order-updates"
+    assert attrs["messaging.operation.type"] == "send"
+    for row in rows:
+        if row["kind"] == "consumer":
+            # baseline: the consumer starts its own trace, linked to the producer span.
+            assert row["parent_span_id"] is None
+            (link,) = row["links"]
+            producer = by_id[link["span_id"]]
+            assert producer["trace_id"] == link["trace_id"] != row["trace_id"]
+            assert (
+                dict(row["attributes"])["messaging.message.id"]
+                == dict(producer["attributes"])["messaging.message.id"]
+            )
+            assert producer["end_time"] <= row["start_time"]
+
+
+def test_mes_fetches_model_parts_one_by_one() -> None:
+    rows = simulate("baseline", duration_s=900, seed=3, start=START).table().to_pylist()
+    parts: dict[str, int] = {}
+    for row in rows:
+        if row["kind"] == "client" and row["operation"] == "GET /models/{model_id}/parts/{part_id}":
+            parts[row["parent_span_id"]] = parts.get(row["parent_span_id"], 0) + 1
+    assert parts and min(parts.values()) >= 3 and max(parts.values()) <= 14
+    assert sum(parts.values()) / len(parts) > 5
+
+
+def test_every_builtin_scenario_loads() -> None:
+    assert {"baseline", "mes-saturated", "queue-loss", "api-errors"} <= set(builtin_scenarios())
+    for name in builtin_scenarios():
+        assert load_scenario(name).name == name
+
+
+@pytest.mark.slow
+def test_baseline_day_is_healthy_with_mes_busiest() -> None:
+    truth = simulate("baseline", duration_s=86400, seed=21, start="2026-01-05T00:00:00Z").truth
+    peaks = {name: c["peak_utilization"] for name, c in truth["components"].items()}
+    assert truth["bottleneck"] == "mes"
+    assert max(peaks.values()) < 0.6
+    assert truth["lost_messages"] == [] and truth["orphaned_spans"] == 0
+    assert len(truth["lost_orders"]) < 0.01 * truth["orders"]
+
+
+def test_mes_saturated_puts_mes_near_capacity_at_the_evening_peak() -> None:
+    truth = simulate(
+        "mes-saturated", duration_s=3 * 3600, seed=22, start="2026-01-05T18:00:00Z"
+    ).truth
+    peaks = sorted(
+        ((c["peak_utilization"], n) for n, c in truth["components"].items()), reverse=True
+    )
+    assert truth["bottleneck"] == "mes" == peaks[0][1]
+    assert peaks[0][0] > 0.8
+    assert peaks[0][0] > 2 * peaks[1][0]
+    assert truth["components"]["mes"]["saturation_load"] < 1.25
+
+
+def test_load_multiplier_scales_arrivals_and_utilization() -> None:
+    one = simulate("baseline", duration_s=3600, seed=8, start="2026-01-05T12:00:00Z").truth
+    two = simulate(
+        "baseline", duration_s=3600, load=2.0, seed=8, start="2026-01-05T12:00:00Z"
+    ).truth
+    ratio = two["orders"] / one["orders"]
+    assert 1.8 < ratio < 2.2
+    mes_ratio = two["components"]["mes"]["utilization"] / one["components"]["mes"]["utilization"]
+    assert 1.7 < mes_ratio < 2.3

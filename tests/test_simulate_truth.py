@@ -1,0 +1,239 @@
+"""The simulator's truth file agrees with the spans it wrote, checked independently in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+import tracekit
+
+START = "2026-01-05T16:00:00Z"
+HOURS = 2.0
+WINDOW_START = datetime(2026, 1, 5, 16, 0, 0)
+
+
+def _rows(dataset: Any, sql: str, **params: Any) -> list[tuple]:
+    con = tracekit.connect(dataset)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def api_errors(simulated):  # type: ignore[no-untyped-def]
+    return simulated("api-errors", hours=HOURS, seed=11, start=START)
+
+
+@pytest.fixture(scope="module")
+def queue_loss(simulated):  # type: ignore[no-untyped-def]
+    return simulated("queue-loss", hours=HOURS, seed=12, start=START)
+
+
+def test_truth_has_exactly_the_documented_fields(api_errors) -> None:  # type: ignore[no-untyped-def]
+    _, truth = api_errors
+    assert set(truth) == {
+        "scenario",
+        "seed",
+        "load",
+        "orders",
+        "components",
+        "bottleneck",
+        "lost_orders",
+        "lost_messages",
+        "orphaned_spans",
+    }
+    assert set(truth["components"]) == {
+        "internet-shop",
+        "shop-api",
+        "mes-api",
+        "mes",
+        "model-storage",
+        "order-queue",
+        "crm",
+    }
+    for component in truth["components"].values():
+        assert set(component) == {
+            "workers",
+            "arrivals",
+            "mean_service_ms",
+            "utilization",
+            "peak_utilization",
+            "saturation_load",
+        }
+    assert all(set(lost) == {"trace_id", "component", "reason"} for lost in truth["lost_orders"])
+    assert truth["scenario"] == "api-errors" and truth["seed"] == 11 and truth["load"] == 1.0
+
+
+def test_arrivals_equal_server_and_consumer_span_counts(api_errors) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = api_errors
+    counts = dict(
+        _rows(
+            dataset,
+            "SELECT service, count(*) FROM spans "
+            "WHERE kind IN ('server', 'consumer') GROUP BY service",
+        )
+    )
+    assert counts == {name: c["arrivals"] for name, c in truth["components"].items()}
+    orders = _rows(
+        dataset,
+        "SELECT count(*) FROM spans WHERE service = 'internet-shop' AND parent_span_id IS NULL",
+    )[0][0]
+    assert orders == truth["orders"]
+
+
+def test_utilization_matches_an_estimate_from_the_spans(api_errors) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = api_errors
+    duration_us = int(HOURS * 3600e6)
+    busy = dict(
+        _rows(
+            dataset,
+            """
+        SELECT service, sum(greatest(0, least(epoch_us(end_time), $t0 + $d)
+                                      - greatest(epoch_us(start_time), $t0)))
+        FROM spans WHERE kind IN ('server', 'consumer') GROUP BY service
+        """,
+            t0=_epoch_us(WINDOW_START),
+            d=duration_us,
+        )
+    )
+    for name, component in truth["components"].items():
+        estimate = busy[name] / (component["workers"] * duration_us)
+        assert estimate == pytest.approx(component["utilization"], rel=1e-3, abs=1e-6), name
+
+
+def test_peak_utilization_is_the_busiest_five_minutes(api_errors) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = api_errors
+    per_bucket = _rows(
+        dataset,
+        """
+        WITH buckets AS (
+            SELECT $t0 + b * 300000000 AS lo, $t0 + (b + 1) * 300000000 AS hi
+            FROM range(CAST($n AS BIGINT)) t(b)
+        )
+        SELECT service, max(busy) FROM (
+            SELECT s.service, b.lo, sum(least(epoch_us(s.end_time), b.hi)
+                                        - greatest(epoch_us(s.start_time), b.lo)) AS busy
+            FROM spans s JOIN buckets b
+              ON epoch_us(s.start_time) < b.hi AND epoch_us(s.end_time) > b.lo
+            WHERE s.kind IN ('server', 'consumer')
+            GROUP BY s.service, b.lo
+        ) GROUP BY service
+        """,
+        t0=_epoch_us(WINDOW_START),
+        n=int(HOURS * 12),
+    )
+    peaks = {
+        name: busy / (truth["components"][name]["workers"] * 300e6) for name, busy in per_bucket
+    }
+    for name, component in truth["components"].items():
+        assert peaks[name] == pytest.approx(component["peak_utilization"], rel=1e-3), name
+        assert component["saturation_load"] == pytest.approx(
+            truth["load"] / component["peak_utilization"], rel=1e-3
+        )
+    assert truth["bottleneck"] == max(peaks, key=peaks.__getitem__)
+
+
+# Delivered = an order's message reached a consumer whose trace holds a successful crm server
+# span. The consumer span links to the producer in both trace modes (same / own trace).
+DELIVERED_SQL = """
+WITH orders AS (
+    SELECT trace_id FROM spans WHERE service = 'internet-shop' AND parent_span_id IS NULL
+), consumers AS (
+    SELECT trace_id AS consumer_trace, links[1].trace_id AS producer_trace
+    FROM spans WHERE kind = 'consumer'
+), crm_ok AS (
+    SELECT DISTINCT trace_id FROM spans
+    WHERE service = 'crm' AND kind = 'server' AND status <> 'ERROR'
+)
+SELECT o.trace_id, bool_or(k.trace_id IS NOT NULL) AS delivered
+FROM orders o
+LEFT JOIN consumers c ON c.producer_trace = o.trace_id
+LEFT JOIN crm_ok k ON k.trace_id = c.consumer_trace
+GROUP BY o.trace_id
+"""
+
+
+def test_lost_orders_are_exactly_the_orders_that_never_reached_crm(api_errors) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = api_errors
+    undelivered = {trace for trace, delivered in _rows(dataset, DELIVERED_SQL) if not delivered}
+    lost = {entry["trace_id"]: entry for entry in truth["lost_orders"]}
+    assert undelivered == set(lost)
+    reasons = {entry["reason"] for entry in lost.values()}
+    assert "error" in reasons and "instance_down" in reasons
+    # The named component is where the trace shows the failure starting.
+    for trace_id, entry in lost.items():
+        if entry["reason"] == "error":
+            origins = _rows(
+                dataset,
+                "SELECT DISTINCT service FROM spans WHERE trace_id = $t "
+                "AND status_message LIKE 'HTTP 500:%'",
+                t=trace_id,
+            )
+            assert origins == [(entry["component"],)], trace_id
+        elif entry["reason"] == "instance_down":
+            refused = _rows(
+                dataset,
+                "SELECT count(*) FROM spans WHERE trace_id = $t AND status_message = $m",
+                t=trace_id,
+                m=f"connection refused by {entry['component']}",
+            )
+            assert refused[0][0] == 1, trace_id
+
+
+def test_bursts_make_mes_api_the_main_source_of_lost_orders(api_errors) -> None:  # type: ignore[no-untyped-def]
+    _, truth = api_errors
+    by_component: dict[str, int] = {}
+    for entry in truth["lost_orders"]:
+        by_component[entry["component"]] = by_component.get(entry["component"], 0) + 1
+    assert max(by_component, key=by_component.__getitem__) == "mes-api"
+    assert truth["orphaned_spans"] == 0
+
+
+def test_lost_messages_have_no_consumer_span(queue_loss) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = queue_loss
+    lost_ids = {entry["message_id"] for entry in truth["lost_messages"]}
+    assert lost_ids
+    rows = _rows(
+        dataset,
+        """
+        SELECT kind, attributes['messaging.message.id'] AS id, trace_id FROM spans
+        WHERE kind IN ('producer', 'consumer')""",
+    )
+    consumed = {mid for kind, mid, _ in rows if kind == "consumer"}
+    produced = {mid: trace for kind, mid, trace in rows if kind == "producer"}
+    assert not lost_ids & consumed
+    # Telemetry loss may drop a lost message's producer span, but never invents one.
+    for entry in truth["lost_messages"]:
+        if entry["message_id"] in produced:
+            assert produced[entry["message_id"]] == entry["trace_id"]
+    assert len(lost_ids & set(produced)) >= 0.9 * len(lost_ids)
+    # Every consumer span of a message that was not lost is linked to its producer.
+    messages = len(produced) + len(consumed - set(produced))
+    share = len(lost_ids) / messages
+    assert 0.01 < share < 0.15, share
+
+
+def test_telemetry_loss_gives_orphans_but_no_lost_orders(queue_loss) -> None:  # type: ignore[no-untyped-def]
+    dataset, truth = queue_loss
+    orphans = _rows(
+        dataset,
+        """
+        SELECT count(*) FROM spans c
+        WHERE c.parent_span_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM spans p WHERE p.trace_id = c.trace_id AND p.span_id = c.parent_span_id)
+    """,
+    )[0][0]
+    assert orphans == truth["orphaned_spans"] > 0
+    # Business loss is only what the queue did: telemetry loss adds no lost orders.
+    reasons = {entry["reason"] for entry in truth["lost_orders"]}
+    assert {"message_lost", "message_expired"} <= reasons
+    queue_lost = {e["trace_id"] for e in truth["lost_orders"] if e["reason"].startswith("message")}
+    lost_message_traces = {e["trace_id"] for e in truth["lost_messages"]}
+    assert queue_lost <= lost_message_traces
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1)) // timedelta(microseconds=1)
