@@ -115,3 +115,75 @@ def span_dataset(tmp_path: Path) -> Callable[[Iterable[dict[str, Any]]], duckdb.
     yield make
     for con in made:
         con.close()
+
+
+# -- stopgap OTLP JSON reader (until tracekit.importers lands; then use the real importer) -----
+
+_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+
+
+def _enum(value: Any, names: dict[int, str], prefix: str) -> str:
+    if isinstance(value, str):
+        word = value.removeprefix(prefix).lower()
+        return {"unset": "UNSET", "ok": "OK", "error": "ERROR"}.get(word, word)
+    return names.get(int(value or 0), names[0])
+
+
+def _attrs(items: list[dict[str, Any]] | None) -> list[tuple[str, str]]:
+    out = []
+    for item in items or []:
+        value = item.get("value", {})
+        text = next(iter(value.values()), "") if value else ""
+        out.append((item["key"], str(text).lower() if isinstance(text, bool) else str(text)))
+    return out
+
+
+def _ns(value: Any) -> datetime:
+    return EPOCH.replace(year=1970) + timedelta(microseconds=int(value) // 1000)
+
+
+def otlp_table(path: Path) -> pa.Table:
+    """Spans of an OTLP JSON file (``resourceSpans``) in SPAN_SCHEMA."""
+    import json
+
+    doc = json.loads(Path(path).read_text())
+    rows = []
+    for rs in doc.get("resourceSpans", []):
+        resource = _attrs(rs.get("resource", {}).get("attributes"))
+        service = dict(resource).get("service.name")
+        for ss in rs.get("scopeSpans", []):
+            for s in ss.get("spans", []):
+                start, end = _ns(s["startTimeUnixNano"]), _ns(s["endTimeUnixNano"])
+                status = s.get("status") or {}
+                rows.append(
+                    {
+                        "trace_id": s["traceId"].lower(),
+                        "span_id": s["spanId"].lower(),
+                        "parent_span_id": (s.get("parentSpanId") or None),
+                        "service": service,
+                        "operation": s.get("name"),
+                        "kind": _enum(s.get("kind", 0), _KINDS, "SPAN_KIND_"),
+                        "start_time": start,
+                        "end_time": end,
+                        "duration_us": (int(s["endTimeUnixNano"]) - int(s["startTimeUnixNano"]))
+                        // 1000,
+                        "status": _enum(status.get("code", 0), _STATUS, "STATUS_CODE_"),
+                        "status_message": status.get("message"),
+                        "attributes": _attrs(s.get("attributes")),
+                        "resource": resource,
+                        "links": [
+                            {"trace_id": k["traceId"], "span_id": k["spanId"], "kind": "link"}
+                            for k in s.get("links", [])
+                        ],
+                        "events": [
+                            {
+                                "time": _ns(e["timeUnixNano"]),
+                                "name": e.get("name"),
+                                "attributes": _attrs(e.get("attributes")),
+                            }
+                            for e in s.get("events", [])
+                        ],
+                    }
+                )
+    return pa.Table.from_pylist(rows, schema=SPAN_SCHEMA)

@@ -1,0 +1,107 @@
+"""Errors: breakdowns and error_origins on hand-made cases, jaeger-skills captures and
+simulated workshop data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.plugins.analytics import load_cases, otlp_table, run_case
+from tracekit.analytics.errors import error_breakdown, error_origins
+from tracekit.connect import connect
+from tracekit.dataset import write_spans
+
+
+@pytest.mark.parametrize("case", load_cases("errors"))
+def test_errors_case(case: dict[str, Any], span_dataset: Any) -> None:
+    run_case(span_dataset(case["spans"]), case)
+
+
+@pytest.mark.parametrize("fixture", ["error_timeout_masked", "sibling_errors"])
+def test_error_origin_matches_jaeger_skills_manifest(
+    fixture: str, eval_dir: Path, tmp_path: Path
+) -> None:
+    folder = eval_dir / "jaeger-skills"
+    manifest = json.loads((folder / f"{fixture}.manifest.json").read_text())
+    write_spans(tmp_path / "ds", [otlp_table(folder / f"{fixture}.json")])
+    with connect(tmp_path / "ds") as con:
+        origins = error_origins(con)
+    assert len(origins) == 1
+    row = origins.iloc[0]
+    expected = manifest["expected"]
+    assert row["trace_id"] == manifest["trace_id"]
+    assert (row["span_id"], row["service"], row["operation"]) == (
+        expected["locus_span_id"],
+        expected["locus_service"],
+        expected["locus_operation"],
+    )
+    # The naive rule's answer differs (that is the point of these fixtures).
+    naive = manifest["naive_answer"].get("deepest_errored_span_id")
+    assert naive != row["span_id"]
+    if "mechanism" in expected:
+        assert expected["mechanism"] in row["reason"]
+
+
+def test_timeout_reason_names_the_span_that_gave_up(eval_dir: Path, tmp_path: Path) -> None:
+    folder = eval_dir / "jaeger-skills"
+    write_spans(tmp_path / "ds", [otlp_table(folder / "error_timeout_masked.json")])
+    with connect(tmp_path / "ds") as con:
+        row = error_origins(con).iloc[0]
+    assert row["rule"] == "timeout"
+    assert row["error_span_id"] == "247a43490cfe60cd"
+    assert row["reason"].startswith("timeout: frontend-proxy POST gave up after 15001.5 ms")
+    assert row["status"] != "ERROR"
+
+
+@pytest.fixture(scope="module")
+def workshop(simulated: Any) -> Any:
+    path, truth = simulated("api-errors", hours=1, seed=3)
+    con = connect(path)
+    yield con, truth
+    con.close()
+
+
+def test_one_origin_per_errored_trace(workshop: Any) -> None:
+    con, _ = workshop
+    origins = error_origins(con)
+    errored = con.execute(
+        "SELECT count(DISTINCT trace_id) FROM spans WHERE status = 'ERROR'"
+    ).fetchall()[0][0]
+    assert errored > 0
+    assert len(origins) == origins["trace_id"].nunique() == errored
+
+
+def test_origins_agree_with_truth_of_failed_orders(workshop: Any) -> None:
+    """Every failed order's origin is in the component the simulator failed first."""
+    con, truth = workshop
+    origins = con.execute(
+        "SELECT o.trace_id, o.service, s.kind, s.attributes['peer.service'] "
+        "FROM error_origins AS o JOIN spans AS s USING (trace_id, span_id)"
+    ).fetchall()
+    where = {trace: (service, kind, peer) for trace, service, kind, peer in origins}
+    failed = [o for o in truth["lost_orders"] if o["reason"] != "in_flight"]
+    reasons = {o["reason"] for o in failed}
+    assert {"error", "instance_down"} <= reasons
+    for order in failed:
+        service, kind, peer = where[order["trace_id"]]
+        if order["reason"] == "error":
+            assert service == order["component"], order
+        else:
+            # A refused connection (or a timeout whose callee never started) is seen first by
+            # the caller's client span; it names the callee.
+            assert service == order["component"] or (kind, peer) == ("client", order["component"])
+
+
+def test_breakdown_counts_http_codes(workshop: Any) -> None:
+    con, _ = workshop
+    table = error_breakdown(con)
+    http = table[table["dimension"] == "http_status"]
+    total = con.execute(
+        "SELECT count(*) FROM spans WHERE attributes['http.response.status_code'] = '500'"
+    ).fetchall()[0][0]
+    assert http[http["value"] == "500"]["spans"].sum() == total
+    status = table[table["dimension"] == "status"].groupby("service")["share"].sum()
+    assert (status.round(6) == 1.0).all()
