@@ -1,0 +1,25 @@
+"""Capacity planning from traces: per-window metrics, queueing models, USL, and forecasts.
+
+>>> from tracekit.capacity import capacity_plan, forecast
+>>> forecast("data/demo", multipliers=[1, 2, 5, 10], slo_p95_ms=5000)   # doctest: +SKIP
+>>> plan = capacity_plan("data/demo"); plan.first_to_saturate, plan.models  # doctest: +SKIP
+"""
+
+from tracekit.capacity.forecast import CapacityPlan, capacity_plan, forecast
+from tracekit.capacity.queueing import erlang_c, latency_quantiles, wait_model, workers_needed
+from tracekit.capacity.usl import USLFit, fit_usl
+from tracekit.capacity.windows import load_workers_file, window_metrics
+
+__all__ = [
+    "CapacityPlan",
+    "USLFit",
+    "capacity_plan",
+    "erlang_c",
+    "fit_usl",
+    "forecast",
+    "latency_quantiles",
+    "load_workers_file",
+    "wait_model",
+    "window_metrics",
+    "workers_needed",
+]
