@@ -87,9 +87,9 @@ def command(
     if seed is not None and seed < 0:
         raise UserError(f"--seed: must be a non-negative integer, got {seed}")
     if otlp_url is not None:
-        from tracekit.simulate.otlp import traces_endpoint
+        from tracekit.simulate.otlp import check_reachable
 
-        traces_endpoint(otlp_url)  # a bad URL fails before the simulation runs
+        check_reachable(otlp_url)  # a bad or dead URL fails before the simulation runs
     if truth_path is not None and not Path(truth_path).resolve().parent.is_dir():
         raise UserError(f"--truth {truth_path}: its folder does not exist")
     spec = load_scenario(scenario)
@@ -106,17 +106,17 @@ def command(
         f"{len(truth['lost_messages'])} lost messages, {truth['orphaned_spans']} orphaned spans, "
         f"bottleneck {truth['bottleneck']}"
     )
-    if truth_path is not None:
-        result.write_truth(truth_path)
-    if out is not None:
-        from tracekit.dataset import write_spans
-
-        written = write_spans(out, result.batches, source=result.source())
-        click.echo(f"wrote {written.added} spans to {out}")
+    # The live receiver first: if it fails, nothing has been stored locally yet.
     if otlp_url is not None:
         from tracekit.simulate.otlp import send_otlp
 
         sent = send_otlp(result.batches, otlp_url)
         click.echo(f"sent {sent} spans to {otlp_url} over OTLP/HTTP")
+    if out is not None:
+        from tracekit.dataset import write_spans
+
+        written = write_spans(out, result.batches, source=result.source())
+        click.echo(f"wrote {written.added} spans to {out}")
     if truth_path is not None:
+        result.write_truth(truth_path)
         click.echo(f"truth: {truth_path}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,20 @@ def traces_endpoint(url: str) -> str:
     if parts.path.rstrip("/").endswith("/v1/traces"):
         return url
     return url.rstrip("/") + "/v1/traces"
+
+
+def check_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Fail fast (one line) when nothing listens at the URL's host and port."""
+    parts = urlsplit(traces_endpoint(url))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"--otlp {url}: cannot connect to {parts.hostname}:{port}: {reason}"
+        ) from exc
 
 
 def send_otlp(
