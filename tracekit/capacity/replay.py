@@ -19,6 +19,10 @@ import pandas as pd
 from tracekit.capacity.queueing import erlang_c
 
 NETWORK_QUANTILE = 0.05  # the gap most calls see without queueing: network and framework time
+# Waits are modelled at the arrival rate averaged over this many neighbouring windows: a 5-minute
+# count is a Poisson sample of the real rate, and scaling its noise by the multiplier would be
+# mistaken for load. Utilization and saturation keep the windows as observed.
+SMOOTH_WINDOWS = 3
 
 
 @dataclass
@@ -63,6 +67,8 @@ class Replayer:
             i: np.bincount(self.window_code[rows], minlength=self.n_windows).astype(float)
             for i, rows in enumerate(self.by_service)
         }
+        self.smoothed = {i: _smooth(counts, self.window_starts, window_s)
+                         for i, counts in self.arrivals.items()}
 
     def _callees_first(self) -> tuple[list[int], bool]:
         sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
@@ -116,10 +122,11 @@ class Replayer:
             sums = np.bincount(windows, weights=held, minlength=self.n_windows)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
-            rate = multiplier * counts / self.window_s
+            rate = multiplier * self.smoothed[s] / self.window_s
             finite = held[np.isfinite(held)]
             cv2 = float(finite.var() / finite.mean() ** 2) if finite.size and finite.mean() else 0.0
-            prob, mean_if, util = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
+            prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
+            util = multiplier * counts * mean / (self.window_s * int(workers[s]))
             result.utilization[s], result.prob_wait[s] = util, prob
             result.mean_wait_s[s] = prob * mean_if
             if rng is None:
@@ -165,6 +172,25 @@ def erlang_c_array(workers: int, offered: np.ndarray) -> np.ndarray:
     for k in range(1, workers + 1):
         blocking = offered * blocking / (k + offered * blocking)
     return workers * blocking / (workers - offered * (1.0 - blocking))
+
+
+def _smooth(counts: np.ndarray, starts: np.ndarray, window_s: int) -> np.ndarray:
+    """Centred moving average of counts over SMOOTH_WINDOWS adjacent windows (gaps in time
+    break the run: windows are neighbours only when they follow each other)."""
+    if counts.size == 0 or SMOOTH_WINDOWS <= 1:
+        return counts
+    step = np.diff(starts).astype("timedelta64[us]").astype(np.int64)
+    follows = np.concatenate(([False], step == int(window_s) * 1_000_000))
+    total, weight = counts.copy(), np.ones_like(counts)
+    for shift in range(1, SMOOTH_WINDOWS // 2 + 1):
+        # window i and i - shift are neighbours when every step between them is one window
+        ok = np.zeros(counts.size, dtype=bool)
+        ok[shift:] = np.all([follows[shift - k: counts.size - k] for k in range(shift)], axis=0)
+        total[shift:] += np.where(ok[shift:], counts[:-shift], 0.0)
+        weight[shift:] += ok[shift:]
+        total[:-shift] += np.where(ok[shift:], counts[shift:], 0.0)
+        weight[:-shift] += ok[shift:]
+    return total / weight
 
 
 def _caller_rows(work: pd.DataFrame) -> np.ndarray:

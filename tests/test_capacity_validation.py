@@ -1,0 +1,44 @@
+"""The forecast against the simulator: forecast load M from the load-1 run alone, then compare
+with a run simulated at load M and with the truth files the forecast never reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracekit.capacity import capacity_plan
+from tracekit.capacity.validation import compare
+
+PEAK_HOUR = "2026-01-05T19:00:00Z"  # the evening order peak: mes is busiest
+MULTIPLIER = 1.5  # mes at about 55-75% in its busiest 5 minutes: loaded, not saturated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 5])
+def test_forecast_matches_a_run_at_the_higher_load(simulated, seed: int) -> None:
+    base, truth = simulated("baseline", hours=1, load=1.0, seed=seed, start=PEAK_HOUR)
+    high, truth_high = simulated("baseline", hours=1, load=MULTIPLIER, seed=seed,
+                                 start=PEAK_HOUR)
+    # the premise: nothing saturates at load M
+    assert all(c["peak_utilization"] < 0.85 for c in truth_high["components"].values())
+    table = compare(base, high, MULTIPLIER, truth, truth_high).set_index("service")
+    assert set(table.index) == set(truth["components"])
+    for service, row in table.iterrows():
+        assert abs(row["p95_error"]) <= 0.25, (service, row.to_dict())
+    bottleneck = truth["bottleneck"]
+    assert abs(table.loc[bottleneck, "saturation_error"]) <= 0.15, table.loc[bottleneck]
+    assert table.attrs["first_to_saturate"] == bottleneck
+
+
+@pytest.mark.slow
+def test_measured_workers_and_model_of_the_bottleneck(simulated) -> None:
+    base, truth = simulated("baseline", hours=1, load=1.0, seed=1, start=PEAK_HOUR)
+    plan = capacity_plan(base, [1.0])
+    models = plan.models.set_index("service")
+    mes = models.loc["mes"]
+    # mes queued, so every worker was seen busy: the measured count is its real one
+    assert mes["workers_known"] and mes["workers"] == truth["components"]["mes"]["workers"]
+    assert mes["model"] == "M/G/c"  # planning times are far from exponential
+    for service, row in models.iterrows():
+        assert row["workers"] <= truth["components"][service]["workers"], service
+    assert mes["mean_service_ms"] == pytest.approx(
+        truth["components"]["mes"]["mean_service_ms"], rel=0.02)
