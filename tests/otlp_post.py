@@ -89,7 +89,12 @@ def post_spans(table: pa.Table, otlp_http_url: str, query_url: str, timeout: flo
     for document in otlp_documents(table):
         response = session.post(f"{otlp_http_url}/v1/traces", json=document, timeout=30)
         response.raise_for_status()
-    # The collector batches before storing: wait until the last traces of the table are served.
+    wait_stored(table, query_url, timeout)
+
+
+def wait_stored(table: pa.Table, query_url: str, timeout: float = 60) -> None:
+    """Wait until Jaeger serves every span of sampled traces of `table` (it stores in batches)."""
+    session = requests.Session()
     trace_ids = table.column("trace_id").to_pylist()
     expected = Counter(trace_ids)
     probes = list(dict.fromkeys(trace_ids[-50:] + trace_ids[:: max(1, len(trace_ids) // 50)]))

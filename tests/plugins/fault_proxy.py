@@ -8,6 +8,7 @@ Tests put it between ``tracekit export`` and the real Jaeger and say which reque
         fault_proxy.add("cut", path="/api/traces", times=3, after=0.5)  # half a body, then close
         fault_proxy.add("slow", delay=3.0)                 # answer after 3 s
         fault_proxy.add("status", 401, times=None)         # every request from now on
+        fault_proxy.add("rewrite", path="/api/traces?", transform=drop_roots)  # edit the body
         ... run export against fault_proxy.url ...
         assert fault_proxy.served["status:503"] == 2
 
@@ -24,14 +25,14 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 
-FAULTS = ("status", "reset", "cut", "slow")
+FAULTS = ("status", "reset", "cut", "slow", "rewrite")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
@@ -47,6 +48,7 @@ class Rule:
     after: float = 0.5  # "cut": fraction of the body sent before the connection is closed
     skip: int = 0  # let this many matching requests through first
     retry_after: str | None = None
+    transform: Callable[[bytes], bytes] | None = None  # "rewrite": new body from the old one
 
     def matches(self, path: str) -> bool:
         return self.path is None or self.path in path
@@ -62,6 +64,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.served: collections.Counter[str] = collections.Counter()
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []  # request headers as received, in order
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"proxy": self})
         self.server = ThreadingHTTPServer((host, 0), handler)
@@ -86,12 +89,14 @@ class FaultProxy:
         after: float = 0.5,
         skip: int = 0,
         retry_after: str | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> Rule:
         """Add a rule: "status" (answer `code`), "reset" (TCP RST, no answer), "cut" (send
-        `after` of the body, then close), "slow" (wait `delay` s, then forward)."""
+        `after` of the body, then close), "slow" (wait `delay` s, then forward), "rewrite"
+        (forward, then answer `transform(body)`)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
-        rule = Rule(fault, code, path, times, delay, after, skip, retry_after)
+        rule = Rule(fault, code, path, times, delay, after, skip, retry_after, transform)
         with self.lock:
             self.rules.append(rule)
         return rule
@@ -102,6 +107,7 @@ class FaultProxy:
             self.rules.clear()
             self.served.clear()
             self.requests.clear()
+            self.headers.clear()
 
     def faults_served(self) -> int:
         """How many requests got a fault (not forwarded untouched)."""
@@ -113,9 +119,10 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def _claim(self, path: str) -> Rule | None:
+    def _claim(self, path: str, headers: dict[str, str]) -> Rule | None:
         with self.lock:
             self.requests.append(path)
+            self.headers.append(headers)
             for rule in self.rules:
                 if not rule.matches(path) or rule.times == 0:
                     continue
@@ -145,9 +152,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
+        try:
+            self._serve()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its read timeout, or a test killed it): nothing to answer.
+            self.close_connection = True
+
+    def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        rule = self.proxy._claim(self.path)
+        rule = self.proxy._claim(self.path, dict(self.headers.items()))
         if rule is not None and rule.fault == "status":
             self._answer(rule.code, b'{"error": "injected by fault proxy"}', rule.retry_after)
             return
@@ -157,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rule is not None and rule.fault == "slow":
             time.sleep(rule.delay)
         status, headers, payload = self._forward(body)
+        if rule is not None and rule.fault == "rewrite" and rule.transform is not None:
+            payload = rule.transform(payload)
         if rule is not None and rule.fault == "cut":
             self._send_head(status, headers, len(payload))
             self.wfile.write(payload[: int(len(payload) * rule.after)])

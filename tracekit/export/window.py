@@ -84,8 +84,11 @@ def resolve_window(
 ) -> Interval:
     """The export window from `--since` or `--start/--end` (end defaults to now).
 
+    The user's window is half-open, [start, end); the result is the closed interval Jaeger's
+    searches take, so consecutive windows (hourly runs, chunks) never share a microsecond.
+
     >>> resolve_window("1h", None, "2026-01-01T01:00:00Z")
-    (1767225600000000, 1767229200000000)
+    (1767225600000000, 1767229199999999)
     """
     current = now_us() if now is None else now
     if since is not None and start is not None:
@@ -101,7 +104,7 @@ def resolve_window(
         raise UserError(
             f"empty window: --start {format_us(start_us)} is not before --end {format_us(end_us)}"
         )
-    return start_us, end_us
+    return start_us, end_us - 1
 
 
 def merge(intervals: list[Interval]) -> list[Interval]:
