@@ -1,0 +1,44 @@
+"""Findings: the few numbers a report's conclusions rest on, recorded machine-readably.
+
+A notebook's summary cell calls :func:`record_findings`; the values travel in the executed
+notebook under a private mimetype (no HTML output), so tests and scripts check a report's
+conclusions (``read_findings(nb)["bottleneck"] == "mes"``) without scraping prose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import nbformat
+
+MIMETYPE = "application/vnd.tracekit.findings+json"
+
+
+def record_findings(**values: Any) -> None:
+    """Attach ``values`` (JSON-serialisable) to the current cell's output."""
+    from IPython.display import display
+
+    display({MIMETYPE: json.loads(json.dumps(values, default=str))}, raw=True)
+
+
+def read_findings(notebook: nbformat.NotebookNode | str | os.PathLike[str]) -> dict[str, Any]:
+    """Every value recorded in an executed notebook, later cells overriding earlier ones."""
+    if not isinstance(notebook, nbformat.NotebookNode):
+        notebook = nbformat.read(os.fspath(notebook), as_version=4)
+    assert isinstance(notebook, nbformat.NotebookNode)
+    found: dict[str, Any] = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if MIMETYPE in data:
+                found.update(data[MIMETYPE])
+    return found
+
+
+def trace_link(trace_id: str, jaeger_ui_url: str = "") -> str:
+    """A Markdown link to the trace in the Jaeger UI, or the bare id in code when no UI is set."""
+    if not jaeger_ui_url:
+        return f"`{trace_id}`"
+    return f"[`{trace_id}`]({jaeger_ui_url.rstrip('/')}/trace/{trace_id})"

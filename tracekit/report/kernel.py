@@ -1,0 +1,35 @@
+"""The kernel reports run on: this very interpreter, whatever kernelspecs the machine has.
+
+papermill would look the notebook's kernel name ("python3") up in the Jupyter paths, where a
+user-level kernelspec may point at another Python without tracekit. Pinning the kernel to
+``sys.executable`` makes `tracekit report` from .venv, pipx or cron run the code it ships with.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from traitlets import Unicode
+
+KERNEL_NAME = "python3"
+
+
+class CurrentPythonKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """An AsyncKernelManager whose kernel is ipykernel on ``sys.executable``."""
+
+    # IPC sockets instead of loopback TCP: no ports to collide on a busy scheduler host, and the
+    # kernel does not warn about unencrypted TCP on every run.
+    transport = Unicode("ipc")
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        if self._kernel_spec is None:
+            self._kernel_spec = KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name=f"Python {sys.version_info.major}.{sys.version_info.minor} (tracekit)",
+                language="python",
+                metadata={"debugger": False},
+            )
+        return self._kernel_spec

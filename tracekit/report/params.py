@@ -1,0 +1,229 @@
+"""Report parameters: checked once, the same way, by the CLI before a run and by every notebook.
+
+A notebook's first cell after ``parameters`` calls :func:`validate_params`; a wrong value stops
+the notebook at once with one ``UserError`` line instead of a traceback three charts later.
+The CLI calls it too (and :func:`coerce_param` for ``-p KEY VALUE`` text), so a typo never
+starts a kernel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from tracekit.dataset import require_dataset
+from tracekit.errors import UserError
+
+COMMON_PARAMS = ("dataset", "since", "start", "end", "services")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SECRET_NAMES = re.compile(r"token|secret|password|passwd|api[_-]?key|credential", re.I)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The checked parameters of one report run.
+
+    ``since`` is a window length counted back from the newest span; ``start``/``end`` are
+    absolute UTC bounds (naive datetimes, like the dataset's timestamps). Both may be given:
+    ``end`` then anchors ``since`` instead of the newest span.
+    """
+
+    dataset: Path
+    since: timedelta | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    services: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def connect(self) -> Any:
+        """Open the report window on the dataset (:func:`tracekit.report.window.open_window`)."""
+        from tracekit.report.window import open_window
+
+        return open_window(self)
+
+
+def parse_duration(text: str, *, name: str = "since") -> timedelta:
+    """``"24h"`` -> ``timedelta(hours=24)``; units s, m, h, d, w.
+
+    >>> parse_duration("90m")
+    datetime.timedelta(seconds=5400)
+    """
+    match = _DURATION.match(str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(
+            f"parameter {name}: expected a positive duration like 30m, 24h or 7d, got {text!r}"
+        )
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def parse_time(text: str, *, name: str) -> datetime:
+    """An ISO-8601 time as a naive UTC datetime (a time without offset is taken as UTC)."""
+    try:
+        value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(
+            f"parameter {name}: expected an ISO time like 2026-11-24T08:00:00Z, got {text!r}"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def validate_params(
+    *,
+    dataset: str | Path,
+    since: str = "",
+    start: str = "",
+    end: str = "",
+    services: list[str] | tuple[str, ...] | str = (),
+    **specific: Any,
+) -> ReportParams:
+    """Check the common and notebook-specific parameters; raise one-line ``UserError`` if wrong.
+
+    Known specific parameters: ``flow`` (name or YAML file), ``multipliers`` (positive numbers),
+    ``slo_p95_ms`` (> 0), ``jaeger_ui_url`` (http(s) URL without credentials, or empty).
+
+    >>> p = validate_params(dataset="data/demo", since="24h")  # doctest: +SKIP
+    >>> p.since
+    datetime.timedelta(days=1)
+    """
+    if not str(dataset).strip():
+        raise UserError("parameter dataset: empty; give the folder of a tracekit dataset")
+    root = require_dataset(Path(dataset).expanduser())
+    window = parse_duration(since) if str(since).strip() else None
+    start_at = parse_time(start, name="start") if str(start).strip() else None
+    end_at = parse_time(end, name="end") if str(end).strip() else None
+    if start_at and end_at and start_at >= end_at:
+        raise UserError(f"parameters start/end: start {start} is not before end {end}")
+    if window is not None and start_at is not None:
+        raise UserError("parameters since/start: give one of them, not both")
+    names = _services(services)
+    extra = {name: _check_specific(name, value) for name, value in specific.items()}
+    return ReportParams(root, window, start_at, end_at, names, extra)
+
+
+def _services(value: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"parameter services: expected a list of service names, got {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _check_specific(name: str, value: Any) -> Any:
+    if _SECRET_NAMES.search(name):
+        raise UserError(
+            f"parameter {name}: secrets are never report parameters (they would be stored in "
+            "params.yaml and the report); pass them through environment variables"
+        )
+    if name == "multipliers":
+        items = value.split(",") if isinstance(value, str) else value
+        try:
+            numbers = [float(item) for item in items]
+        except (TypeError, ValueError):
+            numbers = []
+        if not numbers or any(n <= 0 for n in numbers):
+            raise UserError(
+                f"parameter multipliers: expected positive numbers like [1, 2, 5], got {value!r}"
+            )
+        return sorted(set(numbers))
+    if name == "slo_p95_ms":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise UserError(f"parameter slo_p95_ms: expected a positive number, got {value!r}")
+        return float(value)
+    if name == "jaeger_ui_url":
+        return _check_url(value)
+    if name == "flow":
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"parameter flow: expected a flow name or YAML file, got {value!r}")
+        return value.strip()
+    return value
+
+
+def _check_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise UserError(f"parameter jaeger_ui_url: expected a URL, got {value!r}")
+    if not value.strip():
+        return ""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(
+            f"parameter jaeger_ui_url: expected http(s)://host[:port][/path], got {value!r}"
+        )
+    if parts.username or parts.password or parts.query:
+        raise UserError(
+            "parameter jaeger_ui_url: must not carry credentials or a query string (reports "
+            "are shared); give the plain UI address"
+        )
+    return value.strip().rstrip("/")
+
+
+# Declared types as papermill.inspect_notebook reports them ("str", "float", "list", ...).
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+}
+
+
+def coerce_param(notebook: str, name: str, text: str, declared: str | None) -> Any:
+    """Turn ``-p NAME TEXT`` into the notebook's declared type, or raise a one-line UserError.
+
+    Lists take ``a,b,c`` or YAML ``[a, b]``; numbers and booleans are parsed; anything else
+    (undeclared types) goes in as YAML.
+    """
+    where = f"report {notebook}: parameter {name}"
+    try:
+        if declared == "str" or declared is None and not text.strip():
+            return text
+        if declared == "list":
+            if text.strip().startswith("["):
+                value = yaml.safe_load(text)
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+                value = [_scalar(part) for part in value]
+            if not isinstance(value, list):
+                raise ValueError
+            return value
+        if declared == "int":
+            return int(text)
+        if declared == "float":
+            return float(text)
+        if declared == "bool":
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError
+            return lowered in ("true", "yes", "1")
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        raise UserError(f"{where}: expected {declared}, got {text!r}") from None
+
+
+def _scalar(text: str) -> Any:
+    value = yaml.safe_load(text)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else text
+
+
+def check_param_type(notebook: str, name: str, value: Any, declared: str | None) -> None:
+    """Raise a one-line UserError when ``value`` does not fit the notebook's declared type."""
+    allowed = _PY_TYPES.get(declared or "")
+    if allowed is None:
+        return
+    if isinstance(value, bool) and declared in ("int", "float"):
+        allowed = ()
+    if not isinstance(value, allowed):
+        raise UserError(
+            f"report {notebook}: parameter {name}: expected {declared}, "
+            f"got {type(value).__name__} {value!r}"
+        )

@@ -1,0 +1,86 @@
+"""The report window: a tracekit connection whose views see only the traces a report is about.
+
+Every view of ``tracekit.connect`` reads ``span_rows``; the window copies the chosen traces into
+a temporary table and points ``span_rows`` at it, so ``spans``, ``traces``, ``critical_path``,
+``bottlenecks`` ... all answer for the window (and faster, from memory, than from Parquet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+from tracekit.connect import connect
+from tracekit.errors import UserError
+from tracekit.report.params import ReportParams
+from tracekit.sqlfiles import load_sql
+
+_BUCKETS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080))
+
+
+@dataclass
+class Window:
+    """An open report window: the connection and the bounds it was cut with."""
+
+    con: duckdb.DuckDBPyConnection
+    start: datetime
+    end: datetime
+    services: tuple[str, ...]
+    spans: int
+    traces: int
+    newest: datetime
+
+    @property
+    def bucket(self) -> timedelta:
+        """A time-bucket width giving charts over time at most ~150 points across the window."""
+        length = self.end - self.start
+        for width in _BUCKETS:
+            if length / width <= 150:
+                return width
+        return _BUCKETS[-1]
+
+    @property
+    def bucket_label(self) -> str:
+        """The bucket width in words, for axis titles: ``"5 min"``, ``"1 h"``."""
+        minutes = int(self.bucket.total_seconds() // 60)
+        return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+    def describe(self) -> str:
+        """One sentence for a report's opening paragraph."""
+        scope = f", traces touching {', '.join(self.services)}" if self.services else ""
+        return (
+            f"**{self.traces:,} traces** ({self.spans:,} spans) that started between "
+            f"**{self.start:%Y-%m-%d %H:%M}** and **{self.end:%Y-%m-%d %H:%M} UTC**{scope}."
+        )
+
+
+def open_window(params: ReportParams) -> Window:
+    """Connect to ``params.dataset`` and restrict every view to the report window.
+
+    ``since`` counts back from ``end`` (default: the newest span); ``start`` alone runs to the
+    newest span. An empty window is a UserError naming the bounds.
+    """
+    con = connect(params.dataset)
+    bounds = "SELECT min(start_time), max(start_time) FROM span_rows"
+    first, newest = con.execute(bounds).fetchall()[0]
+    if newest is None:
+        raise UserError(f"{params.dataset}: the dataset holds no spans")
+    end = params.end or newest + timedelta(microseconds=1)
+    start = end - params.since if params.since is not None else params.start or first
+    con.execute(
+        load_sql("report/window_traces.sql"),
+        {"start": start, "end": end, "services": list(params.services)},
+    )
+    con.execute("CREATE OR REPLACE VIEW span_rows AS SELECT * FROM report_window_spans")
+    spans, traces = con.execute(
+        "SELECT count(*), count(DISTINCT trace_id) FROM report_window_spans"
+    ).fetchall()[0]
+    if not spans:
+        scope = f" touching {', '.join(params.services)}" if params.services else ""
+        raise UserError(
+            f"{params.dataset}: no traces{scope} start between {start:%Y-%m-%d %H:%M:%S} and "
+            f"{end:%Y-%m-%d %H:%M:%S} UTC (newest span {newest:%Y-%m-%d %H:%M:%S})"
+        )
+    return Window(con, start, end, params.services, spans, traces, newest)
