@@ -180,6 +180,11 @@ def _row(replayer: Replayer, s: int, m: float, expected, sampled, workers: np.nd
     peak = float(util[busy].max()) if busy.any() else 0.0
     mean_util = float((util * counts).sum() / counts.sum()) if counts.sum() else 0.0
     latency = sampled.latency_s[rows]
+    traced = replayer.has_caller[rows]
+    if traced.any():
+        # What the traced callers see; requests from untraced callers (e.g. people using the
+        # service directly) wait in the same queue but their latency is not in the traces.
+        latency = latency[traced]
     p50, p95 = quantile(latency, 0.5), quantile(latency, 0.95)
     needed = None
     if slo_p95_ms is not None:

@@ -16,14 +16,16 @@ from tracekit.capacity.windows import DEFAULT_WINDOW_S, Connectable, as_connecti
 
 
 def observed_latency(con_or_dataset: Connectable) -> pd.DataFrame:
-    """Per service the p50/p95 (ms) of the latency its callers saw: the caller's client span
-    (or queue wait plus consumer span) where the caller is traced, else the span itself."""
+    """Per service the p50/p95 (ms) of the latency its traced callers saw (their client span, or
+    queue wait plus consumer span); for a service no traced caller calls, of its spans."""
     con = as_connection(con_or_dataset)
     prepare_work(con, DEFAULT_WINDOW_S)
     return con.sql(
         "SELECT service, count(*) AS requests, "
-        "quantile_cont(coalesce(caller_us, duration_us), 0.5) / 1000.0 AS p50_ms, "
-        "quantile_cont(coalesce(caller_us, duration_us), 0.95) / 1000.0 AS p95_ms "
+        "CASE WHEN count(caller_us) > 0 THEN quantile_cont(caller_us, 0.5) "
+        "     ELSE quantile_cont(duration_us, 0.5) END / 1000.0 AS p50_ms, "
+        "CASE WHEN count(caller_us) > 0 THEN quantile_cont(caller_us, 0.95) "
+        "     ELSE quantile_cont(duration_us, 0.95) END / 1000.0 AS p95_ms "
         "FROM capacity_work GROUP BY service ORDER BY service"
     ).df()
 
@@ -48,7 +50,11 @@ def compare(base: Connectable, at_load: Connectable, multiplier: float,
             "forecast_p95_ms": f["p95_ms"],
             "measured_p95_ms": _get(measured, service, "p95_ms"),
             "forecast_utilization": f["utilization"],
+            "workers": f["workers"],
+            "workers_known": f["workers_known"],
         }
+        if truth is not None:
+            row["true_workers"] = truth["components"][service]["workers"]
         row["p95_error"] = _error(row["forecast_p95_ms"], row["measured_p95_ms"])
         if truth_at_load is not None:
             row["true_peak_utilization"] = truth_at_load["components"][service][
