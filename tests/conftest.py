@@ -12,6 +12,8 @@ pytest_plugins: list[str] = [
     "tests.plugins.jaeger",
     "tests.plugins.fault_proxy",
     "tests.plugins.analytics",
+    "tests.plugins.reports",
+    "tests.plugins.browser",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from copy import deepcopy
 from pathlib import Path
 
 import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
+
+from tracekit.report.findings import MIMETYPE as FINDINGS_MIMETYPE
 
 TEMPLATE_FILE = "tracekit_offline.html.j2"
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -34,6 +37,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str | None = None) -> str:
     """Render an (executed) notebook as offline HTML text."""
+    notebook = _without_findings(notebook)
     hide_input = bool(notebook.metadata.get("tracekit", {}).get("hide_input", False))
     exporter = HTMLExporter(
         template_name="lab",
@@ -46,6 +50,15 @@ def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str | None = Non
     resources = {"metadata": {"name": title}} if title else None
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
     return body
+
+
+def _without_findings(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy without the machine-readable findings outputs (nothing to show a reader)."""
+    copy = deepcopy(notebook)
+    for cell in copy.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if FINDINGS_MIMETYPE not in o.get("data", {})]
+    return copy
 
 
 def write_html(
