@@ -35,8 +35,9 @@ class TraceDoc:
     trace_id: str
     spans: int
     missing_parents: int
-    # classic: the trace object; v3: the list of resourceSpans holding this trace's spans
-    payload: Any = field(repr=False)
+    # The trace's own JSON bytes, sliced out of the answer without copying its content:
+    # classic: the trace object; v3: its resourceSpans objects.
+    payload: list[bytes] = field(repr=False)
 
 
 @dataclass
@@ -46,6 +47,55 @@ class SearchResult:
     traces: list[TraceDoc]
     full: bool
     url: str
+
+
+# Light views of the answers: only what grouping, dedup and completeness need. Everything
+# else stays raw JSON for the importers, which decode it into their own typed structs.
+class _ClassicRef(msgspec.Struct, gc=False):
+    refType: str = ""  # noqa: N815 - Jaeger's field names
+    spanID: str = ""  # noqa: N815
+
+
+class _ClassicSpan(msgspec.Struct, gc=False):
+    spanID: str = ""  # noqa: N815
+    references: list[_ClassicRef] | None = None
+
+
+class _ClassicTrace(msgspec.Struct, gc=False):
+    traceID: str = ""  # noqa: N815
+    spans: list[_ClassicSpan] | None = None
+
+
+class _ClassicAnswer(msgspec.Struct, gc=False):
+    data: list[msgspec.Raw] | None = None
+
+
+class _OtlpSpan(msgspec.Struct, gc=False):
+    traceId: str = ""  # noqa: N815
+    spanId: str = ""  # noqa: N815
+    parentSpanId: str = ""  # noqa: N815
+
+
+class _OtlpScope(msgspec.Struct, gc=False):
+    spans: list[_OtlpSpan] | None = None
+
+
+class _OtlpResource(msgspec.Struct, gc=False):
+    scopeSpans: list[_OtlpScope] | None = None  # noqa: N815
+
+
+class _V3Result(msgspec.Struct, gc=False):
+    resourceSpans: list[msgspec.Raw] | None = None  # noqa: N815
+
+
+class _V3Answer(msgspec.Struct, gc=False):
+    result: _V3Result | None = None
+
+
+_classic_answer = msgspec.json.Decoder(_ClassicAnswer)
+_classic_trace = msgspec.json.Decoder(_ClassicTrace)
+_v3_answer = msgspec.json.Decoder(_V3Answer)
+_otlp_resource = msgspec.json.Decoder(_OtlpResource)
 
 
 class ClassicApi:
@@ -91,25 +141,25 @@ class ClassicApi:
 
     def parse(self, body: bytes, where: str) -> list[TraceDoc]:
         """Split a {"data": [trace, ...]} answer into TraceDocs."""
-        payload = _json(body, where)
+        answer = _decode_answer(_classic_answer, body, where)
         docs = []
-        for trace in payload.get("data") or []:
-            spans = trace.get("spans") or []
-            ids = {span.get("spanID") for span in spans}
+        for raw in answer.data or []:
+            trace = _decode_answer(_classic_trace, raw, where)
+            spans = trace.spans or []
+            ids = {span.spanID for span in spans}
             missing = 0
             for span in spans:
-                for ref in span.get("references") or []:
-                    if ref.get("refType") == "CHILD_OF":
-                        missing += ref.get("spanID") not in ids
+                for ref in span.references or []:
+                    if ref.refType == "CHILD_OF":
+                        missing += ref.spanID not in ids
                         break
-            trace_id = normalize_trace_id(str(trace.get("traceID", "")))
-            docs.append(TraceDoc(trace_id, len(spans), missing, trace))
+            docs.append(TraceDoc(normalize_trace_id(trace.traceID), len(spans), missing, [raw]))
         return docs
 
     @staticmethod
-    def document(docs: list[TraceDoc]) -> dict[str, Any]:
+    def document(docs: list[TraceDoc]) -> bytes:
         """A classic JSON document holding `docs` (what the importers read)."""
-        return {"data": [doc.payload for doc in docs]}
+        return b'{"data":[' + b",".join(part for doc in docs for part in doc.payload) + b"]}"
 
 
 class V3Api:
@@ -160,48 +210,57 @@ class V3Api:
 
     def parse(self, body: bytes, where: str) -> list[TraceDoc]:
         """Split a {"result": {"resourceSpans": [...]}} answer into TraceDocs."""
-        payload = _json(body, where)
-        result = payload.get("result") or {}
-        by_trace: dict[str, list[Any]] = {}
-        counts: dict[str, int] = {}
+        answer = _decode_answer(_v3_answer, body, where)
+        resources = (answer.result.resourceSpans if answer.result else None) or []
+        payloads: dict[str, list[bytes]] = {}
         span_ids: dict[str, set[str]] = {}
         parents: dict[str, list[str]] = {}
-        for resource_spans in result.get("resourceSpans") or []:
-            # Jaeger puts each trace's resources separately, but stay correct if one resource
-            # ever mixes traces: split it per trace.
-            split: dict[str, list[Any]] = {}
-            for scope_spans in resource_spans.get("scopeSpans") or []:
-                per_trace: dict[str, list[Any]] = {}
-                for span in scope_spans.get("spans") or []:
-                    trace_id = normalize_trace_id(str(span.get("traceId", "")))
-                    per_trace.setdefault(trace_id, []).append(span)
-                    span_ids.setdefault(trace_id, set()).add(span.get("spanId"))
-                    parent = span.get("parentSpanId")
-                    if parent:
-                        parents.setdefault(trace_id, []).append(parent)
-                    counts[trace_id] = counts.get(trace_id, 0) + 1
-                for trace_id, spans in per_trace.items():
-                    scoped = dict(scope_spans)
-                    scoped["spans"] = spans
-                    split.setdefault(trace_id, []).append(scoped)
-            for trace_id, scopes in split.items():
-                if len(split) == 1:
-                    by_trace.setdefault(trace_id, []).append(resource_spans)
-                else:
-                    piece = dict(resource_spans)
-                    piece["scopeSpans"] = scopes
-                    by_trace.setdefault(trace_id, []).append(piece)
+        for raw in resources:
+            resource = _decode_answer(_otlp_resource, raw, where)
+            traces_here = set()
+            for scope in resource.scopeSpans or []:
+                for span in scope.spans or []:
+                    trace_id = normalize_trace_id(span.traceId)
+                    traces_here.add(trace_id)
+                    span_ids.setdefault(trace_id, set()).add(span.spanId)
+                    if span.parentSpanId:
+                        parents.setdefault(trace_id, []).append(span.parentSpanId)
+            if len(traces_here) == 1:
+                payloads.setdefault(traces_here.pop(), []).append(raw)
+            else:
+                # Jaeger sends each trace's resources separately; should a resource ever mix
+                # traces, split it (rare, so the slower dict round trip is fine).
+                for trace_id, piece in _split_resource(raw).items():
+                    payloads.setdefault(trace_id, []).append(piece)
         docs = []
-        for trace_id, resources in by_trace.items():
+        for trace_id, pieces in payloads.items():
             known = span_ids.get(trace_id, set())
             missing = sum(parent not in known for parent in parents.get(trace_id, []))
-            docs.append(TraceDoc(trace_id, counts[trace_id], missing, resources))
+            docs.append(TraceDoc(trace_id, len(known), missing, pieces))
         return docs
 
     @staticmethod
-    def document(docs: list[TraceDoc]) -> dict[str, Any]:
+    def document(docs: list[TraceDoc]) -> bytes:
         """An OTLP JSON document holding `docs` (what the importers read)."""
-        return {"resourceSpans": [resource for doc in docs for resource in doc.payload]}
+        parts = b",".join(part for doc in docs for part in doc.payload)
+        return b'{"resourceSpans":[' + parts + b"]}"
+
+
+def _split_resource(raw: bytes) -> dict[str, bytes]:
+    resource = msgspec.json.decode(raw)
+    pieces: dict[str, Any] = {}
+    for scope in resource.get("scopeSpans") or []:
+        for span in scope.get("spans") or []:
+            trace_id = normalize_trace_id(str(span.get("traceId", "")))
+            piece = pieces.setdefault(trace_id, {**resource, "scopeSpans": []})
+            scopes = piece["scopeSpans"]
+            if not scopes or scopes[-1]["_from"] is not scope:
+                scopes.append({**scope, "spans": [], "_from": scope})
+            scopes[-1]["spans"].append(span)
+    for piece in pieces.values():
+        for scope in piece["scopeSpans"]:
+            del scope["_from"]
+    return {trace_id: msgspec.json.encode(piece) for trace_id, piece in pieces.items()}
 
 
 APIS = (V3Api, ClassicApi)
@@ -218,6 +277,13 @@ def choose_api(client: JaegerClient, wanted: str) -> V3Api | ClassicApi:
     except NotFound:
         return ClassicApi()
     return V3Api()
+
+
+def _decode_answer(decoder: msgspec.json.Decoder[Any], body: bytes, where: str) -> Any:
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise UserError(f"{where}: unexpected answer from Jaeger: {exc}") from exc
 
 
 def _json(body: bytes, where: str) -> dict[str, Any]:

@@ -147,6 +147,9 @@ def run_export(
     manifest = read_manifest(options.out)
     done = [] if options.refresh else done_intervals(manifest, key)
     todo = subtract(options.window, done)
+    if not services:
+        log.warning("%s knows no services yet: nothing to export", client.display_url)
+        todo = []
     chunks = [
         _Chunk(index, interval)
         for index, interval in enumerate(
