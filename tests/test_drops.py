@@ -68,7 +68,7 @@ def test_telemetry_loss_is_not_business_loss(queue_loss: Any) -> None:
     assert summary["lost_messages"] == len(truth["lost_messages"])
 
 
-@pytest.mark.parametrize("scenario", ["baseline", "api-errors"])
+@pytest.mark.parametrize("scenario", ["baseline", "api-errors", "mes-saturated"])
 def test_funnel_follows_links_to_consumer_traces(scenario: str, simulated: Any) -> None:
     """In these scenarios the consumer starts its own trace, linked to the producer span."""
     path, truth = simulated(scenario, hours=1, seed=2)

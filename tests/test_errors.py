@@ -105,3 +105,31 @@ def test_breakdown_counts_http_codes(workshop: Any) -> None:
     assert http[http["value"] == "500"]["spans"].sum() == total
     status = table[table["dimension"] == "status"].groupby("service")["share"].sum()
     assert (status.round(6) == 1.0).all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "spans", "origin"), [("wide", 10_000, "5000"), ("chain", 3_000, "2999")]
+)
+def test_big_traces(shape: str, spans: int, origin: str, span_dataset: Any) -> None:
+    """A 10k-span fan-out and a 3k-deep chain, errors in the middle and at the end: the walk
+    terminates and picks the deepest (the chain's end) or the earliest of equals (fan-out)."""
+    rows = []
+    for i in range(spans):
+        parent = None if i == 0 else str(i - 1) if shape == "chain" else "0"
+        end = 1000 - i * 0.01 if shape == "chain" else i * 0.01 + 5
+        status = "ERROR" if i in (spans - 1, spans // 2) else "UNSET"
+        rows.append(
+            {
+                "id": str(i),
+                "parent": parent,
+                "service": f"s{i % 3}",
+                "op": "x",
+                "start": i * 0.01,
+                "end": end,
+                "status": status,
+            }
+        )
+    con = span_dataset(rows)
+    assert [row[0] for row in con.execute("SELECT span_id FROM error_origins").fetchall()] == [
+        origin
+    ]
