@@ -24,3 +24,26 @@ def rows_of(path: str | Path, **options: Any) -> list[dict[str, Any]]:
 def import_rows():
     """``import_rows(path, skip_bad=False)`` -> canonical rows (see rows_of)."""
     return rows_of
+
+
+CASES = Path(__file__).resolve().parent.parent / "cases" / "import"
+
+
+def comparable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with maps as dicts and timestamps as text, as the expected-row case files write it."""
+
+    def stamp(value: Any) -> Any:
+        return None if value is None else str(value)
+
+    out = dict(row)
+    out["start_time"], out["end_time"] = stamp(row["start_time"]), stamp(row["end_time"])
+    out["attributes"], out["resource"] = dict(row["attributes"]), dict(row["resource"])
+    out["events"] = [
+        {
+            "time": stamp(event["time"]),
+            "name": event["name"],
+            "attributes": dict(event["attributes"]),
+        }
+        for event in row["events"]
+    ]
+    return out

@@ -67,11 +67,12 @@ def command(paths: tuple[str, ...], dataset: str, skip_bad: bool) -> None:
     except BaseException:
         _undo_empty_dataset(root, before)
         raise
-    formats = ", ".join(sorted({report.format or "?" for report in reports}))
+    formats = ", ".join(sorted({report.format for report in reports if report.format}))
     skipped = sum(sum(report.skips.units.values()) for report in reports)
     click.echo(
-        f"imported {len(reports)} file{'s' if len(reports) != 1 else ''} ({formats}) into "
-        f"{dataset}: {result.offered} spans read, {result.added} added, "
+        f"imported {len(reports)} file{'s' if len(reports) != 1 else ''}"
+        + (f" ({formats})" if formats else "")
+        + f" into {dataset}: {result.offered} spans read, {result.added} added, "
         f"{result.duplicates} duplicates skipped"
         + (f", {skipped} bad records skipped" if skip_bad else "")
     )

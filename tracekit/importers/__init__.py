@@ -86,11 +86,9 @@ def read_file(
                         "line" if line is not None else "file",
                         BadInput(exc.where, prefix + exc.problem),
                     )
-            report.format = (
-                (kind or "json")
-                + ("-lines" if chunks.kind == "jsonl" else "")
-                + ("+gzip" if compressed else "")
-            )
+            if kind is not None:
+                lines = "-lines" if chunks.kind == "jsonl" else ""
+                report.format = kind + lines + ("+gzip" if compressed else "")
     except READ_ERRORS as exc:
         problem = (
             f"cannot read: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"

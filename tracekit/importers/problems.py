@@ -27,7 +27,7 @@ def validation_problem(exc: msgspec.ValidationError, prefix: str = "$") -> BadIn
     problem, _, where = message.partition(" - at ")
     where = where.strip("`")
     where = prefix + where[1:] if where.startswith("$") else prefix
-    problem = problem.replace("`", "")
+    problem = problem.replace("`", "").replace(" | null", "")
     if problem[:1].isupper():
         problem = problem[0].lower() + problem[1:]
     if problem.startswith("expected") and "got" in problem:

@@ -1,0 +1,143 @@
+"""Import benchmark: `tracekit import` against the naive script an analyst writes first.
+
+Generates seeded Jaeger /api/traces responses (1000 traces of 8 spans per file, with typed tags,
+logs and references; benchmarks/jaeger_gen.py), then imports the first SMALL files and all FILES
+files with both `tracekit import` and benchmarks/naive_import.py (json.load, a Python loop
+building dicts, pandas.DataFrame(...).to_parquet). Each run is a fresh subprocess; its wall time,
+CPU time and peak RSS come from getrusage(RUSAGE_CHILDREN) in a tiny wrapper process.
+
+    .venv/bin/python benchmarks/bench_import.py [--files 60] [--small 15] [--workdir DIR]
+
+Prints a Markdown table (paste it under "## Import" in docs/benchmarks.md) with the time ratio
+(naive / tracekit), the peak-memory ratio (tracekit / naive) and memory flatness (tracekit's
+peak at FILES files / at SMALL files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from jaeger_gen import write_responses  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Runs a command and reports its own children's usage: the only child is the measured command.
+WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": done.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_mb": usage.ru_maxrss / 1024}))
+"""
+
+
+def measure(command: list[str]) -> dict[str, float]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one command in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *command], check=True, capture_output=True, text=True
+    )
+    result = json.loads(out.stdout)
+    if result["rc"]:
+        raise SystemExit(f"command failed ({result['rc']}): {' '.join(command[:4])} ...")
+    return result
+
+
+def machine() -> str:
+    """One line describing the machine the figures come from."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}; load average at start "
+        f"{load:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=60)
+    parser.add_argument("--small", type=int, default=15)
+    parser.add_argument("--traces", type=int, default=1000, help="traces per file")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "tracekit-bench-import"
+    )
+    args = parser.parse_args()
+
+    inputs = args.workdir / f"in-{args.files}x{args.traces}"
+    marker = inputs / ".complete"
+    if not marker.exists():
+        shutil.rmtree(inputs, ignore_errors=True)
+        print(
+            f"generating {args.files} files of {args.traces} traces in {inputs} ...",
+            file=sys.stderr,
+        )
+        write_responses(inputs, args.files, args.traces, seed=7)
+        marker.touch()
+    files = sorted(str(path) for path in inputs.glob("traces-*.json"))
+    size_mb = sum(os.path.getsize(path) for path in files) / 2**20
+    spans = args.files * args.traces * 8
+
+    tracekit = [sys.executable, "-m", "tracekit", "import"]
+    naive = [sys.executable, str(REPO / "benchmarks" / "naive_import.py")]
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for count in (args.small, args.files):
+        chosen = files[:count]
+        out = args.workdir / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"tracekit import, {count} files ...", file=sys.stderr)
+        results["tracekit", count] = measure([*tracekit, *chosen, "--out", str(out / "ds")])
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        print(f"naive import, {count} files ...", file=sys.stderr)
+        results["naive", count] = measure([*naive, str(out / "naive.parquet"), *chosen])
+        shutil.rmtree(out, ignore_errors=True)
+
+    print(f"Machine: {machine()}.")
+    print(f"Input: {args.files} Jaeger /api/traces files, {spans:,} spans, {size_mb:.0f} MB.\n")
+    print("| run | files | wall s | CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for (name, count), result in sorted(results.items(), key=lambda item: (item[0][1], item[0][0])):
+        print(
+            f"| {name} | {count} | {result['wall']:.1f} | {result['cpu']:.1f} | "
+            f"{result['peak_mb']:.0f} |"
+        )
+    ours, theirs = results["tracekit", args.files], results["naive", args.files]
+    small = results["tracekit", args.small]
+    print()
+    print(
+        f"- time ratio (naive / tracekit, {args.files} files): wall "
+        f"{theirs['wall'] / ours['wall']:.1f}x, CPU {theirs['cpu'] / ours['cpu']:.1f}x"
+    )
+    print(
+        f"- peak memory ratio (tracekit / naive, {args.files} files): "
+        f"{ours['peak_mb'] / theirs['peak_mb']:.2f}"
+    )
+    print(
+        f"- memory flatness (tracekit peak at {args.files} / at {args.small} files): "
+        f"{ours['peak_mb'] / small['peak_mb']:.2f}; naive: "
+        f"{theirs['peak_mb'] / results['naive', args.small]['peak_mb']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
