@@ -59,6 +59,7 @@ def test_parse_duration_rejects(text: str) -> None:
         ({"multipliers": "many"}, "parameter multipliers"),
         ({"slo_p95_ms": 0}, "parameter slo_p95_ms"),
         ({"slo_p95_ms": "fast"}, "parameter slo_p95_ms"),
+        ({"flow": "no-such-flow"}, "parameter flow: unknown flow"),
     ],
 )
 def test_validate_params_rejects(small: Path, kwargs: dict[str, Any], message: str) -> None:

@@ -144,6 +144,12 @@ def _check_specific(name: str, value: Any) -> Any:
     if name == "flow":
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"parameter flow: expected a flow name or YAML file, got {value!r}")
+        from tracekit.analytics.funnel import load_flow
+
+        try:
+            load_flow(value.strip())
+        except UserError as exc:
+            raise UserError(f"parameter flow: {exc}") from None
         return value.strip()
     return value
 

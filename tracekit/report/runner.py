@@ -154,23 +154,23 @@ def run_planned(
         result.status = "ok"
     except papermill.PapermillExecutionError as exc:
         result.status = "failed"
-        result.failed_cell = exc.cell_index
+        result.failed_cell = exc.cell_index + 1  # counted from 1, as a reader counts
         result.user_error = exc.ename == "UserError"
         first_line = exc.source.strip().splitlines()[0] if exc.source.strip() else ""
         result.error = (
-            f"cell {exc.cell_index} (In [{exc.exec_count}]: {first_line[:60]!r}) raised "
+            f"cell {exc.cell_index + 1} (In [{exc.exec_count}]: {first_line[:60]!r}) raised "
             f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
         )
     except Exception as exc:  # the kernel died or never started: still record the run
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    result.seconds = round(time.monotonic() - began, 2)
     if result.notebook.exists():
         try:
             write_html(result.notebook, result.html, title=f"tracekit {plan.name}")
         except Exception as exc:  # a half-written notebook must not hide the real error
             result.error = (result.error or "") + f"; HTML export failed: {exc}"
             result.status = "failed"
+    result.seconds = round(time.monotonic() - began, 2)  # execution and HTML export
     _write_status(result)
     write_index(root)
     return result
