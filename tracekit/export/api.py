@@ -34,7 +34,6 @@ class TraceDoc:
 
     trace_id: str
     spans: int
-    missing_parents: int
     # The trace's own JSON bytes, sliced out of the answer without copying its content:
     # classic: the trace object; v3: its resourceSpans objects.
     payload: list[bytes] = field(repr=False)
@@ -51,37 +50,13 @@ class SearchResult:
 
 # Light views of the answers: only what grouping, dedup and completeness need. Everything
 # else stays raw JSON for the importers, which decode it into their own typed structs.
-class _ClassicRef(msgspec.Struct, gc=False):
-    refType: str = ""  # noqa: N815 - Jaeger's field names
-    spanID: str = ""  # noqa: N815
-
-
-class _ClassicSpan(msgspec.Struct, gc=False):
-    spanID: str = ""  # noqa: N815
-    references: list[_ClassicRef] | None = None
-
-
 class _ClassicTrace(msgspec.Struct, gc=False):
-    traceID: str = ""  # noqa: N815
-    spans: list[_ClassicSpan] | None = None
+    traceID: str = ""  # noqa: N815 - Jaeger's field name
+    spans: list[msgspec.Raw] | None = None
 
 
 class _ClassicAnswer(msgspec.Struct, gc=False):
     data: list[msgspec.Raw] | None = None
-
-
-class _OtlpSpan(msgspec.Struct, gc=False):
-    traceId: str = ""  # noqa: N815
-    spanId: str = ""  # noqa: N815
-    parentSpanId: str = ""  # noqa: N815
-
-
-class _OtlpScope(msgspec.Struct, gc=False):
-    spans: list[_OtlpSpan] | None = None
-
-
-class _OtlpResource(msgspec.Struct, gc=False):
-    scopeSpans: list[_OtlpScope] | None = None  # noqa: N815
 
 
 class _V3Result(msgspec.Struct, gc=False):
@@ -95,7 +70,6 @@ class _V3Answer(msgspec.Struct, gc=False):
 _classic_answer = msgspec.json.Decoder(_ClassicAnswer)
 _classic_trace = msgspec.json.Decoder(_ClassicTrace)
 _v3_answer = msgspec.json.Decoder(_V3Answer)
-_otlp_resource = msgspec.json.Decoder(_OtlpResource)
 
 
 class ClassicApi:
@@ -145,15 +119,8 @@ class ClassicApi:
         docs = []
         for raw in answer.data or []:
             trace = _decode_answer(_classic_trace, raw, where)
-            spans = trace.spans or []
-            ids = {span.spanID for span in spans}
-            missing = 0
-            for span in spans:
-                for ref in span.references or []:
-                    if ref.refType == "CHILD_OF":
-                        missing += ref.spanID not in ids
-                        break
-            docs.append(TraceDoc(normalize_trace_id(trace.traceID), len(spans), missing, [raw]))
+            spans = len(trace.spans or ())
+            docs.append(TraceDoc(normalize_trace_id(trace.traceID), spans, [raw]))
         return docs
 
     @staticmethod
@@ -213,31 +180,14 @@ class V3Api:
         answer = _decode_answer(_v3_answer, body, where)
         resources = (answer.result.resourceSpans if answer.result else None) or []
         payloads: dict[str, list[bytes]] = {}
-        span_ids: dict[str, set[str]] = {}
-        parents: dict[str, list[str]] = {}
+        counts: dict[str, int] = {}
         for raw in resources:
-            resource = _decode_answer(_otlp_resource, raw, where)
-            traces_here = set()
-            for scope in resource.scopeSpans or []:
-                for span in scope.spans or []:
-                    trace_id = normalize_trace_id(span.traceId)
-                    traces_here.add(trace_id)
-                    span_ids.setdefault(trace_id, set()).add(span.spanId)
-                    if span.parentSpanId:
-                        parents.setdefault(trace_id, []).append(span.parentSpanId)
-            if len(traces_here) == 1:
-                payloads.setdefault(traces_here.pop(), []).append(raw)
-            else:
-                # Jaeger sends each trace's resources separately; should a resource ever mix
-                # traces, split it (rare, so the slower dict round trip is fine).
-                for trace_id, piece in _split_resource(raw).items():
-                    payloads.setdefault(trace_id, []).append(piece)
-        docs = []
-        for trace_id, pieces in payloads.items():
-            known = span_ids.get(trace_id, set())
-            missing = sum(parent not in known for parent in parents.get(trace_id, []))
-            docs.append(TraceDoc(trace_id, len(known), missing, pieces))
-        return docs
+            for trace_id, spans, piece in _resource_traces(raw, where):
+                payloads.setdefault(trace_id, []).append(piece)
+                counts[trace_id] = counts.get(trace_id, 0) + spans
+        return [
+            TraceDoc(trace_id, counts[trace_id], pieces) for trace_id, pieces in payloads.items()
+        ]
 
     @staticmethod
     def document(docs: list[TraceDoc]) -> bytes:
@@ -246,12 +196,39 @@ class V3Api:
         return b'{"resourceSpans":[' + parts + b"]}"
 
 
-def _split_resource(raw: bytes) -> dict[str, bytes]:
-    resource = msgspec.json.decode(raw)
+_TRACE_KEY = b'"traceId":"'
+_SPAN_KEY = b'"spanId":"'
+
+
+def _resource_traces(raw: bytes, where: str) -> list[tuple[str, int, bytes]]:
+    """(trace id, spans, JSON) of the traces in one resourceSpans object.
+
+    Jaeger writes compact JSON and puts each trace's resources separately, so the ids and the
+    span count are read with byte searches (a quote inside a JSON string is escaped, so the
+    key pattern only matches real keys); anything else takes the slow, exact path.
+    """
+    data = bytes(raw)
+    first = data.find(_TRACE_KEY)
+    if first >= 0:
+        start = first + len(_TRACE_KEY)
+        trace_id = data[start : data.find(b'"', start)]
+        spans = data.count(_TRACE_KEY)
+        if data.count(_TRACE_KEY + trace_id + b'"') == spans == data.count(_SPAN_KEY):
+            return [(normalize_trace_id(trace_id.decode()), spans, raw)]
+    return _split_resource(data, where)
+
+
+def _split_resource(data: bytes, where: str) -> list[tuple[str, int, bytes]]:
+    try:
+        resource = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise UserError(f"{where}: unexpected answer from Jaeger: {exc}") from exc
     pieces: dict[str, Any] = {}
+    counts: dict[str, int] = {}
     for scope in resource.get("scopeSpans") or []:
         for span in scope.get("spans") or []:
             trace_id = normalize_trace_id(str(span.get("traceId", "")))
+            counts[trace_id] = counts.get(trace_id, 0) + 1
             piece = pieces.setdefault(trace_id, {**resource, "scopeSpans": []})
             scopes = piece["scopeSpans"]
             if not scopes or scopes[-1]["_from"] is not scope:
@@ -260,7 +237,10 @@ def _split_resource(raw: bytes) -> dict[str, bytes]:
     for piece in pieces.values():
         for scope in piece["scopeSpans"]:
             del scope["_from"]
-    return {trace_id: msgspec.json.encode(piece) for trace_id, piece in pieces.items()}
+    return [
+        (trace_id, counts[trace_id], msgspec.json.encode(piece))
+        for trace_id, piece in pieces.items()
+    ]
 
 
 APIS = (V3Api, ClassicApi)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit.errors import UserError
 from tracekit.importers import BadInput, jaeger_to_batches, otlp_to_batches
@@ -36,3 +37,26 @@ def docs_to_table(api: V3Api | ClassicApi, docs: list[TraceDoc]) -> pa.Table:
     if not batches:
         return SPAN_SCHEMA.empty_table()
     return pa.Table.from_batches(batches, schema=SPAN_SCHEMA)
+
+
+def orphan_traces(table: pa.Table) -> list[str]:
+    """Trace ids of `table` holding a span whose parent span is not in the table.
+
+    A search may return a trace partially (spans still arriving, or a store that assembles
+    search results from an index); export then fetches such traces again by id.
+    """
+    if table.num_rows == 0:
+        return []
+    trace_ids = table.column("trace_id")
+    present = pc.binary_join_element_wise(trace_ids, table.column("span_id"), "/")
+    if isinstance(present, pa.ChunkedArray):
+        present = present.combine_chunks()
+    wanted = pc.binary_join_element_wise(trace_ids, table.column("parent_span_id"), "/")
+    orphan = pc.and_(pc.is_valid(wanted), pc.invert(pc.is_in(wanted, value_set=present)))
+    return [str(trace_id) for trace_id in pc.unique(pc.filter(trace_ids, orphan)).to_pylist()]
+
+
+def warm_up() -> None:
+    """Pay pyarrow's one-time lazy imports (pandas, ~1 s) now, e.g. in a thread while the first
+    answers are still on the way, instead of inside the first conversion."""
+    pa.array([0], pa.timestamp("us"))

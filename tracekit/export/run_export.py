@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit.dataset import read_manifest, update_manifest, write_spans
 from tracekit.errors import UserError
 from tracekit.export.api import ClassicApi, SearchResult, TraceDoc, V3Api, choose_api
 from tracekit.export.client import JaegerClient
-from tracekit.export.convert import docs_to_table
+from tracekit.export.convert import docs_to_table, orphan_traces, warm_up
 from tracekit.export.redact import Redactor
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
 from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
@@ -118,8 +119,9 @@ class _Chunk:
     index: int
     interval: Interval
     pending: int = 0
-    refetch_started: bool = False
     docs: dict[str, TraceDoc] = field(default_factory=dict)
+    table: pa.Table | None = None  # converted, waiting for traces refetched by id
+    refetched: list[TraceDoc] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
     def offer(self, doc: TraceDoc) -> None:
@@ -140,6 +142,7 @@ def run_export(
     ...            ExportOptions(Path("data/ds"), resolve_window("2h", None, None)))
     """
     started = time.monotonic()
+    threading.Thread(target=warm_up, name="tracekit-warm-up", daemon=True).start()
     api = choose_api(client, options.api)
     known = api.services(client)
     services = _select_services(known, options.services, client.display_url)
@@ -288,33 +291,39 @@ class _Pipeline:
                         format_us(interval[1]),
                     )
         elif result is not None:  # a trace fetched by id
-            chunk.offer(result)
+            chunk.refetched.append(result)
 
     def _complete(self, pool: ThreadPoolExecutor, chunk: _Chunk) -> bool:
-        """All searches of `chunk` answered: refetch partial traces, or convert and commit."""
-        if not chunk.refetch_started:
-            chunk.refetch_started = True
-            partial = [doc.trace_id for doc in chunk.docs.values() if doc.missing_parents]
-            for trace_id in partial:
-                if self.emitted.get(trace_id, -1) >= chunk.docs[trace_id].spans:
-                    continue
+        """All requests of `chunk` answered: convert, refetch partial traces, then commit."""
+        if chunk.table is None:
+            fresh = [
+                doc for doc in chunk.docs.values() if doc.spans > self.emitted.get(doc.trace_id, 0)
+            ]
+            chunk.counts["traces"] += sum(1 for doc in fresh if doc.trace_id not in self.emitted)
+            for doc in fresh:
+                self.emitted[doc.trace_id] = doc.spans
+            chunk.docs = {}  # converted below: free the payloads before the next chunk
+            chunk.table = docs_to_table(self.api, fresh)
+            for trace_id in orphan_traces(chunk.table):
                 future = pool.submit(self.api.trace, self.client, trace_id)
                 self.futures[future] = ("trace", chunk, trace_id)
                 chunk.pending += 1
                 chunk.counts["refetched"] += 1
             if chunk.pending:
                 return False
-        fresh = [
-            doc for doc in chunk.docs.values() if doc.spans > self.emitted.get(doc.trace_id, 0)
-        ]
-        chunk.counts["traces"] += sum(1 for doc in fresh if doc.trace_id not in self.emitted)
-        for doc in fresh:
-            self.emitted[doc.trace_id] = doc.spans
-        chunk.counts["incomplete"] += sum(1 for doc in chunk.docs.values() if doc.missing_parents)
-        table = docs_to_table(self.api, fresh)
+        table = chunk.table
+        if chunk.refetched:
+            replacement = docs_to_table(self.api, chunk.refetched)
+            replaced = pa.array([doc.trace_id for doc in chunk.refetched], pa.string())
+            kept = table.filter(pc.invert(pc.is_in(table.column("trace_id"), replaced)))
+            table = pa.concat_tables([kept, replacement])
+            for doc in chunk.refetched:
+                self.emitted[doc.trace_id] = max(doc.spans, self.emitted.get(doc.trace_id, 0))
+            chunk.refetched = []
+        chunk.table = None
+        chunk.counts["incomplete"] += len(orphan_traces(table))
         table = self.options.redactor.apply(table)
         chunk.counts["spans"] += table.num_rows
-        chunk.docs = {}  # the payloads are converted: free them before the next chunk
         self._put_commit(chunk, table)
         return True
 

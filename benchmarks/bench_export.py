@@ -1,0 +1,219 @@
+"""Export overhead: `tracekit export` vs merely downloading the same Jaeger answers.
+
+Run: ``.venv/bin/python benchmarks/bench_export.py [--hours 2] [--load 2] [--repeat 3] [--write]``
+(``--jaeger URL --otlp URL`` uses a running Jaeger instead of starting one on free ports).
+
+The data is the simulator's `baseline` scenario (seed 21) sent to a real Jaeger v2 over
+OTLP/HTTP. Timed, wall-clock, for the v3 and the classic API:
+
+- export: ``run_export`` into a fresh dataset: searches per service with window splitting,
+  dedup, conversion by the importers, redaction (none), chunked atomic commits to Parquet.
+  Every GET it makes (path and query) is recorded.
+- baseline "plain download": the recorded GETs replayed with ``requests`` and the body read,
+  nothing else; once sequentially, and once with the same number of threads export uses.
+
+Each is repeated and the best time kept (the machine is shared). The ratio export / plain
+download is the overhead; the target is <= 1.3. ``--write`` puts the results under
+"## Export" in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.otlp_post import wait_stored  # noqa: E402
+from tests.plugins.jaeger import load_jaeger_script  # noqa: E402
+from tracekit.export.client import ClientOptions, JaegerClient  # noqa: E402
+from tracekit.export.run_export import ExportOptions, run_export  # noqa: E402
+from tracekit.export.window import parse_time_us  # noqa: E402
+from tracekit.simulate import simulate  # noqa: E402
+from tracekit.simulate.otlp import send_otlp  # noqa: E402
+
+START = "2025-06-02T08:00:00Z"
+
+
+class RecordingClient(JaegerClient):
+    """A JaegerClient that remembers every GET it makes."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        super().__init__(options)
+        self.calls: list[tuple[str, list[tuple[str, str]] | None]] = []
+
+    def get(self, path: str, params: list[tuple[str, str]] | None = None) -> bytes:
+        self.calls.append((path, params))
+        return super().get(path, params)
+
+
+def load_jaeger(otlp_url: str, query_url: str, hours: float, load: float) -> tuple[int, int]:
+    """Simulate and send the spans; returns (spans, traces)."""
+    result = simulate("baseline", duration_s=hours * 3600, load=load, seed=21, start=START)
+    table = result.table()
+    send_otlp(result.batches, otlp_url)
+    wait_stored(table, query_url, timeout=300)
+    return table.num_rows, len(set(table.column("trace_id").to_pylist()))
+
+
+def export_once(
+    url: str, api: str, args: argparse.Namespace
+) -> tuple[float, RecordingClient, dict]:
+    client = RecordingClient(ClientOptions(url, pool_size=args.workers))
+    start_us = parse_time_us(START)
+    window = (start_us, start_us + int(args.hours * 3600e6) + 600_000_000 - 1)
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        options = ExportOptions(
+            out=Path(folder) / "dataset",
+            window=window,
+            api=api,
+            limit=args.limit,
+            chunk_us=int(args.chunk_minutes * 60e6),
+            workers=args.workers,
+            overlap_us=0,
+        )
+        started = time.perf_counter()
+        report = run_export(client, options)
+        elapsed = time.perf_counter() - started
+    client.close()
+    return elapsed, client, report.as_dict()
+
+
+def download(url: str, calls: list, threads: int) -> tuple[float, int]:
+    """Plain GETs of the recorded calls, bodies read; returns (seconds, bytes)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=threads, pool_maxsize=threads)
+    session.mount("http://", adapter)
+
+    def fetch(call: tuple) -> int:
+        path, params = call
+        return len(session.get(url + path, params=params, timeout=120).content)
+
+    started = time.perf_counter()
+    if threads == 1:
+        total = sum(fetch(call) for call in calls)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            total = sum(pool.map(fetch, calls))
+    elapsed = time.perf_counter() - started
+    session.close()
+    return elapsed, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jaeger", help="query URL of a running Jaeger (default: start one)")
+    parser.add_argument("--otlp", help="its OTLP/HTTP URL (with --jaeger)")
+    parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--load", type=float, default=2.0)
+    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--chunk-minutes", type=float, default=15.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    instance = None
+    script = load_jaeger_script()
+    if args.jaeger:
+        url, otlp = args.jaeger.rstrip("/"), args.otlp
+    else:
+        ports = dict(zip(script.DEFAULT_PORTS, script.free_ports(5), strict=True))
+        folder = Path(tempfile.mkdtemp(prefix="bench-jaeger-"))
+        instance = script.start(ports, state_file=folder / "state.json")
+        url, otlp = instance.query_url, instance.otlp_http_url
+    try:
+        started = time.perf_counter()
+        spans, traces = load_jaeger(otlp, url, args.hours, args.load)
+        print(
+            f"loaded {spans} spans, {traces} traces into Jaeger in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+        results = {}
+        for api in ("v3", "v1"):
+            exports, sequential, parallel = [], [], []
+            summary: dict = {}
+            calls: list = []
+            for _ in range(args.repeat):
+                seconds, client, summary = export_once(url, api, args)
+                exports.append(seconds)
+                calls = client.calls
+                sequential.append(download(url, calls, 1)[0])
+                seconds_parallel, size = download(url, calls, args.workers)
+                parallel.append(seconds_parallel)
+            assert summary["spans"] == spans, (summary, spans)
+            results[api] = {
+                "export": min(exports),
+                "sequential": min(sequential),
+                "parallel": min(parallel),
+                "export_median": statistics.median(exports),
+                "requests": len(calls),
+                "mb": size / 1e6,
+                "summary": summary,
+            }
+            row = results[api]
+            print(
+                f"{api}: export {row['export']:.2f}s (median {row['export_median']:.2f}s), "
+                f"plain download {row['sequential']:.2f}s sequential / {row['parallel']:.2f}s "
+                f"with {args.workers} threads; ratio {row['export'] / row['sequential']:.2f} / "
+                f"{row['export'] / row['parallel']:.2f}; {row['requests']} GETs, "
+                f"{row['mb']:.1f} MB, {summary['spans']} spans, {summary['splits']} splits"
+            )
+    finally:
+        if instance is not None:
+            script.stop(instance)
+    if args.write:
+        write_results(results, spans, traces, args)
+
+
+def write_results(results: dict, spans: int, traces: int, args: argparse.Namespace) -> None:
+    lines = [
+        "## Export",
+        "",
+        f"`benchmarks/bench_export.py --hours {args.hours:g} --load {args.load:g} "
+        f"--repeat {args.repeat}` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
+        f"{os.cpu_count()} shared cores, Jaeger v2.13 on the same machine): {spans} spans in "
+        f"{traces} traces, `--limit {args.limit}`, {args.chunk_minutes:g}-minute chunks, "
+        f"{args.workers} fetch threads. Best of {args.repeat}. Baseline: the same GET requests "
+        "export made, replayed with plain `requests` and the bodies read.",
+        "",
+        "| API | export s | plain download s (sequential) | ratio | plain download s "
+        f"({args.workers} threads) | ratio | GETs | MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for api, row in results.items():
+        lines.append(
+            f"| {api} | {row['export']:.2f} | {row['sequential']:.2f} | "
+            f"{row['export'] / row['sequential']:.2f} | {row['parallel']:.2f} | "
+            f"{row['export'] / row['parallel']:.2f} | {row['requests']} | {row['mb']:.1f} |"
+        )
+    lines += [
+        "",
+        "Export time includes converting every kept trace with the importers, dedup and the "
+        "chunked atomic Parquet commits; fetching runs in threads ahead of conversion, so the "
+        "two overlap.",
+        "",
+    ]
+    path = REPO / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    section = "\n".join(lines)
+    if "## Export\n" in text:
+        text = re.sub(r"## Export\n.*?(?=\n## |\Z)", section.rstrip() + "\n", text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
