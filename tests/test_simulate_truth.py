@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,29 @@ def test_telemetry_loss_gives_orphans_but_no_lost_orders(queue_loss) -> None:  #
 
 def _epoch_us(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+
+
+def test_timeouts_leave_the_callee_working_and_lose_only_undelivered_orders(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tracekit.dataset import write_spans
+    from tracekit.simulate import simulate
+
+    case = Path(__file__).parent / "cases" / "simulate" / "short-timeouts.yaml"
+    result = simulate(case, duration_s=3600, seed=3, start="2026-01-05T19:00:00Z")
+    write_spans(tmp_path / "ds", result.batches, source=result.source())
+    rows = _rows(
+        tmp_path / "ds",
+        """
+        SELECT c.trace_id, c.duration_us, s.end_time > c.end_time
+        FROM spans c JOIN spans s ON s.trace_id = c.trace_id AND s.parent_span_id = c.span_id
+        WHERE c.service = 'mes-api' AND c.kind = 'client'
+          AND c.status_message = 'timeout after 4s waiting for mes'""",
+    )
+    assert len(rows) > 20
+    assert all(duration == pytest.approx(4_000_000, abs=2) for _, duration, _ in rows)
+    assert all(outlived for _, _, outlived in rows)
+    undelivered = {t for t, delivered in _rows(tmp_path / "ds", DELIVERED_SQL) if not delivered}
+    lost = {entry["trace_id"]: entry for entry in result.truth["lost_orders"]}
+    assert undelivered == set(lost)
+    timed_out = {trace for trace, _, _ in rows}
+    # Most timed-out orders still reached CRM (mes finished them), so they are not lost.
+    assert len(timed_out - set(lost)) > 0.5 * len(timed_out)
