@@ -1,0 +1,89 @@
+"""Offline HTML export and the run index, without a kernel (fast)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import altair as alt
+import nbformat
+import pandas as pd
+import yaml
+
+from tracekit.report import charts
+from tracekit.report.findings import MIMETYPE, read_findings
+from tracekit.report.html import notebook_to_html
+from tracekit.report.index import list_runs, write_index
+
+
+def _chart_output(title: str) -> nbformat.NotebookNode:
+    frame = pd.DataFrame({"service": ["mes", "crm"], "p95_ms": [5200.0, 120.0]})
+    chart = (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("p95_ms:Q", title="p95 (ms)"),
+            y=alt.Y("service:N", title="service"),
+            tooltip=["service", "p95_ms"],
+        )
+    )
+    bundle, _ = charts.render(chart.to_dict())
+    return nbformat.v4.new_output("display_data", data=bundle)
+
+
+def test_charts_inline_vega_once_and_fetch_nothing() -> None:
+    charts.enable_offline_charts()
+    cell = nbformat.v4.new_code_cell("chart")
+    cell.outputs = [_chart_output("first </script> chart"), _chart_output("second")]
+    findings = nbformat.v4.new_output("display_data", data={MIMETYPE: {"bottleneck": "mes"}})
+    cell.outputs.append(findings)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), cell])
+    notebook.metadata["tracekit"] = {"hide_input": True}
+    page = notebook_to_html(notebook, title="t")
+    assert page.count("window.vegaEmbed=") == 1, "the vega bundle is inlined exactly once"
+    assert page.count('class="tracekit-chart"') == 2
+    assert "first <\\/script> chart" in page  # a title cannot close the script element
+    external = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:[^"]+)"', page)
+    assert not external, external
+    assert "mathjax" not in page.lower() and "require.min.js" not in page
+    assert read_findings(notebook) == {"bottleneck": "mes"}
+    assert MIMETYPE not in page, "findings are for machines, not shown"
+
+
+def test_chart_problems_names_what_is_missing() -> None:
+    bare = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x="a:Q", y="a:Q").to_dict()
+    assert set(charts.chart_problems(bare)) == {
+        "no title",
+        "no tooltip",
+        "x axis of 'a' has no title",
+        "y axis of 'a' has no title",
+    }
+
+
+def test_index_lists_runs_newest_first(tmp_path: Path) -> None:
+    for name, stamp, status in [
+        ("capacity", "20261125T010000Z", "ok"),
+        ("bottlenecks", "20261125T020000Z", "failed"),
+    ]:
+        folder = tmp_path / name / stamp
+        folder.mkdir(parents=True)
+        started = f"2026-11-25T{stamp[9:11]}:00:00+00:00"
+        run = {
+            "name": name,
+            "status": status,
+            "started": started,
+            "seconds": 1.5,
+            "error": "cell 6 raised KeyError: 'x'" if status == "failed" else None,
+        }
+        (folder / "run.json").write_text(json.dumps(run))
+        (folder / "params.yaml").write_text(yaml.safe_dump({"dataset": "/d/prod", "since": "24h"}))
+    (tmp_path / "explore" / "20261125T030000Z").mkdir(parents=True)  # a run just starting
+    assert [run["name"] for run in list_runs(tmp_path)] == ["bottlenecks", "capacity"]
+    page = write_index(tmp_path).read_text()
+    assert page.index("bottlenecks/20261125T020000Z") < page.index("capacity/20261125T010000Z")
+    assert "cell 6 raised KeyError" in page and "since=24h" in page
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        ".index.lock",
+        "index.html",
+    ]
