@@ -46,6 +46,7 @@ def run_demo(
     *,
     seed: int = 1,
     scale: float = 1.0,
+    datasets: tuple[DemoDataset, ...] = DEMO_DATASETS,
     echo: Callable[[str], None] = print,
 ) -> tuple[Path, list[Any]]:
     """Simulate the demo datasets into ``data_dir`` and run their reports into ``reports_dir``.
@@ -56,7 +57,7 @@ def run_demo(
     from tracekit.report.runner import run_reports
 
     results: list[Any] = []
-    for demo in DEMO_DATASETS:
+    for demo in datasets:
         dataset = Path(data_dir) / demo.name
         _ensure_simulated(dataset, demo, seed=seed, hours=demo.hours * scale, echo=echo)
         since = f"{max(1, round(demo.hours * scale))}h"
