@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.analytics import load_cases, otlp_table, run_case
+from tests.plugins.analytics import load_cases, run_case
 from tracekit.analytics.errors import error_breakdown, error_origins
 from tracekit.connect import connect
 from tracekit.dataset import write_spans
+from tracekit.importers import read_file
 
 
 @pytest.mark.parametrize("case", load_cases("errors"))
@@ -26,7 +27,7 @@ def test_error_origin_matches_jaeger_skills_manifest(
 ) -> None:
     folder = eval_dir / "jaeger-skills"
     manifest = json.loads((folder / f"{fixture}.manifest.json").read_text())
-    write_spans(tmp_path / "ds", [otlp_table(folder / f"{fixture}.json")])
+    write_spans(tmp_path / "ds", read_file(folder / f"{fixture}.json"))
     with connect(tmp_path / "ds") as con:
         origins = error_origins(con)
     assert len(origins) == 1
@@ -47,7 +48,7 @@ def test_error_origin_matches_jaeger_skills_manifest(
 
 def test_timeout_reason_names_the_span_that_gave_up(eval_dir: Path, tmp_path: Path) -> None:
     folder = eval_dir / "jaeger-skills"
-    write_spans(tmp_path / "ds", [otlp_table(folder / "error_timeout_masked.json")])
+    write_spans(tmp_path / "ds", read_file(folder / "error_timeout_masked.json"))
     with connect(tmp_path / "ds") as con:
         row = error_origins(con).iloc[0]
     assert row["rule"] == "timeout"
