@@ -62,3 +62,29 @@ def test_self_time_per_service_matches_jaeger_ui(name, eval_dir, tmp_path, capsy
     con = connect(dataset)
     got = dict(con.execute("SELECT service, sum(self_us) FROM spans GROUP BY service").fetchall())
     assert got == expected
+
+
+def test_bundled_sample_imports(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    dataset = tmp_path / "sample"
+    sample = REPO / "data" / "sample" / "traces.json.gz"
+    assert sample.stat().st_size < 300 * 1024
+    code, out, err = run(["import", str(sample), "--out", str(dataset)], capsys)
+    assert code == 0, err
+    assert "(jaeger+gzip)" in out and "2618 spans read, 2618 added" in out
+    con = connect(dataset)
+    services = {row[0] for row in con.execute("SELECT DISTINCT service FROM spans").fetchall()}
+    assert services == {
+        "internet-shop",
+        "shop-api",
+        "mes-api",
+        "mes",
+        "model-storage",
+        "order-queue",
+        "crm",
+    }
+    traces, rooted = con.execute(
+        "SELECT count(*), count(*) FILTER (has_root) FROM traces"
+    ).fetchone()
+    assert (traces, rooted) == (263, 263)
