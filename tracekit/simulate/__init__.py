@@ -7,7 +7,8 @@ ground truth. See docs/simulator.md.
 'mes'
 """
 
-from tracekit.simulate.scenario import Scenario, builtin_scenarios, load_scenario, parse_duration
+from tracekit.simulate.load_scenario import builtin_scenarios, load_scenario, parse_duration
+from tracekit.simulate.scenario import Scenario
 from tracekit.simulate.simulation import SimulationResult, simulate
 
 __all__ = [

@@ -30,12 +30,24 @@ from typing import Any
 import numpy as np
 import simpy
 
+from tracekit.simulate.runtime import (
+    FAILED,
+    OK,
+    REFUSED,
+    SERVER_STATUS,
+    TIMEOUT,
+    UPSTREAM,
+    CallStep,
+    Hold,
+    OpState,
+    OrderState,
+    ServiceState,
+)
 from tracekit.simulate.sampling import Sampler, Uniform, arrival_times, stream
 from tracekit.simulate.scenario import (
     Call,
     Distribution,
     Flow,
-    Operation,
     Publish,
     Queue,
     Scenario,
@@ -43,142 +55,16 @@ from tracekit.simulate.scenario import (
 )
 from tracekit.simulate.spans import SpanCollector
 
-OK, FAILED, UPSTREAM, TIMEOUT, REFUSED = 0, 1, 2, 3, 4
 _PUBLISH_TIME = Distribution("lognormal", 0.003, 0.5)
 # After the run's arrivals stop, in-flight work may finish for at most this long.
 _DRAIN_S = 86_400.0
-
-
-class OrderState:
-    """What happened to one request tree (an order or an operator call)."""
-
-    __slots__ = ("trace_id", "is_order", "failure", "delivered")
-
-    def __init__(self, trace_id: str, is_order: bool) -> None:
-        self.trace_id = trace_id
-        self.is_order = is_order
-        self.failure: tuple[str, str] | None = None
-        self.delivered = False
-
-    def fail(self, component: str, reason: str) -> None:
-        # The first failure is the origin: inner calls fail (or time out) before outer ones.
-        if self.is_order and self.failure is None:
-            self.failure = (component, reason)
-
-
-def _http_parts(name: str) -> tuple[str, str] | None:
-    method, _, route = name.partition(" ")
-    if method in ("GET", "POST", "PUT", "PATCH", "DELETE") and route.startswith("/"):
-        return method, route
-    return None
-
-
-class _Op:
-    __slots__ = ("spec", "name", "sample", "error_rate", "extra_error", "steps", "server_attrs")
-
-    def __init__(self, spec: Operation, sample: Sampler) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.sample = sample
-        self.error_rate = spec.error_rate
-        self.extra_error = 0.0  # raised by error bursts while they last
-        self.steps: list[Any] = []
-        http = _http_parts(spec.name)
-        keys = ("http.request.method", "http.route", "http.response.status_code")
-        self.server_attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        for outcome, code in ((OK, "200"), (FAILED, "500"), (UPSTREAM, "502")):
-            self.server_attrs[outcome] = (keys, (*http, code)) if http else ((), ())
-
-
-class _Step:
-    __slots__ = ("call", "callee", "op", "attrs", "repeat_min", "repeat_span", "timeout_s")
-
-    def __init__(self, call: Call, callee: _Svc, op: _Op) -> None:
-        self.call, self.callee, self.op = call, callee, op
-        self.repeat_min = call.repeat_min
-        self.repeat_span = call.repeat_max - call.repeat_min
-        self.timeout_s = call.timeout_s
-        http = _http_parts(call.operation)
-        base_k: tuple[str, ...] = ("peer.service", "server.address")
-        base_v: tuple[str, ...] = (callee.name, callee.name)
-        if http:
-            base_k += ("http.request.method", "url.template")
-            base_v += http
-        code_k = (*base_k, "http.response.status_code") if http else base_k
-        self.attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
-            OK: (code_k, (*base_v, "200") if http else base_v),
-            FAILED: (code_k, (*base_v, "500") if http else base_v),
-            UPSTREAM: (code_k, (*base_v, "502") if http else base_v),
-            TIMEOUT: (base_k, base_v),
-            REFUSED: (base_k, base_v),
-        }
-
-
-class _Hold:
-    """Workers taken out of service (a stall, or an instance that is down)."""
-
-    __slots__ = ("want", "instance", "held")
-
-    def __init__(self, want: int, instance: int | None) -> None:
-        self.want, self.instance = want, instance
-        self.held: list[int] = []
-
-
-class _Svc:
-    __slots__ = (
-        "name",
-        "instances",
-        "workers",
-        "store",
-        "ops",
-        "holds",
-        "undetected",
-        "busy_start",
-        "busy_end",
-        "arrivals",
-        "resource",
-    )
-
-    def __init__(
-        self, env: simpy.Environment, name: str, instances: int, threads: int, resource: list[int]
-    ) -> None:
-        self.name, self.instances, self.workers = name, instances, instances * threads
-        self.store = simpy.Store(env)
-        # Tokens are instance numbers; interleaved so consecutive requests spread over instances.
-        self.store.items = [i for _ in range(threads) for i in range(instances)]
-        self.ops: dict[str, _Op] = {}
-        self.holds: list[_Hold] = []
-        self.undetected = 0  # instances down that the load balancer still routes to
-        self.busy_start: list[float] = []
-        self.busy_end: list[float] = []
-        self.arrivals = 0
-        self.resource = resource  # collector resource index per instance
-
-    def release(self, token: int) -> None:
-        for hold in self.holds:
-            if len(hold.held) < hold.want and hold.instance in (None, token):
-                hold.held.append(token)
-                return
-        self.store.put(token)
-
-    def start_hold(self, hold: _Hold) -> None:
-        items = self.store.items
-        for token in [t for t in items if hold.instance in (None, t)][: hold.want]:
-            items.remove(token)
-            hold.held.append(token)
-        self.holds.append(hold)
-
-    def end_hold(self, hold: _Hold) -> None:
-        self.holds.remove(hold)
-        for token in hold.held:
-            self.store.put(token)
 
 
 @dataclass
 class ModelOutcome:
     """Everything the truth needs, gathered while the model ran."""
 
-    services: dict[str, _Svc]
+    services: dict[str, ServiceState]
     orders: list[OrderState]
     lost_messages: list[tuple[str, str]] = field(default_factory=list)
     orphaned_spans: int = 0
@@ -205,13 +91,13 @@ class Model:
         self.ids = random.Random(seed)
         self.uniform = Uniform(stream(seed, "uniform"))
         self.net = scenario.network_ms / 1000.0
-        self.services: dict[str, _Svc] = {}
+        self.services: dict[str, ServiceState] = {}
         for spec in scenario.services.values():
             resource = [self._resource(spec.name, i) for i in range(spec.instances)]
-            svc = _Svc(self.env, spec.name, spec.instances, spec.threads, resource)
+            svc = ServiceState(self.env, spec.name, spec.instances, spec.threads, resource)
             for op_spec in spec.operations.values():
                 sample = Sampler(op_spec.time, stream(seed, f"{spec.name}/{op_spec.name}"))
-                svc.ops[op_spec.name] = _Op(op_spec, sample)
+                svc.ops[op_spec.name] = OpState(op_spec, sample)
             self.services[spec.name] = svc
         for svc in self.services.values():
             for op in svc.ops.values():
@@ -220,7 +106,7 @@ class Model:
                         op.steps.append(scenario.queues[step.destination])
                     else:
                         callee = self.services[step.service]
-                        op.steps.append(_Step(step, callee, callee.ops[step.operation]))
+                        op.steps.append(CallStep(step, callee, callee.ops[step.operation]))
         self.publish_time = Sampler(_PUBLISH_TIME, stream(seed, "publish"))
         loss = scenario.telemetry_loss
         self.loss_p = loss.probability if loss else 0.0
@@ -352,7 +238,7 @@ class Model:
             at += window.every_s
         return times
 
-    def _burst(self, ops: list[_Op], rate: float, at: float, duration: float) -> Any:
+    def _burst(self, ops: list[OpState], rate: float, at: float, duration: float) -> Any:
         yield self.env.timeout(at)
         for op in ops:
             op.extra_error += rate
@@ -362,7 +248,7 @@ class Model:
 
     def _hold(
         self,
-        svc: _Svc,
+        svc: ServiceState,
         workers: int,
         instance: int | None,
         at: float,
@@ -370,7 +256,7 @@ class Model:
         detect_s: float,
     ) -> Any:
         yield self.env.timeout(at)
-        hold = _Hold(workers, instance)
+        hold = Hold(workers, instance)
         svc.start_hold(hold)
         if instance is not None:
             svc.undetected += 1
@@ -386,13 +272,18 @@ class Model:
         svc = self.services[flow.service]
         op = svc.ops[flow.operation]
         caller_resource = self._resource(flow.caller, 0) if flow.caller else -1
-        step = _Step(Call(flow.service, flow.operation), svc, op) if flow.caller else None
+        step = CallStep(Call(flow.service, flow.operation), svc, op) if flow.caller else None
         for at in times.tolist():
             yield env.timeout(at - env.now)
             env.process(root(flow, svc, op, step, caller_resource))
 
     def _root(
-        self, flow: Flow, svc: _Svc, op: _Op, step: _Step | None, caller_resource: int
+        self,
+        flow: Flow,
+        svc: ServiceState,
+        op: OpState,
+        step: CallStep | None,
+        caller_resource: int,
     ) -> Any:
         state = OrderState(self._trace_id(), flow.is_order)
         if flow.is_order:
@@ -405,8 +296,8 @@ class Model:
 
     def _handle(
         self,
-        svc: _Svc,
-        op: _Op,
+        svc: ServiceState,
+        op: OpState,
         token: int,
         trace_id: str,
         parent: str | None,
@@ -459,55 +350,27 @@ class Model:
         attrs = op.server_attrs[outcome]
         if extra is not None:
             attrs = (attrs[0] + extra[0], attrs[1] + extra[1])
-        if outcome == OK:
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                svc.name,
-                op.name,
-                kind,
-                start,
-                "UNSET",
-                None,
-                attrs,
-                svc.resource[token],
-                link,
-            )
-        elif outcome == FAILED:
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                svc.name,
-                op.name,
-                kind,
-                start,
-                "ERROR",
-                "HTTP 500: internal error",
-                attrs,
-                svc.resource[token],
-                link,
-                "InternalServerError",
-            )
-        else:
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                svc.name,
-                op.name,
-                kind,
-                start,
-                "ERROR",
-                "HTTP 502: a downstream call failed",
-                attrs,
-                svc.resource[token],
-                link,
-            )
+        status, message, error_type = SERVER_STATUS[outcome]
+        self._emit(
+            trace_id,
+            span_id,
+            parent,
+            svc.name,
+            op.name,
+            kind,
+            start,
+            status,
+            message,
+            attrs,
+            svc.resource[token],
+            link,
+            error_type,
+        )
         return outcome
 
-    def _serve(self, svc: _Svc, op: _Op, trace_id: str, parent: str, state: OrderState) -> Any:
+    def _serve(
+        self, svc: ServiceState, op: OpState, trace_id: str, parent: str, state: OrderState
+    ) -> Any:
         net = self.net
         if net:
             yield self.env.timeout(net)
@@ -521,7 +384,7 @@ class Model:
         self,
         caller: str,
         resource: int,
-        step: _Step,
+        step: CallStep,
         trace_id: str,
         parent: str | None,
         state: OrderState,
@@ -561,49 +424,27 @@ class Model:
                 result = TIMEOUT
                 state.fail(callee.name, "timeout")
         if result == OK:
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                caller,
-                step.op.name,
-                "client",
-                start,
-                "UNSET",
-                None,
-                step.attrs[OK],
-                resource,
-            )
+            status, message, error_type = "UNSET", None, None
         elif result == TIMEOUT:
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                caller,
-                step.op.name,
-                "client",
-                start,
-                "ERROR",
-                f"timeout after {step.timeout_s:g}s waiting for {callee.name}",
-                step.attrs[TIMEOUT],
-                resource,
-                error_type="TimeoutError",
-            )
+            status, error_type = "ERROR", "TimeoutError"
+            message = f"timeout after {step.timeout_s:g}s waiting for {callee.name}"
         else:
-            code = "500" if result == FAILED else "502"
-            self._emit(
-                trace_id,
-                span_id,
-                parent,
-                caller,
-                step.op.name,
-                "client",
-                start,
-                "ERROR",
-                f"HTTP {code} from {callee.name}",
-                step.attrs[result],
-                resource,
-            )
+            status, error_type = "ERROR", None
+            message = f"HTTP {'500' if result == FAILED else '502'} from {callee.name}"
+        self._emit(
+            trace_id,
+            span_id,
+            parent,
+            caller,
+            step.op.name,
+            "client",
+            start,
+            status,
+            message,
+            step.attrs[result],
+            resource,
+            error_type=error_type,
+        )
         return OK if result == OK else UPSTREAM if result != TIMEOUT else TIMEOUT
 
     def _publish(

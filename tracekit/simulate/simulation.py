@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from tracekit.errors import UserError
 from tracekit.schema import SPAN_SCHEMA
+from tracekit.simulate.load_scenario import load_scenario
 from tracekit.simulate.model import Model
-from tracekit.simulate.scenario import Scenario, load_scenario
+from tracekit.simulate.scenario import Scenario
 from tracekit.simulate.spans import SpanCollector
 from tracekit.simulate.truth import compute_truth
 
