@@ -214,6 +214,7 @@ class _Reporter:
         self.bar_wanted = bar
         self.quiet = quiet
         self.bar: Any = None
+        self.done = 0
         self.handler: logging.Handler | None = None
         if not quiet:
             self.handler = logging.StreamHandler(sys.stderr)
@@ -230,13 +231,15 @@ class _Reporter:
 
     def chunk(self, summary: ChunkSummary) -> None:
         counts = summary.counts
+        self.done += summary.chunks
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(summary.chunks)
             self.bar.set_postfix(spans=counts["spans"], new=counts["added"], refresh=False)
         elif not self.quiet:
             log.info(
-                "chunk %d/%d %s..%s: %d traces, %d spans (%d new), %d searches, %d splits",
-                summary.index + 1,
+                "%d/%d chunks, committed %s..%s: %d traces, %d spans (%d new), %d searches, "
+                "%d splits",
+                self.done,
                 summary.total,
                 format_us(summary.interval[0]),
                 format_us(summary.interval[1]),

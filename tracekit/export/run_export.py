@@ -45,6 +45,7 @@ log = logging.getLogger("tracekit.export")
 
 MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
 MAX_RUNS_KEPT = 50
+MAX_CHUNKS_PER_COMMIT = 4
 
 
 @dataclass
@@ -66,9 +67,9 @@ class ExportOptions:
 
 @dataclass
 class ChunkSummary:
-    """What one committed chunk did (handed to the progress callback)."""
+    """What one commit did (one or more chunks; handed to the progress callback)."""
 
-    index: int
+    chunks: int
     total: int
     interval: Interval
     counts: Counter[str]
@@ -221,7 +222,7 @@ class _Pipeline:
         self.on_chunk = on_chunk
         self.emitted: dict[str, int] = {}  # trace id -> spans already handed to the writer
         self.futures: dict[Future[Any], tuple[str, _Chunk, Any]] = {}
-        self.commits: queue.Queue[tuple[_Chunk, pa.Table] | None] = queue.Queue(maxsize=2)
+        self.commits: queue.Queue[tuple[_Chunk, pa.Table] | None] = queue.Queue(maxsize=4)
         self.writer_error: BaseException | None = None
         self.lock = threading.Lock()
 
@@ -341,25 +342,55 @@ class _Pipeline:
             item = self.commits.get()
             if item is None:
                 return
+            group = [item]
+            # When writing falls behind, commit the chunks waiting in one write: fewer DuckDB
+            # passes, and each chunk is still recorded as done in that same atomic commit.
+            while len(group) < MAX_CHUNKS_PER_COMMIT:
+                try:
+                    waiting = self.commits.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    self.commits.put(None)
+                    break
+                group.append(waiting)
             if self.writer_error is not None:
                 continue
-            chunk, table = item
             try:
-                interval = settled(chunk.interval, self.options.overlap_us)
-                result = write_spans(
-                    self.options.out,
-                    [table],
-                    manifest_update=mark_done(self.key, interval, {"spans": table.num_rows}),
-                )
-                chunk.counts["added"] += result.added
-                with self.lock:
-                    self.totals.update(chunk.counts)
-                if self.on_chunk is not None:
-                    self.on_chunk(
-                        ChunkSummary(chunk.index, len(self.chunks), chunk.interval, chunk.counts)
-                    )
+                self._commit(group)
             except BaseException as error:  # reported by the main thread
                 self.writer_error = error
+
+    def _commit(self, group: list[tuple[_Chunk, pa.Table]]) -> None:
+        updates = [
+            mark_done(
+                self.key,
+                settled(chunk.interval, self.options.overlap_us),
+                {"spans": table.num_rows},
+            )
+            for chunk, table in group
+        ]
+
+        def update(manifest: dict[str, Any]) -> None:
+            for change in updates:
+                change(manifest)
+
+        result = write_spans(
+            self.options.out, [table for _, table in group], manifest_update=update
+        )
+        counts: Counter[str] = Counter()
+        for chunk, _ in group:
+            counts.update(chunk.counts)
+        counts["added"] += result.added
+        with self.lock:
+            self.totals.update(counts)
+        if self.on_chunk is not None:
+            chunks = [chunk for chunk, _ in group]
+            interval = (
+                min(chunk.interval[0] for chunk in chunks),
+                max(chunk.interval[1] for chunk in chunks),
+            )
+            self.on_chunk(ChunkSummary(len(group), len(self.chunks), interval, counts))
 
     def _check_writer(self) -> None:
         if self.writer_error is not None:
