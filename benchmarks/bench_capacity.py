@@ -60,8 +60,9 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
     spans = pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
     spans["start_us"] = spans["start_time"].astype("int64")
     spans["end_us"] = spans["end_time"].astype("int64")
-    if spans["start_time"].dtype.unit != "us":  # pandas may read ns or us
-        scale = {"ns": 1000, "ms": 1 / 1000, "s": 1 / 1_000_000}[spans["start_time"].dtype.unit]
+    unit = np.datetime_data(spans["start_time"].dtype)[0]
+    if unit != "us":  # pandas may read ns or us
+        scale = {"ns": 1000, "ms": 1 / 1000, "s": 1 / 1_000_000}[unit]
         spans["start_us"] = (spans["start_us"] // scale).astype("int64")
         spans["end_us"] = (spans["end_us"] // scale).astype("int64")
     # self time: union of children's intervals clipped to the parent

@@ -22,7 +22,9 @@ from tracekit.dataset import write_spans
 from tracekit.simulate import simulate
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = (("19:00", 1.5), ("09:00", 2.5))
+# (start hour, M, inside the validated range): the last one pushes mes's busiest window to
+# 0.8-1.0 to show where steady-state queueing stops describing a 5-minute window.
+CONFIGS = (("19:00", 1.5, True), ("09:00", 2.5, True), ("19:00", 2.0, False))
 SEEDS = (1, 2, 3, 4, 5)
 P95_LIMIT, SATURATION_LIMIT = 0.25, 0.15
 
@@ -59,11 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "capacity.md"))
     args = parser.parse_args()
-    sections, summary = [], []
+    sections, summary, spread = [], [], []
     example = None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for start, multiplier in CONFIGS:
+        for start, multiplier, validated in CONFIGS:
             for seed in SEEDS:
                 base, truth = run(start, 1.0, seed, folder)
                 high, truth_high = run(start, multiplier, seed, folder)
@@ -71,8 +73,13 @@ def main() -> None:
                 bottleneck = truth["bottleneck"]
                 row = table.set_index("service").loc[bottleneck]
                 worst = table.loc[table["p95_error"].abs().idxmax()]
+                measured = table.set_index("service")["measured_p95_ms"]
+                spread.append({"start": start, "M": multiplier, "seed": seed,
+                               **measured.to_dict()})
                 summary.append({
                     "start (UTC)": start, "M": multiplier, "seed": seed,
+                    "validated range": validated,
+                    "forecast util. at M (bottleneck)": row["forecast_utilization"],
                     "true peak util. at M (bottleneck)": row["true_peak_utilization"],
                     "worst p95 error": f"{pct(worst['p95_error'])} ({worst['service']})",
                     "within 25%": bool(table["p95_error"].abs().max() <= P95_LIMIT),
@@ -83,7 +90,7 @@ def main() -> None:
                     "saturation error": pct(row["saturation_error"]),
                     "within 15%": bool(abs(row["saturation_error"]) <= SATURATION_LIMIT),
                 })
-                if seed == SEEDS[0]:
+                if seed == SEEDS[0] and validated:
                     shown = table.copy()
                     shown["p95_error"] = shown["p95_error"].map(pct)
                     shown["saturation_error"] = shown["saturation_error"].map(pct)
@@ -93,22 +100,31 @@ def main() -> None:
                         example = capacity_plan(base, [1, 1.5, 2, 3], slo_p95_ms=8000)
     assert example is not None
     out = Path(args.out)
-    out.write_text(render(sections, pd.DataFrame(summary), example))
+    out.write_text(render(sections, pd.DataFrame(summary), pd.DataFrame(spread), example))
     print(f"wrote {out}")
 
 
-def render(sections: list, summary: pd.DataFrame, example) -> str:
-    passed_p95 = int(summary["within 25%"].sum())
-    passed_sat = int(summary["within 15%"].sum())
-    total = len(summary)
+def render(sections: list, summary: pd.DataFrame, spread: pd.DataFrame, example) -> str:
+    inside = summary[summary["validated range"]]
+    passed_p95 = int(inside["within 25%"].sum())
+    passed_sat = int(inside["within 15%"].sum())
+    total = len(inside)
+    outside = summary[~summary["validated range"]]
     parts = [HEADER.strip(), "",
              "## Validation against the simulator", "",
              VALIDATION_TEXT.strip(), "",
              f"Across the {total} runs below the forecast p95 of every component was within 25% "
              f"of the simulated one in {passed_p95} of {total}, and the bottleneck's saturation "
              f"multiplier within 15% of the truth's `saturation_load` in {passed_sat} of "
-             f"{total}.", "",
-             markdown(summary), ""]
+             f"{total}. Beyond that range (the last {len(outside)} rows, forecast utilization "
+             f"of the busiest mes window {outside['forecast util. at M (bottleneck)'].min():.2f}"
+             f"-{outside['forecast util. at M (bottleneck)'].max():.2f}) p95 was within 25% in "
+             f"{int(outside['within 25%'].sum())} of {len(outside)}.", "",
+             markdown(summary), "",
+             "How much one simulated hour varies: the measured p95 (ms) at load M of each "
+             "component across the five seeds (the forecast cannot be closer to a single run "
+             "than runs are to each other):", "",
+             markdown(spread_table(spread)), ""]
     for start, multiplier, seed, table in sections:
         parts += [f"### Start {start} UTC, load 1 -> {multiplier:g}, seed {seed}", "",
                   markdown(table), ""]
@@ -121,6 +137,16 @@ def render(sections: list, summary: pd.DataFrame, example) -> str:
               markdown(example.models.drop(columns=["usl_note", "usl_kappa"])), "",
               LIMITS.strip(), ""]
     return "\n".join(parts)
+
+
+def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (start, multiplier), group in spread.groupby(["start", "M"], sort=False):
+        values = group.drop(columns=["start", "M", "seed"]).dropna(axis=1, how="all")
+        rows.append({"start (UTC)": start, "M": multiplier,
+                     **{name: f"{values[name].min():.0f}-{values[name].max():.0f}"
+                        for name in values.columns}})
+    return pd.DataFrame(rows)
 
 
 HEADER = """
@@ -173,8 +199,12 @@ LIMITS = """
 ## Limits
 
 - Steady-state queueing in 5-minute windows: a window forecast close to utilization 1 gets a
-  very long wait that a real 5-minute burst would not reach. Multipliers that bring the busiest
-  window above ~0.8 overstate p95 (the 09:00 rows with the largest errors are such windows).
+  very long wait that a real 5-minute burst would not reach, so multipliers that bring the
+  busiest window above ~0.8 overstate p95 (the 19:00 M = 2 rows of the summary).
+- The p95 of the order path is set by mes, two single-threaded workers with 3.6 s requests: an
+  hour holds few long queues, so the p95 one simulated hour measures moves by tens of percent
+  between seeds at the same load (table above). The forecast tracks the expected p95; a run
+  that happens to see fewer queues than expected (seed 4 at 09:00) lands outside 25%.
 - One hour of load-1 data at 10 orders/minute gives ~50 mes requests per window: the saturation
   multiplier inherits the noise of the busiest window (as the truth's does, so they agree), and
   a different hour of the same day saturates at a different multiplier.

@@ -4,7 +4,7 @@ Gunther's USL: X(N) = gamma N / (1 + sigma (N - 1) + kappa N (N - 1)), with N th
 (busy workers, from Little's law), X the throughput, sigma contention and kappa coherency cost.
 It is fitted by least squares on the linear form N / X = (1 + sigma (N-1) + kappa N (N-1)) /
 gamma, keeping sigma and kappa non-negative. The windows support a fit only when their
-concurrency spans a real range (a flat hour of traffic says nothing about scaling).
+concurrency and throughput span a real range (a flat hour of traffic says nothing about scaling).
 
 >>> import numpy as np
 >>> n = np.arange(1.0, 25.0)
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_WINDOWS = 12
-MIN_RANGE = 2.0  # highest over lowest concurrency among the windows
+MIN_RANGE = 2.0  # highest over lowest concurrency (and throughput) among the windows
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,12 @@ def fit_usl(concurrency: np.ndarray, throughput: np.ndarray) -> USLFit:
     if n.size < MIN_WINDOWS:
         return USLFit(False, windows=int(n.size),
                       note=f"{n.size} busy windows; at least {MIN_WINDOWS} are needed")
-    spread = float(n.max() / n.min())
-    if spread < MIN_RANGE:
-        return USLFit(False, windows=int(n.size),
-                      note=f"concurrency varies only {spread:.2f}x across windows; "
-                      f"at least {MIN_RANGE}x is needed")
+    for label, values in (("concurrency", n), ("throughput", x)):
+        spread = float(values.max() / values.min())
+        if spread < MIN_RANGE:
+            return USLFit(False, windows=int(n.size),
+                          note=f"{label} varies only {spread:.2f}x across windows; "
+                          f"at least {MIN_RANGE}x is needed")
     y = n / x
     columns = {"sigma": n - 1, "kappa": n * (n - 1)}
     active = list(columns)

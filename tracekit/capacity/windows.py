@@ -39,6 +39,7 @@ def prepare_work(con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_
     """(Re)build the temp table ``capacity_work``: one row per server/consumer span."""
     if int(window_s) <= 0:
         raise UserError(f"window length must be a positive number of seconds, got {window_s}")
+    con.execute(load_sql("capacity/spans.sql"))
     con.execute(load_sql("capacity/work_spans.sql"), {"window_s": int(window_s)})
 
 
