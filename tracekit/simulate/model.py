@@ -499,13 +499,15 @@ class Model:
         if queue.ttl_s is None:
             token = yield get
         else:
-            done = yield get | env.timeout(queue.ttl_s)
-            if get not in done:
+            yield get | env.timeout(queue.ttl_s)
+            # A worker handed over at the very instant the TTL ran out still takes the message
+            # (cancelling then would leak that worker).
+            if not get.triggered:
                 get.cancel()
                 self.outcome.lost_messages.append((trace_id, message_id))
                 state.fail(svc.name, "message_expired")
                 return
-            token = done[get]
+            token = get.value
         if self.scenario.consumer_trace == "same":
             consumer_trace, parent = trace_id, producer
         else:
