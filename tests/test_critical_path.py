@@ -1,0 +1,187 @@
+"""The critical_path view: CRISP's 25 cases, hand-made edge cases, a random comparison with the
+benchmark's pure-Python walk, a 10k-span trace and the simulated workshop."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.plugins.analytics import load_cases, run_case, span_table
+from tests.plugins.critical_path import eval_table, rows_connection
+from tracekit.connect import connect
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _bench() -> Any:
+    """benchmarks/bench_critical_path.py: its generator and its per-trace walk (the oracle)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_critical_path", REPO / "benchmarks" / "bench_critical_path.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _bench()
+
+
+@pytest.mark.parametrize("number", range(1, 26))
+def test_crisp_case(number: int, eval_dir: Path) -> None:
+    """Exclusive critical-path time per "[service] operation" equals CRISP's."""
+    crisp = eval_dir / "crisp"
+    expected = json.loads((crisp / "expected.json").read_text())[str(number)]
+    con = rows_connection(eval_table(crisp / f"case-{number:02d}.json"))
+    got = {
+        f"[{service}] {operation}": total
+        for service, operation, total in con.execute(
+            "SELECT service, operation, sum(duration_us) FROM critical_path GROUP BY ALL"
+        ).fetchall()
+    }
+    assert got == {name: us for name, us in expected.items() if us}
+    root, tiled = con.execute(
+        "SELECT (SELECT duration_us FROM spans WHERE parent_span_id IS NULL), "
+        "(SELECT sum(duration_us) FROM critical_path)"
+    ).fetchall()[0]
+    # Children overflowing the root (cases 7-9) are cut at its end: the path tiles the root.
+    assert tiled == root
+
+
+@pytest.mark.parametrize("case", load_cases("critical_path"))
+def test_critical_path_case(case: dict[str, Any], span_dataset: Any) -> None:
+    if case.get("raw"):
+        con = rows_connection(span_table(case["spans"]))
+    else:
+        con = span_dataset(case["spans"])
+    run_case(con, case)
+    assert_tiles_roots(con)
+
+
+def assert_tiles_roots(con: Any) -> None:
+    """Per trace, the segments are disjoint, contiguous and cover the root span exactly."""
+    rows = con.execute(
+        "SELECT trace_id, epoch_us(start_time), epoch_us(end_time) FROM critical_path "
+        "ORDER BY trace_id, start_time"
+    ).fetchall()
+    roots = {
+        trace: (start, end)
+        for trace, start, end in con.execute(
+            "SELECT r.trace_id, epoch_us(s.start_time), epoch_us(s.end_time) FROM trace_roots r "
+            "JOIN span_rows s USING (trace_id, span_id)"
+        ).fetchall()
+    }
+    by_trace: dict[str, list[tuple[int, int]]] = {}
+    for trace, start, end in rows:
+        assert end > start
+        by_trace.setdefault(trace, []).append((start, end))
+    for trace, segments in by_trace.items():
+        assert segments[0][0] == roots[trace][0], trace
+        assert segments[-1][1] == roots[trace][1], trace
+        for (_, end), (start, _) in zip(segments, segments[1:], strict=False):
+            assert end == start, trace
+
+
+def _segments(con: Any) -> dict[str, list[tuple[str, int, int]]]:
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for trace, span, start, end in con.execute(
+        "SELECT trace_id, span_id, epoch_us(start_time) - $epoch, epoch_us(end_time) - $epoch "
+        "FROM critical_path ORDER BY trace_id, start_time",
+        {"epoch": bench.EPOCH_US},
+    ).fetchall():
+        out.setdefault(trace, []).append((span, start, end))
+    return out
+
+
+def _oracle(spans: list[Any]) -> dict[str, list[tuple[str, int, int]]]:
+    by_trace: dict[str, list[Any]] = {}
+    for span in spans:
+        by_trace.setdefault(span[0], []).append(span)
+    out = {}
+    for trace, trace_spans in by_trace.items():
+        segments = sorted((s[0], s[3], s[4]) for s in bench.walk_trace(trace_spans))
+        if segments:
+            out[trace] = sorted(segments, key=lambda s: s[1])
+    return out
+
+
+def _messy_trace(rng: random.Random, trace: str) -> list[Any]:
+    """Random spans: arbitrary nesting, overflow, near-touching siblings, orphans, cycles."""
+    n = rng.randrange(1, 30)
+    ids = [f"s{i:02d}" for i in range(n)]
+    spans = []
+    for i, span_id in enumerate(ids):
+        roll = rng.random()
+        if i == 0:
+            parent = None
+        elif roll < 0.05:
+            parent = "missing"
+        elif roll < 0.08:
+            parent = rng.choice(ids)  # may close a cycle, or point at itself
+        else:
+            parent = ids[rng.randrange(i)]
+        start = rng.randrange(0, 2_000)
+        end = start + rng.choice([0, rng.randrange(1, 50), rng.randrange(1, 1_500)])
+        kind = rng.choice(["server", "client", "internal", "producer", "consumer"])
+        links = (parent,) if parent and rng.random() < 0.05 else ()
+        spans.append((trace, span_id, parent, f"svc{i % 4}", f"op{i % 3}", kind, start, end, links))
+    return spans
+
+
+def test_matches_the_python_walk_on_random_traces() -> None:
+    """Segment for segment, the view agrees with the per-trace walk on messy random traces."""
+    rng = random.Random(5)
+    spans = [s for t in range(300) for s in _messy_trace(rng, f"t{t:03d}")]
+    spans += bench.generate(200, seed=3)
+    con = rows_connection(bench.to_table(spans))
+    assert _segments(con) == _oracle(spans)
+    assert_tiles_roots(con)
+
+
+def test_ten_thousand_span_trace() -> None:
+    """A 10k-span trace (a 2,500-call N+1 loop of client/server pairs plus nested work)."""
+    spans: list[Any] = [("big", "root", None, "mes", "plan", "server", 0, 10_000_000, ())]
+    t = 100
+    for i in range(2_500):
+        client, server = f"c{i:05d}", f"v{i:05d}"
+        spans.append(("big", client, "root", "mes", "GET part", "client", t, t + 3_000, ()))
+        spans.append(
+            ("big", server, client, "storage", "GET part", "server", t + 200, t + 2_900, ())
+        )
+        spans.append(
+            ("big", f"q{i:05d}", server, "storage", "SELECT", "client", t + 300, t + 1_300, ())
+        )
+        spans.append(
+            (
+                "big",
+                f"r{i:05d}",
+                server,
+                "storage",
+                "read file",
+                "internal",
+                t + 1_200 + i % 3,
+                t + 2_800,
+                (),
+            )
+        )  # skew-overlaps q by 0-100 us
+        t += 3_000 + (i % 7)
+    con = rows_connection(bench.to_table(spans))
+    assert len(spans) == 10_001
+    assert _segments(con) == _oracle(spans)
+    assert_tiles_roots(con)
+
+
+def test_simulated_workshop_tiles_every_trace(simulated: Any) -> None:
+    path, _ = simulated("baseline", hours=1, seed=2)
+    con = connect(path)
+    assert_tiles_roots(con)
+    traced, rooted = con.execute(
+        "SELECT (SELECT count(DISTINCT trace_id) FROM critical_path), "
+        "(SELECT count(*) FROM trace_roots)"
+    ).fetchall()[0]
+    assert traced == rooted

@@ -1,0 +1,190 @@
+-- critical_path: one row per critical-path segment of every trace (trace_id, span_id, service,
+-- operation, kind, start_time, end_time, duration_us); per trace the segments tile the root span
+-- (the `trace_roots` rule: earliest span without a parent, else earliest orphan) exactly.
+--
+-- Semantics (CRISP's; docs/analytics.md "Critical path"): walk back from the end of a span
+-- through its last-finishing child, then through the last-finishing child that ends at or
+-- before that child's start, and so on; what no critical child covers is the span's own time.
+-- Children are clipped to their parent's window (dropped when entirely outside or zero-length
+-- there). Consumers of a producer and spans linking to their parent (FOLLOWS_FROM) do not block
+-- it and are not children here. Two siblings that overlap by less than 1% of the parent's
+-- duration, with no other sibling starting or ending in the overlap, count as sequential (clock
+-- skew): the earlier one keeps its whole duration and the overlap is taken from the parent's own
+-- time, by shifting the earlier sibling (and its subtree) back in the output. Segments are
+-- finally cut to the windows of all their ancestors, so the tiling stays exact when children
+-- overflow their parents. Children ending together: the earliest start is taken first (then the
+-- earliest and longest before clipping, then the smaller hash of the ids, so reruns agree).
+--
+-- How it runs (benchmarks/bench_critical_path.py): spans are keyed by 64-bit hashes of
+-- (trace_id, span_id) and a row number, so the heavy steps sort and join integers. One window
+-- pass over the children's start and end events, ordered by time per parent, precomputes every
+-- step of every walk (a parent's first child; a child's next child); the recursive part only
+-- follows those pointers, all traces in lockstep. Each span has one parent, so a walk from a
+-- root never meets a span twice: parent cycles are unreachable and the recursion ends.
+-- Duplicate span ids (rows from older tools; the dataset itself de-duplicates) would give a
+-- span two parents, so when any parent is duplicated the rows are first reduced to one per
+-- span id (the longest); the check is a row count, so clean data skips that work.
+CREATE OR REPLACE VIEW critical_path_walk AS
+WITH RECURSIVE
+raw AS MATERIALIZED (
+    SELECT row_number() OVER () AS nid,
+           hash(trace_id, span_id) AS k,
+           CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
+           CASE kind WHEN 'consumer' THEN 1 WHEN 'producer' THEN 2 ELSE 0 END AS kind_code,
+           epoch_us(start_time) AS s, epoch_us(end_time) AS e,
+           len(links) > 0
+               AND list_contains(list_transform(links, lambda l: l.span_id), parent_span_id)
+               AS links_parent,
+           trace_id, span_id, service, operation, kind
+    FROM span_rows
+),
+raw_pairs AS MATERIALIZED (
+    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent,
+           p.nid AS parent_nid, p.s AS ps, p.e AS pe, p.kind_code AS parent_kind_code
+    FROM raw AS c
+    LEFT JOIN raw AS p ON p.k = c.pk
+),
+duplicated AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM raw_pairs) <> (SELECT count(*) FROM raw) AS yes
+),
+deduped AS MATERIALIZED (
+    SELECT nid, k, pk, kind_code, s, e, links_parent FROM raw
+    WHERE (SELECT yes FROM duplicated)
+    QUALIFY row_number() OVER (PARTITION BY k ORDER BY e - s DESC, s, pk NULLS FIRST, nid) = 1
+),
+pairs AS (
+    SELECT * FROM raw_pairs WHERE NOT (SELECT yes FROM duplicated)
+    UNION ALL
+    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent, p.nid, p.s, p.e, p.kind_code
+    FROM deduped AS c
+    LEFT JOIN deduped AS p ON p.k = c.pk
+),
+children AS MATERIALIZED (
+    SELECT nid, k, parent_nid, s, e, greatest(s, ps) AS cs, least(e, pe) AS ce,
+           pe - ps AS parent_us
+    FROM pairs
+    WHERE parent_nid IS NOT NULL AND nid <> parent_nid
+      AND least(e, pe) > greatest(s, ps)
+      AND NOT links_parent
+      AND NOT (kind_code = 1 AND parent_kind_code = 2)
+),
+root_candidates AS MATERIALIZED (
+    SELECT nid, pk, s, e FROM pairs WHERE parent_nid IS NULL
+),
+-- Per parent, the children's end (ord 0) and start (ord 1) events by time; at one instant ends
+-- come first (ending at another's start counts as before), and among equal ends the preferred
+-- child comes last. For a child's start event, the plain next child is the
+-- last end event so far; the skew next child is the very next event when that is the end of a
+-- sibling that started earlier, comes less than 1% of the parent's duration later and shares
+-- neither instant with another event (CRISP: exactly two events in the overlap). A parent's
+-- last event is the end of its first (last-finishing) child.
+-- Only children need no window: their parent's first child is them, and they have no next.
+families AS MATERIALIZED (
+    SELECT parent_nid, count(*) AS children, arg_min(nid, (-ce, cs, s, -e, k)) AS first_nid
+    FROM children
+    GROUP BY parent_nid
+),
+siblings AS MATERIALIZED (
+    SELECT * FROM children
+    WHERE parent_nid IN (SELECT parent_nid FROM families WHERE children > 1)
+),
+events AS (
+    SELECT *,
+           last_value(CASE WHEN ord = 0 THEN nid END IGNORE NULLS)
+               OVER (w ROWS UNBOUNDED PRECEDING) AS plain_nid,
+           last_value(CASE WHEN ord = 0 THEN parent_nid END IGNORE NULLS)
+               OVER (w ROWS UNBOUNDED PRECEDING) AS plain_parent,
+           lag(parent_nid) OVER w AS prev_parent, lag(t) OVER w AS prev_t,
+           lead(parent_nid) OVER w AS next_parent, lead(t) OVER w AS next_t,
+           lead(ord) OVER w AS next_ord, lead(cs) OVER w AS next_cs, lead(nid) OVER w AS next_nid,
+           lead(parent_nid, 2) OVER w AS next2_parent, lead(t, 2) OVER w AS next2_t
+    FROM (
+        SELECT *, ce AS t, 0 AS ord FROM siblings
+        UNION ALL
+        SELECT *, cs AS t, 1 AS ord FROM siblings
+    )
+    WINDOW w AS (ORDER BY parent_nid, t, ord, cs DESC, s DESC, e, k DESC)
+),
+pointers AS (
+    SELECT parent_nid AS from_nid, first_nid AS to_nid, true AS is_first, 0::BIGINT AS overlap
+    FROM families
+    UNION ALL
+    SELECT nid, CASE WHEN skew THEN next_nid ELSE plain_nid END, false,
+           CASE WHEN skew THEN next_t - t ELSE 0 END
+    FROM (
+        SELECT *,
+               next_parent = parent_nid AND next_ord = 0 AND next_t > t AND next_cs < t
+               AND (prev_parent IS DISTINCT FROM parent_nid OR prev_t < t)
+               AND (next2_parent IS DISTINCT FROM parent_nid OR next2_t > next_t)
+               AND (next_t - t) * 100 < parent_us AS skew
+        FROM events
+        WHERE ord = 1
+    )
+    WHERE skew OR plain_parent = parent_nid
+),
+steps AS MATERIALIZED (
+    SELECT x.from_nid, x.to_nid, x.is_first, x.overlap, c.s, c.e, c.cs, c.ce
+    FROM pointers AS x
+    JOIN children AS c ON c.nid = x.to_nid
+),
+roots AS MATERIALIZED (
+    SELECT arg_min({'nid': c.nid, 's': c.s, 'e': c.e}, (c.pk IS NOT NULL, c.s, r.span_id)) AS root
+    FROM root_candidates AS c
+    JOIN raw AS r ON r.nid = c.nid
+    GROUP BY r.trace_id
+),
+-- One row per span on a critical path. shift moves a span (and its subtree) back in the output
+-- after clock skew; [lo, hi] is where its segments may lie (its clipped window cut by its
+-- ancestors'), [parent_lo, parent_hi] its parent's. A span wholly before its parent's lo is
+-- pruned, and with it the earlier ones of its chain.
+walk(nid, parent_nid, s, e, cs, ce, shift, lo, hi, parent_lo, parent_hi, parent_a) AS (
+    SELECT root.nid, NULL::BIGINT, root.s, root.e, root.s, root.e, 0::BIGINT,
+           root.s, root.e, root.s, root.e, root.s
+    FROM roots
+    UNION ALL
+    SELECT nid, parent_nid, s, e, cs, ce, shift,
+           greatest(cs - shift, parent_lo), least(ce - shift, parent_hi), parent_lo, parent_hi,
+           parent_a
+    FROM (
+        SELECT x.to_nid AS nid, x.s, x.e, x.cs, x.ce, w.shift + x.overlap AS shift,
+               CASE WHEN x.is_first THEN w.nid ELSE w.parent_nid END AS parent_nid,
+               CASE WHEN x.is_first THEN w.lo ELSE w.parent_lo END AS parent_lo,
+               CASE WHEN x.is_first THEN w.hi ELSE w.parent_hi END AS parent_hi,
+               CASE WHEN x.is_first THEN w.s - w.shift ELSE w.parent_a END AS parent_a
+        FROM walk AS w
+        JOIN steps AS x ON x.from_nid = w.nid
+    )
+    WHERE ce - shift > parent_lo
+),
+-- Segments: a walked span's window (frame) minus its walked children's windows, in the shifted
+-- output times, cut to [lo, hi]. Per owner, sorted by end, latest first, the frame comes first
+-- and each item's segment runs from the next item's end (after the last: the frame's start) up
+-- to the item's start (the frame's: its end).
+items AS (
+    SELECT nid AS owner, true AS is_frame, s - shift AS a, e - shift AS b, s - shift AS frame_a,
+           lo, hi
+    FROM walk
+    UNION ALL
+    SELECT parent_nid, false, cs - shift, ce - shift, parent_a, parent_lo, parent_hi
+    FROM walk
+    WHERE parent_nid IS NOT NULL
+),
+segments AS (
+    SELECT owner,
+           greatest(CASE WHEN lead(owner) OVER w = owner THEN lead(b) OVER w ELSE frame_a END, lo)
+               AS seg_start,
+           least(CASE WHEN is_frame THEN b ELSE a END, hi) AS seg_end
+    FROM items
+    WINDOW w AS (ORDER BY owner, b DESC, is_frame DESC)
+)
+SELECT r.trace_id, r.span_id, r.service, r.operation, r.kind,
+       g.seg_start, g.seg_end
+FROM segments AS g
+JOIN raw AS r ON r.nid = g.owner
+WHERE g.seg_end > g.seg_start;
+
+CREATE OR REPLACE VIEW critical_path AS
+SELECT trace_id, span_id, service, operation, kind,
+       make_timestamp(seg_start) AS start_time, make_timestamp(seg_end) AS end_time,
+       seg_end - seg_start AS duration_us
+FROM critical_path_walk;
