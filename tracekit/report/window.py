@@ -63,6 +63,8 @@ def open_window(params: ReportParams) -> Window:
     newest span. An empty window is a UserError naming the bounds.
     """
     con = connect(params.dataset)
+    # A progress bar would land in the report as output (or as a widget needing scripts).
+    con.execute("SET enable_progress_bar = false")
     bounds = "SELECT min(start_time), max(start_time) FROM span_rows"
     first, newest = con.execute(bounds).fetchall()[0]
     if newest is None:

@@ -1,13 +1,21 @@
--- Which span attribute values are over-represented in slow traces? Slow = the trace lasted at
--- least the $quantile of trace durations; the rest is the baseline. Per (service, attribute,
+-- Which span attribute values are over-represented in slow traces? Traces are compared with
+-- traces of the same kind (same root service and operation, at least 20 of them): slow = at
+-- least that kind's $quantile of durations, baseline = the rest. Per (service, attribute,
 -- value): the share of slow traces and of baseline traces having a span with it. Attributes
 -- with more than $max_values distinct values (ids, timestamps) are left out; resource attributes
 -- appear as "resource.<key>".
-WITH cut AS (
-    SELECT quantile_cont(duration_us, $quantile) AS threshold FROM traces
+WITH kinds AS (
+    SELECT root_service, root_operation, quantile_cont(duration_us, $quantile) AS threshold
+    FROM traces
+    GROUP BY ALL
+    HAVING count(*) >= 20
 ),
 labelled AS (
-    SELECT trace_id, duration_us >= threshold AS slow FROM traces, cut
+    SELECT t.trace_id, t.duration_us >= k.threshold AS slow
+    FROM traces AS t
+    JOIN kinds AS k
+      ON k.root_service IS NOT DISTINCT FROM t.root_service
+     AND k.root_operation IS NOT DISTINCT FROM t.root_operation
 ),
 totals AS (
     SELECT count(*) FILTER (WHERE slow) AS slow_traces,
@@ -16,10 +24,12 @@ totals AS (
 ),
 pairs AS (
     SELECT DISTINCT trace_id, service, entry.key AS attribute, entry.value AS value
-    FROM (SELECT trace_id, service, unnest(map_entries(attributes)) AS entry FROM spans)
+    FROM (SELECT trace_id, service, unnest(map_entries(attributes)) AS entry FROM span_rows)
+    WHERE trace_id IN (SELECT trace_id FROM labelled)
     UNION
     SELECT DISTINCT trace_id, service, 'resource.' || entry.key, entry.value
-    FROM (SELECT trace_id, service, unnest(map_entries(resource)) AS entry FROM spans)
+    FROM (SELECT trace_id, service, unnest(map_entries(resource)) AS entry FROM span_rows)
+    WHERE trace_id IN (SELECT trace_id FROM labelled)
 ),
 small AS (
     SELECT service, attribute FROM pairs GROUP BY ALL
