@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from tests.plugins.reports import ReportRuns
+from tests.plugins.reports import UI, ReportRuns
 from tracekit.report.charts import chart_problems
 from tracekit.report.findings import read_findings
 from tracekit.report.notebooks import NOTEBOOKS
@@ -61,6 +62,11 @@ def test_order_loss_shows_the_truth_lost_messages(report_runs: ReportRuns) -> No
     )
     # telemetry loss is reported apart from business loss
     assert findings["orphan_spans"] == truth["orphaned_spans"]
+    # example traces link to the Jaeger UI, and the lost-message examples are truly lost ones
+    page = report_runs.get("order_loss", "queue-loss").html.read_text()
+    linked = set(re.findall(re.escape(UI) + r"/trace/([0-9a-f]{32})", page))
+    lost_traces = {message["trace_id"] for message in truth["lost_messages"]}
+    assert len(linked & lost_traces) >= min(5, len(lost_traces))
 
 
 def test_order_loss_without_loss_says_so(report_runs: ReportRuns) -> None:

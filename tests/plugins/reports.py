@@ -17,6 +17,7 @@ from tracekit.report.runner import RunResult, run_reports
 # Small on purpose: notebooks start a kernel each; an hour of simulated traffic is enough to
 # hold the truth's bottleneck and lost messages.
 HOURS = 1.0
+UI = "http://jaeger.example:16686"  # never contacted: links only
 
 
 class ReportRuns:
@@ -40,11 +41,11 @@ class ReportRuns:
 def report_runs(simulated: Any, tmp_path_factory: pytest.TempPathFactory) -> ReportRuns:
     """Every report executed once on simulated data (see the module docstring)."""
     runs = ReportRuns(tmp_path_factory.mktemp("reports"))
-    plan = {"mes-saturated": "all", "queue-loss": ["order_loss"]}
-    for scenario, names in plan.items():
+    plan = {"mes-saturated": ("all", {}), "queue-loss": (["order_loss"], {"jaeger_ui_url": UI})}
+    for scenario, (names, params) in plan.items():
         dataset, truth = simulated(scenario, hours=HOURS, seed=7)
         runs.truths[scenario] = truth
         runs.datasets[scenario] = dataset
-        for result in run_reports(names, dataset, runs.out, label=scenario):
+        for result in run_reports(names, dataset, runs.out, params, label=scenario):
             runs.runs[(result.name, scenario)] = result
     return runs
