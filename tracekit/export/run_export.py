@@ -40,6 +40,7 @@ from tracekit.export.convert import docs_to_table, orphan_traces, warm_up
 from tracekit.export.redact import Redactor
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
 from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
+from tracekit.schema import SPAN_SCHEMA
 
 log = logging.getLogger("tracekit.export")
 
@@ -120,15 +121,23 @@ class _Chunk:
     index: int
     interval: Interval
     pending: int = 0
-    docs: dict[str, TraceDoc] = field(default_factory=dict)
-    table: pa.Table | None = None  # converted, waiting for traces refetched by id
-    refetched: list[TraceDoc] = field(default_factory=list)
+    refetching: bool = False
+    pieces: list[pa.Table] = field(default_factory=list)  # converted answers, in order
+    owner: dict[str, int] = field(default_factory=dict)  # trace id -> piece with its latest copy
+    superseded: dict[int, list[str]] = field(default_factory=dict)  # piece -> stale trace ids
     counts: Counter[str] = field(default_factory=Counter)
 
-    def offer(self, doc: TraceDoc) -> None:
-        known = self.docs.get(doc.trace_id)
-        if known is None or doc.spans > known.spans:
-            self.docs[doc.trace_id] = doc
+    def table(self) -> pa.Table:
+        """The chunk's rows: every piece, minus copies of traces a later piece replaced."""
+        pieces = []
+        for index, piece in enumerate(self.pieces):
+            stale = self.superseded.get(index)
+            if stale:
+                piece = piece.filter(
+                    pc.invert(pc.is_in(piece.column("trace_id"), pa.array(stale, pa.string())))
+                )
+            pieces.append(piece)
+        return pa.concat_tables(pieces) if pieces else SPAN_SCHEMA.empty_table()
 
 
 def run_export(
@@ -275,8 +284,8 @@ class _Pipeline:
         if kind == "search":
             service, interval = detail
             found: SearchResult = result
-            for doc in found.traces:
-                chunk.offer(doc)
+            # Convert now, while other searches are still downloading.
+            self._convert_new(chunk, found.traces)
             if found.full:
                 if interval[1] - interval[0] >= MIN_SPLIT_US:
                     chunk.counts["splits"] += 1
@@ -292,36 +301,36 @@ class _Pipeline:
                         format_us(interval[1]),
                     )
         elif result is not None:  # a trace fetched by id
-            chunk.refetched.append(result)
+            self._convert_new(chunk, [result])
+
+    def _convert_new(self, chunk: _Chunk, docs: list[TraceDoc]) -> None:
+        """Convert the traces of `docs` not yet converted with as many spans in this run."""
+        fresh = [doc for doc in docs if doc.spans > self.emitted.get(doc.trace_id, 0)]
+        if not fresh:
+            return
+        piece = len(chunk.pieces)
+        for doc in fresh:
+            if doc.trace_id not in self.emitted:
+                chunk.counts["traces"] += 1
+            elif doc.trace_id in chunk.owner:  # a fuller copy of a trace this chunk holds
+                chunk.superseded.setdefault(chunk.owner[doc.trace_id], []).append(doc.trace_id)
+            self.emitted[doc.trace_id] = doc.spans
+            chunk.owner[doc.trace_id] = piece
+        chunk.pieces.append(docs_to_table(self.api, fresh))
 
     def _complete(self, pool: ThreadPoolExecutor, chunk: _Chunk) -> bool:
-        """All requests of `chunk` answered: convert, refetch partial traces, then commit."""
-        if chunk.table is None:
-            fresh = [
-                doc for doc in chunk.docs.values() if doc.spans > self.emitted.get(doc.trace_id, 0)
-            ]
-            chunk.counts["traces"] += sum(1 for doc in fresh if doc.trace_id not in self.emitted)
-            for doc in fresh:
-                self.emitted[doc.trace_id] = doc.spans
-            chunk.docs = {}  # converted below: free the payloads before the next chunk
-            chunk.table = docs_to_table(self.api, fresh)
-            for trace_id in orphan_traces(chunk.table):
+        """All requests of `chunk` answered: refetch partial traces by id, then commit."""
+        if not chunk.refetching:
+            chunk.refetching = True
+            for trace_id in orphan_traces(chunk.table()):
                 future = pool.submit(self.api.trace, self.client, trace_id)
                 self.futures[future] = ("trace", chunk, trace_id)
                 chunk.pending += 1
                 chunk.counts["refetched"] += 1
             if chunk.pending:
                 return False
-        table = chunk.table
-        if chunk.refetched:
-            replacement = docs_to_table(self.api, chunk.refetched)
-            replaced = pa.array([doc.trace_id for doc in chunk.refetched], pa.string())
-            kept = table.filter(pc.invert(pc.is_in(table.column("trace_id"), replaced)))
-            table = pa.concat_tables([kept, replacement])
-            for doc in chunk.refetched:
-                self.emitted[doc.trace_id] = max(doc.spans, self.emitted.get(doc.trace_id, 0))
-            chunk.refetched = []
-        chunk.table = None
+        table = chunk.table()
+        chunk.pieces, chunk.owner, chunk.superseded = [], {}, {}
         chunk.counts["incomplete"] += len(orphan_traces(table))
         table = self.options.redactor.apply(table)
         chunk.counts["spans"] += table.num_rows
