@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, nargs="+", default=[1.0, 7.0])
     parser.add_argument("--scenario", default="mes-saturated")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--cache", help="keep the simulated datasets here and reuse them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -58,20 +59,22 @@ def main() -> None:
         empty_dir.mkdir()
         _empty_notebook(empty_dir)
         for days in args.days:
-            dataset = root / f"sim-{days:g}d"
+            name = f"sim-{args.scenario}-{days:g}d-seed{args.seed}"
+            dataset = (Path(args.cache) if args.cache else root) / name
             began = time.monotonic()
-            result = simulate(
-                args.scenario,
-                duration_s=days * 86400,
-                load=1.0,
-                seed=args.seed,
-                start="2026-01-05T00:00:00Z",
-            )
-            write_spans(dataset, result.batches, source=result.source())
+            if not (dataset / "manifest.json").exists():
+                result = simulate(
+                    args.scenario,
+                    duration_s=days * 86400,
+                    load=1.0,
+                    seed=args.seed,
+                    start="2026-01-05T00:00:00Z",
+                )
+                write_spans(dataset, result.batches, source=result.source())
             spans = read_manifest(dataset)["counts"]["spans"]
             print(
                 f"{args.scenario}, {days:g} simulated day(s): {spans:,} spans "
-                f"(simulated and written in {time.monotonic() - began:.1f} s)"
+                f"(ready in {time.monotonic() - began:.1f} s)"
             )
             os.environ["TRACEKIT_NOTEBOOKS"] = str(empty_dir)
             baseline = run_reports(["explore"], dataset, root / "out-empty")[0]
