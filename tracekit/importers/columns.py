@@ -8,6 +8,7 @@ so the same span gives the same row whatever order its tags came in.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pyarrow as pa
@@ -102,6 +103,17 @@ class SpanColumns:
 
     def take_batch(self) -> pa.RecordBatch:
         """The rows added so far as a RecordBatch in SPAN_SCHEMA; the builder starts empty again."""
+        # The row tuples are tracked by the cyclic collector but hold no cycles; a collection
+        # while they are alive costs as much as building the batch, so it waits.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._take_batch()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _take_batch(self) -> pa.RecordBatch:
         scalars = list(zip(*self._rows, strict=True)) if self._rows else [()] * 11
         types = [
             pa.string(),
