@@ -7,6 +7,7 @@ a temporary table and points ``span_rows`` at it, so ``spans``, ``traces``, ``cr
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,8 +64,10 @@ def open_window(params: ReportParams) -> Window:
     newest span. An empty window is a UserError naming the bounds.
     """
     con = connect(params.dataset)
-    # A progress bar would land in the report as output (or as a widget needing scripts).
-    con.execute("SET enable_progress_bar = false")
+    # A progress bar would land in the report as output (or as a widget needing scripts). In a
+    # kernel without ipywidgets DuckDB refuses to touch the setting, and shows no bar anyway.
+    with contextlib.suppress(duckdb.Error):
+        con.execute("SET enable_progress_bar = false")
     bounds = "SELECT min(start_time), max(start_time) FROM span_rows"
     first, newest = con.execute(bounds).fetchall()[0]
     if newest is None:
