@@ -36,7 +36,10 @@ sys.path.insert(0, str(REPO))
 
 from tests.otlp_post import wait_stored  # noqa: E402
 from tests.plugins.jaeger import load_jaeger_script  # noqa: E402
+from tracekit.dataset import write_spans  # noqa: E402
+from tracekit.export.api import ClassicApi, V3Api  # noqa: E402
 from tracekit.export.client import ClientOptions, JaegerClient  # noqa: E402
+from tracekit.export.convert import docs_to_table, warm_up  # noqa: E402
 from tracekit.export.run_export import ExportOptions, run_export  # noqa: E402
 from tracekit.export.window import parse_time_us  # noqa: E402
 from tracekit.simulate import simulate  # noqa: E402
@@ -89,6 +92,34 @@ def export_once(
     return elapsed, client, report.as_dict()
 
 
+def components(url: str, api_name: str, calls: list) -> dict[str, float]:
+    """Single-threaded cost of each stage on the same answers: parse+dedup, convert, write."""
+    api = V3Api() if api_name == "v3" else ClassicApi()
+    session = requests.Session()
+    bodies = [
+        session.get(url + path, params=params, timeout=120).content
+        for path, params in calls
+        if "/traces" in path
+    ]
+    started = time.perf_counter()
+    kept: dict = {}
+    for body in bodies:
+        for doc in api.parse(body, "bench"):
+            if doc.spans > kept.get(doc.trace_id, (0, None))[0]:
+                kept[doc.trace_id] = (doc.spans, doc)
+    parsed = time.perf_counter()
+    table = docs_to_table(api, [doc for _, doc in kept.values()])
+    converted = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        write_spans(Path(folder) / "dataset", [table])
+    written = time.perf_counter()
+    return {
+        "parse": parsed - started,
+        "convert": converted - parsed,
+        "write": written - converted,
+    }
+
+
 def download(url: str, calls: list, threads: int) -> tuple[float, int]:
     """Plain GETs of the recorded calls, bodies read; returns (seconds, bytes)."""
     session = requests.Session()
@@ -123,6 +154,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
+    warm_up()  # pyarrow's lazy pandas import, once, outside every timing
     instance = None
     script = load_jaeger_script()
     if args.jaeger:
@@ -152,6 +184,7 @@ def main() -> None:
                 seconds_parallel, size = download(url, calls, args.workers)
                 parallel.append(seconds_parallel)
             assert summary["spans"] == spans, (summary, spans)
+            stages = components(url, api, calls)
             results[api] = {
                 "export": min(exports),
                 "sequential": min(sequential),
@@ -160,6 +193,7 @@ def main() -> None:
                 "requests": len(calls),
                 "mb": size / 1e6,
                 "summary": summary,
+                "stages": stages,
             }
             row = results[api]
             print(
@@ -167,7 +201,9 @@ def main() -> None:
                 f"plain download {row['sequential']:.2f}s sequential / {row['parallel']:.2f}s "
                 f"with {args.workers} threads; ratio {row['export'] / row['sequential']:.2f} / "
                 f"{row['export'] / row['parallel']:.2f}; {row['requests']} GETs, "
-                f"{row['mb']:.1f} MB, {summary['spans']} spans, {summary['splits']} splits"
+                f"{row['mb']:.1f} MB, {summary['spans']} spans, {summary['splits']} splits; "
+                f"single-thread stages: parse {stages['parse']:.2f}s, convert "
+                f"{stages['convert']:.2f}s, write {stages['write']:.2f}s"
             )
     finally:
         if instance is not None:
@@ -188,14 +224,16 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         "export made, replayed with plain `requests` and the bodies read.",
         "",
         "| API | export s | plain download s (sequential) | ratio | plain download s "
-        f"({args.workers} threads) | ratio | GETs | MB |",
-        "|---|---|---|---|---|---|---|---|",
+        f"({args.workers} threads) | ratio | GETs | MB | parse s | convert s | write s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for api, row in results.items():
         lines.append(
             f"| {api} | {row['export']:.2f} | {row['sequential']:.2f} | "
             f"{row['export'] / row['sequential']:.2f} | {row['parallel']:.2f} | "
-            f"{row['export'] / row['parallel']:.2f} | {row['requests']} | {row['mb']:.1f} |"
+            f"{row['export'] / row['parallel']:.2f} | {row['requests']} | {row['mb']:.1f} | "
+            f"{row['stages']['parse']:.2f} | {row['stages']['convert']:.2f} | "
+            f"{row['stages']['write']:.2f} |"
         )
     lines += [
         "",
