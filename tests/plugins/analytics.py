@@ -18,7 +18,7 @@ Span fields: ``trace`` (default ``t1``), ``id``, ``parent``, ``service``, ``op``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,9 @@ def run_case(con: duckdb.DuckDBPyConnection, case: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def span_dataset(tmp_path: Path) -> Callable[[Iterable[dict[str, Any]]], duckdb.DuckDBPyConnection]:
+def span_dataset(
+    tmp_path: Path,
+) -> Iterator[Callable[[Iterable[dict[str, Any]]], duckdb.DuckDBPyConnection]]:
     """Write compact spans to a fresh dataset and return a tracekit connection to it."""
     made: list[duckdb.DuckDBPyConnection] = []
 
@@ -115,4 +117,3 @@ def span_dataset(tmp_path: Path) -> Callable[[Iterable[dict[str, Any]]], duckdb.
     yield make
     for con in made:
         con.close()
-
