@@ -1,0 +1,167 @@
+-- Bottlenecks: who owns the critical path (docs/analytics.md "Bottlenecks").
+--
+-- critical_path_charges: each critical-path segment charged to a service and operation. A
+-- client span's own time (before its server child started, after it ended: waiting for a free
+-- worker, the network) is charged to the callee as wait, not to the caller: the callee is the
+-- service of the client's longest child in another service, else its `peer.service` attribute;
+-- a client with neither keeps its time as its own. Everything else is the span's own work.
+CREATE OR REPLACE VIEW critical_path_charges AS
+WITH callees AS (
+    SELECT c.trace_id, c.parent_span_id,
+           arg_max(c.service, c.duration_us) AS service,
+           arg_max(c.operation, c.duration_us) AS operation
+    FROM span_rows AS c
+    JOIN span_rows AS p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+    WHERE p.kind = 'client' AND c.service IS DISTINCT FROM p.service
+    GROUP BY c.trace_id, c.parent_span_id
+),
+peers AS (
+    SELECT trace_id, span_id, attributes['peer.service'] AS peer
+    FROM span_rows
+    WHERE kind = 'client' AND attributes['peer.service'] IS NOT NULL
+)
+SELECT cp.trace_id, cp.span_id, cp.service AS span_service, cp.operation AS span_operation,
+       cp.start_time, cp.duration_us,
+       coalesce(c.service, p.peer, cp.service) AS service,
+       CASE WHEN c.service IS NOT NULL THEN c.operation
+            WHEN p.peer IS NOT NULL THEN cp.operation
+            ELSE cp.operation END AS operation,
+       c.service IS NOT NULL OR p.peer IS NOT NULL AS is_wait
+FROM critical_path AS cp
+LEFT JOIN callees AS c
+       ON cp.kind = 'client' AND c.trace_id = cp.trace_id AND c.parent_span_id = cp.span_id
+LEFT JOIN peers AS p
+       ON cp.kind = 'client' AND p.trace_id = cp.trace_id AND p.span_id = cp.span_id;
+
+-- critical_path_traces: per trace, its critical-path length (the root's duration), its start,
+-- and whether it is slow: at or above the 95th percentile of the traces started in the window.
+CREATE OR REPLACE MACRO critical_path_traces(since := NULL, until := NULL) AS TABLE
+WITH per_trace AS (
+    SELECT *
+    FROM (
+        SELECT trace_id, min(start_time) AS start_time, sum(duration_us) AS duration_us
+        FROM critical_path
+        GROUP BY trace_id
+    )
+    WHERE (since IS NULL OR start_time >= since) AND (until IS NULL OR start_time < until)
+)
+SELECT trace_id, start_time, duration_us,
+       duration_us >= (SELECT quantile_cont(duration_us, 0.95) FROM per_trace) AS is_slow
+FROM per_trace;
+
+-- critical_path_by_operation(since, until): per span service and operation (no charging of
+-- waits), the critical-path time, its share, the traces it is on and its mean per such trace.
+CREATE OR REPLACE MACRO critical_path_by_operation(since := NULL, until := NULL) AS TABLE
+SELECT cp.service, cp.operation, sum(cp.duration_us)::BIGINT AS cp_us,
+       round(sum(cp.duration_us) / sum(sum(cp.duration_us)) OVER (), 6) AS cp_share,
+       count(DISTINCT cp.trace_id) AS traces,
+       round(sum(cp.duration_us) / count(DISTINCT cp.trace_id), 1) AS mean_us_per_trace
+FROM critical_path AS cp
+SEMI JOIN critical_path_traces(since := since, until := until) AS t
+       ON t.trace_id = cp.trace_id
+GROUP BY cp.service, cp.operation
+ORDER BY cp_us DESC, cp.service, cp.operation;
+
+-- bottleneck_shares(by_operation, since, until): the ranking behind `bottlenecks` (per service)
+-- and `bottleneck_operations` (per service and operation). rank 1 is the worst: ordered by the
+-- share of critical-path time in slow traces (the tail users feel), then by the share over all
+-- traces. wait_share is the part of the group's critical-path time spent waiting for it
+-- (queueing, network) rather than working; self_p95_us the 95th percentile of its spans' self
+-- time (duration minus children) in the window.
+CREATE OR REPLACE MACRO bottleneck_shares(by_operation := false, since := NULL, until := NULL)
+AS TABLE
+WITH t AS (
+    SELECT * FROM critical_path_traces(since := since, until := until)
+),
+charged AS (
+    SELECT c.service, CASE WHEN by_operation THEN c.operation END AS operation, c.trace_id,
+           c.duration_us, c.is_wait, t.is_slow
+    FROM critical_path_charges AS c
+    JOIN t USING (trace_id)
+),
+totals AS (
+    SELECT sum(duration_us) AS cp_us, sum(duration_us) FILTER (WHERE is_slow) AS slow_us
+    FROM charged
+),
+groups AS (
+    SELECT service, operation,
+           sum(duration_us)::BIGINT AS cp_us,
+           coalesce(sum(duration_us) FILTER (WHERE is_slow), 0)::BIGINT AS cp_slow_us,
+           coalesce(sum(duration_us) FILTER (WHERE is_wait), 0)::BIGINT AS wait_us,
+           count(DISTINCT trace_id) AS traces
+    FROM charged
+    GROUP BY ALL
+),
+self_time AS (
+    SELECT s.service, CASE WHEN by_operation THEN s.operation END AS operation,
+           quantile_cont(s.self_us, 0.95) AS self_p95_us
+    FROM spans AS s
+    JOIN t USING (trace_id)
+    GROUP BY ALL
+)
+SELECT row_number() OVER (ORDER BY g.cp_slow_us / totals.slow_us DESC NULLS LAST,
+                                   g.cp_us / totals.cp_us DESC, g.service, g.operation) AS rank,
+       g.service, g.operation, g.traces, g.cp_us,
+       round(g.cp_us / totals.cp_us, 6) AS cp_share,
+       round(g.cp_slow_us / totals.slow_us, 6) AS cp_share_slow,
+       g.wait_us,
+       round(g.wait_us / g.cp_us, 6) AS wait_share,
+       round(s.self_p95_us, 1) AS self_p95_us
+FROM groups AS g
+CROSS JOIN totals
+LEFT JOIN self_time AS s
+       ON s.service IS NOT DISTINCT FROM g.service AND s.operation IS NOT DISTINCT FROM g.operation
+ORDER BY rank;
+
+CREATE OR REPLACE VIEW bottlenecks AS
+SELECT rank, service, cp_share, cp_share_slow, wait_share, self_p95_us, cp_us, wait_us, traces
+FROM bottleneck_shares();
+
+CREATE OR REPLACE VIEW bottleneck_operations AS
+SELECT rank, service, operation, cp_share, cp_share_slow, wait_share, self_p95_us, cp_us, wait_us,
+       traces
+FROM bottleneck_shares(by_operation := true);
+
+-- slow_attributes(min_traces, max_values, since, until): span and resource attribute values
+-- over-represented in slow traces. Per key=value: the slow traces and the other traces with a
+-- span carrying it, each as a share of its group, and lift = slow share / other share (NULL when
+-- no other trace has it). Keys with more than max_values distinct values (ids) are skipped.
+CREATE OR REPLACE MACRO slow_attributes(min_traces := 5, max_values := 50, since := NULL,
+                                        until := NULL) AS TABLE
+WITH t AS (
+    SELECT * FROM critical_path_traces(since := since, until := until)
+),
+pairs AS (
+    SELECT DISTINCT trace_id, entry.key AS key, entry.value AS value
+    FROM (
+        SELECT trace_id, unnest(map_entries(attributes)) AS entry FROM span_rows
+        UNION ALL
+        SELECT trace_id, unnest(map_entries(resource)) FROM span_rows
+    )
+    WHERE trace_id IN (SELECT trace_id FROM t)
+),
+keys AS (
+    SELECT key FROM pairs GROUP BY key HAVING count(DISTINCT value) <= max_values
+),
+counts AS (
+    SELECT p.key, p.value,
+           count(*) FILTER (WHERE t.is_slow) AS slow_traces,
+           count(*) FILTER (WHERE NOT t.is_slow) AS other_traces
+    FROM pairs AS p
+    JOIN t USING (trace_id)
+    WHERE p.key IN (SELECT key FROM keys)
+    GROUP BY ALL
+),
+sizes AS (
+    SELECT count(*) FILTER (WHERE is_slow) AS slow_total,
+           count(*) FILTER (WHERE NOT is_slow) AS other_total
+    FROM t
+)
+SELECT key, value, slow_traces, other_traces,
+       round(slow_traces / slow_total, 6) AS slow_share,
+       round(other_traces / nullif(other_total, 0), 6) AS other_share,
+       round((slow_traces / slow_total) / nullif(other_traces / nullif(other_total, 0), 0), 3)
+           AS lift
+FROM counts CROSS JOIN sizes
+WHERE slow_traces >= min_traces
+ORDER BY lift DESC NULLS FIRST, slow_traces DESC, key, value;
