@@ -229,6 +229,7 @@ def parse_scenario(data: Any, label: str = "scenario") -> Scenario:
     queues = {q: _queue(top.child("queues"), q) for q in _keys(top, "queues", required=False)}
     flows = tuple(_flow(top.child("flows"), f) for f in _keys(top, "flows"))
     delivered_at = top.raw("delivered_at")
+    uninstrumented = tuple(_str_list(top, "uninstrumented"))
     faults = top.child("faults") if top.has("faults") else None
     bursts: list[ErrorBurst] = []
     stalls: list[Stall] = []
@@ -259,6 +260,7 @@ def parse_scenario(data: Any, label: str = "scenario") -> Scenario:
         tuple(stalls),
         tuple(outages),
         loss,
+        uninstrumented,
     )
     _check_references(scenario, label)
     return scenario
@@ -441,6 +443,9 @@ def _check_references(s: Scenario, label: str) -> None:
                         raise UserError(f"{label}: {where}: unknown queue {step.destination!r}")
                 else:
                     need_op(step.service, step.operation, where)
+    for name in s.uninstrumented:
+        if name not in s.services and name not in {flow.caller for flow in s.flows}:
+            raise UserError(f"{label}: uninstrumented: unknown service {name!r}")
     if s.delivered_at is not None and s.delivered_at not in s.services:
         raise UserError(f"{label}: delivered_at: unknown service {s.delivered_at!r}")
     named: list[tuple[str, tuple[ErrorBurst | Stall | Outage, ...]]] = [

@@ -66,7 +66,7 @@ class ModelOutcome:
 
     services: dict[str, ServiceState]
     orders: list[OrderState]
-    lost_messages: list[tuple[str, str]] = field(default_factory=list)
+    lost_messages: list[tuple[str | None, str]] = field(default_factory=list)
     orphaned_spans: int = 0
     dropped_spans: int = 0
     end_s: float = 0.0
@@ -112,6 +112,8 @@ class Model:
         self.loss_p = loss.probability if loss else 0.0
         self.loss_services = set(loss.services) if loss and loss.services else None
         self.dropped: set[str] = set()
+        # Services without OpenTelemetry: they emit nothing and propagate no trace context.
+        self.dark = frozenset(scenario.uninstrumented)
         self.outcome = ModelOutcome(self.services, [])
 
     # -- ids and telemetry loss --------------------------------------------------------------
@@ -157,6 +159,8 @@ class Model:
         link: tuple[str, str] | None = None,
         error_type: str | None = None,
     ) -> None:
+        if service in self.dark:
+            return
         if self.dropped and span_id in self.dropped:
             self.outcome.dropped_spans += 1
             return
@@ -309,6 +313,8 @@ class Model:
         """A worker (``token``) serves one request; returns the outcome code."""
         env = self.env
         start = env.now
+        if state.visible is None and svc.name not in self.dark:
+            state.visible = trace_id
         span_id = self._span_id(svc.name)
         svc.arrivals += 1
         work = op.sample()
@@ -369,7 +375,7 @@ class Model:
         return outcome
 
     def _serve(
-        self, svc: ServiceState, op: OpState, trace_id: str, parent: str, state: OrderState
+        self, svc: ServiceState, op: OpState, trace_id: str, parent: str | None, state: OrderState
     ) -> Any:
         net = self.net
         if net:
@@ -394,6 +400,13 @@ class Model:
         start = env.now
         span_id = self._span_id(caller)
         callee = step.callee
+        if caller in self.dark:
+            # No trace context leaves an uninstrumented caller: the callee starts a new trace.
+            callee_trace, callee_parent = self._trace_id(), None
+        else:
+            callee_trace, callee_parent = trace_id, span_id
+            if state.visible is None:
+                state.visible = trace_id
         if callee.undetected and self.uniform() * callee.instances < callee.undetected:
             if self.net:
                 yield env.timeout(self.net)
@@ -414,9 +427,9 @@ class Model:
             )
             return REFUSED
         if step.timeout_s is None:
-            result = yield from self._serve(callee, step.op, trace_id, span_id, state)
+            result = yield from self._serve(callee, step.op, callee_trace, callee_parent, state)
         else:
-            request = env.process(self._serve(callee, step.op, trace_id, span_id, state))
+            request = env.process(self._serve(callee, step.op, callee_trace, callee_parent, state))
             done = yield request | env.timeout(step.timeout_s)
             if request in done:
                 result = done[request]
@@ -484,10 +497,21 @@ class Model:
             attrs,
             resource,
         )
-        env.process(self._deliver(queue, trace_id, span_id, message_id, state))
+        if service in self.dark:
+            # An uninstrumented producer puts no trace context into the message.
+            env.process(self._deliver(queue, None, None, message_id, state))
+        else:
+            if state.visible is None:
+                state.visible = trace_id
+            env.process(self._deliver(queue, trace_id, span_id, message_id, state))
 
     def _deliver(
-        self, queue: Queue, trace_id: str, producer: str, message_id: str, state: OrderState
+        self,
+        queue: Queue,
+        trace_id: str | None,
+        producer: str | None,
+        message_id: str,
+        state: OrderState,
     ) -> Any:
         env = self.env
         svc = self.services[queue.consumer]
@@ -508,10 +532,15 @@ class Model:
                 state.fail(svc.name, "message_expired")
                 return
             token = get.value
-        if self.scenario.consumer_trace == "same":
-            consumer_trace, parent = trace_id, producer
-        else:
+        link = None
+        if trace_id is None or producer is None:
             consumer_trace, parent = self._trace_id(), None
+        else:
+            link = (trace_id, producer)
+            if self.scenario.consumer_trace == "same":
+                consumer_trace, parent = trace_id, producer
+            else:
+                consumer_trace, parent = self._trace_id(), None
         extra = (
             (
                 "messaging.system",
@@ -530,6 +559,6 @@ class Model:
             parent,
             state,
             "consumer",
-            (trace_id, producer),
+            link,
             extra,
         )

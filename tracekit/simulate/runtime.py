@@ -23,11 +23,14 @@ SERVER_STATUS: dict[int, tuple[str, str | None, str | None]] = {
 class OrderState:
     """What happened to one request tree (an order or an operator call)."""
 
-    __slots__ = ("trace_id", "is_order", "failure", "delivered")
+    __slots__ = ("trace_id", "is_order", "failure", "delivered", "visible")
 
     def __init__(self, trace_id: str, is_order: bool) -> None:
         self.trace_id = trace_id
         self.is_order = is_order
+        # The first trace holding one of its spans (None while only uninstrumented services
+        # worked on it); equals trace_id when the root service is instrumented.
+        self.visible: str | None = None
         self.failure: tuple[str, str] | None = None
         self.delivered = False
 

@@ -147,3 +147,4 @@ class Scenario:
     stalls: tuple[Stall, ...] = ()
     outages: tuple[Outage, ...] = ()
     telemetry_loss: TelemetryLoss | None = None
+    uninstrumented: tuple[str, ...] = ()

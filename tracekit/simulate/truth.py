@@ -89,7 +89,7 @@ def compute_truth(
         else:
             # Never failed and never delivered: the drain limit ended the run first.
             component, reason = None, "in_flight"
-        lost_orders.append({"trace_id": state.trace_id, "component": component, "reason": reason})
+        lost_orders.append({"trace_id": state.visible, "component": component, "reason": reason})
     return {
         "scenario": scenario.name,
         "seed": seed,
