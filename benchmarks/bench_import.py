@@ -31,15 +31,50 @@ from jaeger_gen import write_responses  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Runs a command and reports its own children's usage: the only child is the measured command.
+# Runs a command and reports its usage: CPU from getrusage(RUSAGE_CHILDREN) (worker processes
+# are waited for by the command, so their time is included) and the peak of the summed RSS of the
+# whole process tree, sampled every 50 ms from /proc (ru_maxrss alone would give only the largest
+# single process).
 WRAPPER = """
-import json, resource, subprocess, sys, time
+import json, os, resource, subprocess, sys, time
+
+def tree_rss(root):
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as handle:
+                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
 start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+peak = 0
+while child.poll() is None:
+    peak = max(peak, tree_rss(child.pid))
+    time.sleep(0.05)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": done.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-                  "peak_mb": usage.ru_maxrss / 1024}))
+print(json.dumps({"rc": child.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_mb": max(peak, usage.ru_maxrss) / 1024}))
 """
 
 
@@ -99,6 +134,7 @@ def main() -> None:
 
     tracekit = [sys.executable, "-m", "tracekit", "import"]
     naive = [sys.executable, str(REPO / "benchmarks" / "naive_import.py")]
+    convert = [sys.executable, str(REPO / "benchmarks" / "convert_only.py")]
     results: dict[tuple[str, int], dict[str, float]] = {}
     for count in (args.small, args.files):
         chosen = files[:count]
@@ -110,6 +146,8 @@ def main() -> None:
         out.mkdir(parents=True)
         print(f"naive import, {count} files ...", file=sys.stderr)
         results["naive", count] = measure([*naive, str(out / "naive.parquet"), *chosen])
+        print(f"tracekit importers to one Parquet file, {count} files ...", file=sys.stderr)
+        results["convert-only", count] = measure([*convert, str(out / "convert.parquet"), *chosen])
         shutil.rmtree(out, ignore_errors=True)
 
     print(f"Machine: {machine()}.")

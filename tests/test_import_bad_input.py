@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugins.importers import CASES
-from tracekit.cli import main
+from tests.plugins.importers import CASES, run, snapshot
 
 BAD = CASES / "bad"
 BAD_CASES = sorted(path for path in BAD.iterdir() if not path.name.endswith(".expected.json"))
@@ -23,27 +22,6 @@ BAD_CASES = sorted(path for path in BAD.iterdir() if not path.name.endswith(".ex
 def expected_for(case: Path) -> dict:
     stem = case.name.split(".", 1)[0]
     return json.loads((BAD / f"{stem}.expected.json").read_text())
-
-
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def snapshot(dataset: Path) -> tuple[str, list[tuple[str, int]]]:
-    """The manifest text and every file (path, size) of a dataset."""
-    files = sorted(
-        (str(path.relative_to(dataset)), path.stat().st_size)
-        for path in dataset.rglob("*")
-        if path.is_file()
-    )
-    return (dataset / "manifest.json").read_text(), files
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from tests.plugins.importers import CASES
-from tests.test_import_bad_input import run, snapshot
+from tests.plugins.importers import CASES, run, snapshot
 from tracekit.connect import connect
 from tracekit.dataset import read_manifest
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tracekit.cli import main
 from tracekit.importers import read_file
 from tracekit.schema import SPAN_SCHEMA
 
@@ -40,3 +41,24 @@ def comparable(row: dict[str, Any]) -> dict[str, Any]:
         for event in row["events"]
     ]
     return out
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def snapshot(dataset: Path) -> tuple[str, list[tuple[str, int]]]:
+    """The manifest text and every file (path, size) of a dataset."""
+    files = sorted(
+        (str(path.relative_to(dataset)), path.stat().st_size)
+        for path in dataset.rglob("*")
+        if path.is_file()
+    )
+    return (dataset / "manifest.json").read_text(), files

@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from tracekit.dataset import write_spans
 from tracekit.errors import UserError
-from tracekit.importers import FileReport, read_file
-from tracekit.importers.detect import source_name
+from tracekit.importers import FileReport
+from tracekit.importers.parallel import read_files
 
 
 @click.command("import")
@@ -31,7 +31,13 @@ from tracekit.importers.detect import source_name
     is_flag=True,
     help="Import the good traces/spans/lines of a bad file; report what was skipped.",
 )
-def command(paths: tuple[str, ...], dataset: str, skip_bad: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes reading files at once (default 1: read in this process).",
+)
+def command(paths: tuple[str, ...], dataset: str, skip_bad: bool, jobs: int | None) -> None:
     """Import Jaeger JSON or OTLP JSON files (plain or gzip; - for stdin) into DATASET.
 
     All files are imported in one atomic write: any error leaves the dataset as it was.
@@ -40,12 +46,7 @@ def command(paths: tuple[str, ...], dataset: str, skip_bad: bool) -> None:
     reports: list[FileReport] = []
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for path in paths:
-            report = FileReport(source_name(path))
-            reports.append(report)
-            yield from read_file(path, skip_bad=skip_bad, report=report)
-            if report.skips:
-                click.echo(f"{report.name}: {report.skips.summary()}", err=True)
+        yield from read_files(paths, reports, skip_bad=skip_bad, jobs=jobs)
 
     def record_files(manifest: dict[str, Any]) -> None:
         manifest["sources"][-1]["files"] = [
@@ -67,6 +68,9 @@ def command(paths: tuple[str, ...], dataset: str, skip_bad: bool) -> None:
     except BaseException:
         _undo_empty_dataset(root, before)
         raise
+    for report in reports:
+        if report.skips:
+            click.echo(f"{report.name}: {report.skips.summary()}", err=True)
     formats = ", ".join(sorted({report.format for report in reports if report.format}))
     skipped = sum(sum(report.skips.units.values()) for report in reports)
     click.echo(

@@ -1,0 +1,100 @@
+"""Several files read by worker processes give the same dataset as a sequential read, in order,
+with the same errors and the same --skip-bad reports."""
+
+from __future__ import annotations
+
+import json
+
+from tests.plugins.importers import CASES, run, snapshot
+from tracekit.connect import connect
+from tracekit.dataset import read_manifest
+
+
+def _inputs(tmp_path):
+    paths = []
+    template = (CASES / "good-trace.json").read_text()
+    for number in range(4):
+        path = tmp_path / f"in-{number}.json"
+        path.write_text(template.replace("0123456789", f"{number:010d}"))
+        paths.append(str(path))
+    return paths
+
+
+def _rows(dataset):
+    con = connect(dataset)
+    return con.execute("SELECT * FROM spans ORDER BY trace_id, span_id").fetchall()
+
+
+def test_workers_give_the_same_dataset(tmp_path, capsys):
+    inputs = _inputs(tmp_path)
+    results = {}
+    for jobs in ("1", "2"):
+        dataset = tmp_path / f"ds-{jobs}"
+        code, out, err = run(
+            [
+                "import",
+                *inputs,
+                str(CASES / "good-trace.otlp.json"),
+                "--out",
+                str(dataset),
+                "--jobs",
+                jobs,
+            ],
+            capsys,
+        )
+        assert code == 0, err
+        assert "10 spans read, 10 added, 0 duplicates skipped" in out
+        results[jobs] = _rows(dataset)
+        files = read_manifest(dataset)["sources"][0]["files"]
+        assert [entry["format"] for entry in files] == ["jaeger"] * 4 + ["otlp"]
+    assert results["1"] == results["2"]
+    assert len(results["1"]) == 10
+
+
+def test_worker_error_in_third_file_leaves_dataset_unchanged(tmp_path, capsys):
+    inputs = _inputs(tmp_path)
+    dataset = tmp_path / "ds"
+    assert run(["import", inputs[0], "--out", str(dataset)], capsys)[0] == 0
+    before = snapshot(dataset)
+    code, _, err = run(
+        [
+            "import",
+            inputs[1],
+            inputs[2],
+            str(CASES / "bad" / "start-time-string.json"),
+            inputs[3],
+            "--out",
+            str(dataset),
+            "--jobs",
+            "2",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and "$.data[1].spans[1].startTime" in err
+    assert snapshot(dataset) == before
+
+
+def test_worker_skip_reports(tmp_path, capsys):
+    inputs = _inputs(tmp_path)
+    dataset = tmp_path / "ds"
+    code, out, err = run(
+        [
+            "import",
+            inputs[0],
+            str(CASES / "bad" / "missing-process.json"),
+            inputs[1],
+            "--out",
+            str(dataset),
+            "--jobs",
+            "2",
+            "--skip-bad",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert err.count("skipped 1 span") == 1
+    assert "7 spans read, 7 added" in out
+    files = read_manifest(dataset)["sources"][0]["files"]
+    assert [entry["skipped"] for entry in files] == [0, 1, 0]
+    assert json.loads(json.dumps(files))[1]["path"].endswith("missing-process.json")
