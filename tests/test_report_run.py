@@ -179,3 +179,29 @@ def test_failing_notebook_exits_nonzero_keeps_output_and_names_the_cell(
     status = json.loads((run_folder / "run.json").read_text())
     assert status["status"] == "failed" and status["failed_cell"] == 5
     assert "failed" in (out / "index.html").read_text()
+
+
+def test_empty_window_is_a_user_error_exit_2(simulated: Any, tmp_path: Path) -> None:
+    dataset, _ = simulated("mes-saturated", hours=1.0, seed=7)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tracekit",
+            "report",
+            "explore",
+            "--data",
+            str(dataset),
+            "--out",
+            str(tmp_path / "reports"),
+            "-p",
+            "end",
+            "2000-01-01T00:00:00Z",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "raised UserError" in done.stderr and "no traces" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
