@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ import pytest
 
 from tests.cli import TRACEKIT, assert_user_error, run
 from tests.otlp_post import wait_stored
+from tests.plugins.fault_proxy import FaultProxy
 from tracekit.dataset import dataset_files, read_manifest
 from tracekit.export.window import format_us, now_us
 
@@ -424,3 +426,50 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_tls_needs_the_ca_or_insecure(jaeger, hour: Hour, tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proxy = FaultProxy(jaeger.query_url, tls=(str(cert), str(key)))
+    out = tmp_path / "d"
+    window = ("--start", START, "--end", "2025-03-14T11:05:00Z", "--service", "mes", "-q")
+    try:
+        assert proxy.url.startswith("https://")
+        refused = run("export", "--jaeger", proxy.url, "--out", str(out), *window)
+        assert_user_error(refused, "TLS", "--ca-bundle")
+        trusted = run(
+            "export", "--jaeger", proxy.url, "--out", str(out), *window, "--ca-bundle", str(cert)
+        )
+        assert trusted.returncode == 0, trusted.stderr
+        unverified = run(
+            "export", "--jaeger", proxy.url, "--out", str(out), *window, "--insecure", "--refresh"
+        )
+        assert unverified.returncode == 0, unverified.stderr
+        assert "0 new" in unverified.stdout
+    finally:
+        proxy.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import http.client
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -57,7 +58,9 @@ class Rule:
 class FaultProxy:
     """A threaded HTTP proxy to `upstream` that injects the faults of its rules."""
 
-    def __init__(self, upstream: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, upstream: str, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+    ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -69,6 +72,12 @@ class FaultProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
         self.server = ThreadingHTTPServer((host, 0), handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (certificate file, key file): serve https
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -76,7 +85,7 @@ class FaultProxy:
     def url(self) -> str:
         """Base URL to give the client instead of the upstream's."""
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def add(
         self,

@@ -74,15 +74,18 @@ class JaegerClient:
         self.session.headers.update(_auth_headers(options, self.base_url))
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "tracekit-export"
+        # Passed with every request: a session-level setting would lose to REQUESTS_CA_BUNDLE
+        # (requests lets the environment override Session.verify), silently ignoring the flags.
+        self.verify: bool | str = True
         if options.insecure:
-            self.session.verify = False
+            self.verify = False
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         elif options.ca_bundle:
             if not os.path.isfile(options.ca_bundle):
                 raise UserError(f"--ca-bundle {options.ca_bundle}: no such file")
-            self.session.verify = options.ca_bundle
+            self.verify = options.ca_bundle
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
 
@@ -136,6 +139,7 @@ class JaegerClient:
                 params=params,
                 timeout=(self.options.connect_timeout, self.options.read_timeout),
                 allow_redirects=True,
+                verify=self.verify,
             )
             body = response.content  # reads it all: a cut body raises here, inside the retry
         except requests.exceptions.SSLError as exc:
