@@ -473,3 +473,33 @@ def test_tls_needs_the_ca_or_insecure(jaeger, hour: Hour, tmp_path: Path) -> Non
         assert "0 new" in unverified.stdout
     finally:
         proxy.close()
+
+
+def test_cut_connections_that_outlast_retries_then_rerun(
+    jaeger, hour: Hour, fault_proxy, tmp_path: Path
+) -> None:
+    out = tmp_path / "exported"
+    # The first searches go through, then every answer is cut halfway until the export gives up.
+    fault_proxy.add("cut", path="/api/v3/traces?", times=None, skip=20, after=0.3)
+    args = ("--start", START, "--end", END, "--chunk", "10m", "--limit", "100", "-q")
+    failed = run(
+        "export",
+        "--jaeger",
+        fault_proxy.url,
+        "--out",
+        str(out),
+        *args,
+        "--retries",
+        "2",
+        "--workers",
+        "2",
+    )
+    assert_user_error(failed, "connection error", "gave up after 3 attempts")
+    partial = _differences(out, hour.truth)
+    assert partial["extra"] == 0 and partial["repeated"] == 0 and partial["missing"] > 0
+
+    fault_proxy.clear()
+    rerun = run("export", "--jaeger", fault_proxy.url, "--out", str(out), *args, "--format", "json")
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["chunks"] < 6  # the chunks committed before stay done
+    _exact(out, hour.truth)
