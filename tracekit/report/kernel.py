@@ -7,7 +7,9 @@ user-level kernelspec may point at another Python without tracekit. Pinning the 
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from typing import Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
@@ -22,6 +24,13 @@ class CurrentPythonKernelManager(AsyncKernelManager):  # type: ignore[misc]
     # IPC sockets instead of loopback TCP: no ports to collide on a busy scheduler host, and the
     # kernel does not warn about unencrypted TCP on every run.
     transport = Unicode("ipc")
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        # What the kernel prints outside Jupyter's channels (DuckDB's progress bar from a JupySQL
+        # cursor) would land in the terminal or the cron mail; reports get their output through
+        # the channels anyway. stderr stays, for a kernel that dies.
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        return await super()._async_pre_start_kernel(**kw)  # type: ignore[no-any-return]
 
     @property
     def kernel_spec(self) -> KernelSpec:
