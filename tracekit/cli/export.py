@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,8 @@ class _Reporter:
         self.quiet = quiet
         self.bar: Any = None
         self.done = 0
+        self.spans = 0
+        self.added = 0
         self.handler: logging.Handler | None = None
         if not quiet:
             self.handler = logging.StreamHandler(sys.stderr)
@@ -227,14 +230,20 @@ class _Reporter:
         if self.bar_wanted and chunks:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=chunks, unit="chunk", desc="export", file=sys.stderr)
+            # A terminal that reports no size (0 columns) would get an empty bar: fall back.
+            width = shutil.get_terminal_size((100, 20)).columns
+            self.bar = tqdm(
+                total=chunks, unit="chunk", desc="export", file=sys.stderr, ncols=min(width, 120)
+            )
 
     def chunk(self, summary: ChunkSummary) -> None:
         counts = summary.counts
         self.done += summary.chunks
+        self.spans += counts["spans"]
+        self.added += counts["added"]
         if self.bar is not None:
+            self.bar.set_postfix(spans=self.spans, new=self.added, refresh=False)
             self.bar.update(summary.chunks)
-            self.bar.set_postfix(spans=counts["spans"], new=counts["added"], refresh=False)
         elif not self.quiet:
             log.info(
                 "%d/%d chunks, committed %s..%s: %d traces, %d spans (%d new), %d searches, "
