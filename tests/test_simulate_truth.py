@@ -264,3 +264,58 @@ def test_timeouts_leave_the_callee_working_and_lose_only_undelivered_orders(tmp_
     timed_out = {trace for trace, _, _ in rows}
     # Most timed-out orders still reached CRM (mes finished them), so they are not lost.
     assert len(timed_out - set(lost)) > 0.5 * len(timed_out)
+
+
+def test_stalled_consumers_take_nothing_and_ttl_bounds_the_wait(queue_loss) -> None:  # type: ignore[no-untyped-def]
+    dataset, _ = queue_loss
+    # queue-loss: both consumers stall 16:20-16:35; messages expire after 10 minutes.
+    during = _rows(
+        dataset,
+        """
+        SELECT count(*) FROM spans WHERE kind = 'consumer'
+          AND start_time > TIMESTAMP '2026-01-05 16:20:01'
+          AND start_time < TIMESTAMP '2026-01-05 16:35:00'""",
+    )
+    assert during[0][0] == 0
+    waits = _rows(
+        dataset,
+        """
+        SELECT max(epoch_us(c.start_time) - epoch_us(p.end_time)), count(*)
+        FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+        WHERE c.kind = 'consumer' AND p.kind = 'producer'""",
+    )
+    longest_us, consumed = waits[0]
+    assert consumed > 100
+    assert 5 * 60e6 < longest_us <= 10 * 60e6
+
+
+def test_instance_outage_takes_its_workers_away(api_errors) -> None:  # type: ignore[no-untyped-def]
+    dataset, _ = api_errors
+    # api-errors: mes-api instance 1 down 16:30-16:40, noticed by the load balancer after 20 s.
+    started = _rows(
+        dataset,
+        """
+        SELECT count(*) FROM spans WHERE service = 'mes-api' AND kind = 'server'
+          AND resource['service.instance.id'] = 'mes-api-1'
+          AND start_time >= TIMESTAMP '2026-01-05 16:30:00'
+          AND start_time < TIMESTAMP '2026-01-05 16:40:00'""",
+    )
+    assert started[0][0] == 0
+    refused = _rows(
+        dataset,
+        """
+        SELECT min(start_time), max(start_time), count(*) FROM spans
+        WHERE status_message = 'connection refused by mes-api'""",
+    )
+    first, last, count = refused[0]
+    assert count > 0
+    assert first >= datetime(2026, 1, 5, 16, 30) and last < datetime(2026, 1, 5, 16, 30, 20)
+    other = _rows(
+        dataset,
+        """
+        SELECT count(*) FROM spans WHERE service = 'mes-api' AND kind = 'server'
+          AND resource['service.instance.id'] = 'mes-api-0'
+          AND start_time >= TIMESTAMP '2026-01-05 16:30:00'
+          AND start_time < TIMESTAMP '2026-01-05 16:40:00'""",
+    )
+    assert other[0][0] > 0
