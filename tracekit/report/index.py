@@ -63,7 +63,8 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
 def _row(run: dict[str, Any]) -> str:
     esc = html.escape
     params = dict(run["params"])
-    dataset = Path(str(params.pop("dataset", ""))).name
+    dataset_path = Path(str(params.pop("dataset", "")))
+    dataset = "/".join(dataset_path.parts[-2:])  # "demo/baseline": the name alone is often "data"
     shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "defaults"
     label = f" ({esc(run['label'])})" if run.get("label") else ""
     status = run.get("status", "?")
@@ -73,9 +74,10 @@ def _row(run: dict[str, Any]) -> str:
         for name in ("report.html", "report.ipynb", "params.yaml")
     )
     return (
-        f"<tr><td>{esc(run.get('started', ''))}</td>"
+        f"<tr><td>{esc(run.get('started', '')[:19].replace('T', ' '))}</td>"
         f'<td><a href="{esc(run["path"])}/report.html">{esc(run.get("name", ""))}</a></td>'
-        f"<td><code>{esc(dataset)}</code>{label}</td><td><code>{esc(shown)}</code></td>"
+        f'<td><code title="{esc(str(dataset_path))}">{esc(dataset)}</code>{label}</td>'
+        f"<td><code>{esc(shown)}</code></td>"
         f'<td class="{esc(status)}">{esc(status)}{detail}</td>'
         f"<td>{run.get('seconds', '')}</td><td>{files}</td></tr>"
     )
