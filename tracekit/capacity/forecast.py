@@ -45,7 +45,9 @@ QUEUED_FRACTION = 0.1
 QUEUED_MIN_CALLS = 5
 QUEUED_MIN_SHARE = 0.01
 _MAX_MULTIPLIER = 1e6
+SATURATION_TOLERANCE = 1e-3  # relative precision of saturation multipliers
 _WORKERS_LIMIT = 10_000
+_WORKERS_SAMPLE = 20_000
 
 
 @dataclass
@@ -98,7 +100,7 @@ def capacity_plan(con_or_dataset: Connectable,
     work = work_spans(con)
     if work.empty:
         raise UserError("no server or consumer spans in the dataset: nothing to plan capacity for")
-    unknown = sorted(set(override) - set(work["service"]))
+    unknown = sorted(set(override) - set(work["service"].astype("category").cat.categories))
     notes = [f"workers file names services not in the data: {', '.join(unknown)}"] if unknown \
         else []
     replayer = Replayer(work, window_s)
@@ -110,14 +112,17 @@ def capacity_plan(con_or_dataset: Connectable,
     rng = np.random.default_rng(seed)
     known = [name in override or _queueing_seen(replayer, s)
              for s, name in enumerate(replayer.services)]
-    saturation = {s: _saturation_multiplier(replayer, s, worker_array)
-                  for s in range(len(replayer.services))}
+    saturation: dict[int, float | None] = {}
+    for s in replayer.order:  # callees first: a caller saturates no later than its callees
+        below = [saturation[c] for c in replayer.closure(s) if c != s and saturation.get(c)]
+        saturation[s] = _saturation_multiplier(replayer, s, worker_array,
+                                               min(below) if below else None)
     first, note = _first_to_saturate(replayer, saturation, known)
     notes.extend(note)
     rows, entries = [], []
     for m in factors:
         expected = replayer.run(m, worker_array)
-        sampled = replayer.run(m, worker_array, rng=rng)
+        sampled = replayer.sample(m, worker_array, rng)
         for s, name in enumerate(replayer.services):
             rows.append(_row(replayer, s, m, expected, sampled, worker_array, known[s],
                              saturation[s], name == first, slo_p95_ms))
@@ -179,12 +184,13 @@ def _row(replayer: Replayer, s: int, m: float, expected, sampled, workers: np.nd
     busy = counts > 0
     peak = float(util[busy].max()) if busy.any() else 0.0
     mean_util = float((util * counts).sum() / counts.sum()) if counts.sum() else 0.0
-    latency = sampled.latency_s[rows]
+    latency = sampled.latency_s[:, rows]
     traced = replayer.has_caller[rows]
     if traced.any():
         # What the traced callers see; requests from untraced callers (e.g. people using the
         # service directly) wait in the same queue but their latency is not in the traces.
-        latency = latency[traced]
+        latency = latency[:, traced]
+    latency = latency.ravel()
     p50, p95 = quantile(latency, 0.5), quantile(latency, 0.95)
     needed = None
     if slo_p95_ms is not None:
@@ -218,34 +224,66 @@ def _model_name(replayer: Replayer, s: int) -> str:
     return "M/M/c" if abs(cv2 - 1.0) <= MMC_CV2_TOLERANCE else "M/G/c"
 
 
-def _saturation_multiplier(replayer: Replayer, s: int, workers: np.ndarray) -> float | None:
+def _saturation_multiplier(replayer: Replayer, s: int, workers: np.ndarray,
+                           callee_limit: float | None = None) -> float | None:
     """The multiplier at which the service's busiest window reaches utilization 1 (bisection on
     the expected replay of the service and its callees); None when it has no arrivals."""
     if replayer.arrivals[s].sum() == 0:
         return None
     chain = replayer.closure(s)
 
+    seen: dict[float, float] = {}
+
     def peak(m: float) -> float:
-        util = replayer.run(m, workers, services=chain).utilization[s]
-        return float(util[replayer.arrivals[s] > 0].max())
+        if m not in seen:
+            util = replayer.run(m, workers, services=chain).utilization[s]
+            seen[m] = float(util[replayer.arrivals[s] > 0].max())
+        return seen[m]
 
     base = peak(1.0)
     if not base < 1.0:
         low, high = 0.0, 1.0
+    elif base <= 0:
+        return None
     else:
-        low, high = 1.0, 1.0 / base if base > 0 else 2.0
+        # Busy time grows about linearly with load, and callees' slow-down only adds to it, so
+        # the linear estimate is an upper bound and the answer is usually just below it.
+        high = 1.0 / base
+        if callee_limit is not None and 1.0 < callee_limit < high:
+            high = callee_limit
         while peak(high) < 1.0:
-            low, high = high, high * 2.0
+            high *= 1.5
             if high > _MAX_MULTIPLIER:
                 return None
-    for _ in range(40):
-        if high - low <= 1e-4 * high:
+        low = high * 0.9
+        while low > 1.0 and not peak(low) < 1.0:
+            low *= 0.7
+        low = max(low, 1.0)
+    # Illinois (regula falsi that halves a stale end's weight): the peak utilization is almost
+    # linear in the multiplier, so this needs a few replays where bisection needs ten or more.
+    f_low, f_high = peak(low) - 1.0, peak(high) - 1.0
+    side = 0
+    for _ in range(60):
+        if high - low <= SATURATION_TOLERANCE * high:
             break
-        mid = (low + high) / 2.0
-        if peak(mid) < 1.0:
-            low = mid
+        if math.isfinite(f_high) and f_high > f_low:
+            mid = high - f_high * (high - low) / (f_high - f_low)
+            mid = min(max(mid, low + 1e-9 * high), high - 1e-9 * high)
         else:
-            high = mid
+            mid = (low + high) / 2.0
+        f_mid = peak(mid) - 1.0
+        if abs(f_mid) < SATURATION_TOLERANCE / 10:
+            return mid
+        if f_mid < 0:
+            low, f_low = mid, f_mid
+            if side == -1 and math.isfinite(f_high):
+                f_high /= 2.0
+            side = -1
+        else:
+            high, f_high = mid, f_mid
+            if side == 1:
+                f_low /= 2.0
+            side = 1
     return (low + high) / 2.0
 
 
@@ -255,14 +293,16 @@ def _workers_needed(replayer: Replayer, s: int, m: float, sampled, target_s: flo
     (or a callee is saturated)."""
     rows = replayer.by_service[s]
     counts = replayer.arrivals[s]
-    held = sampled.duration_s[rows]
-    windows = replayer.window_code[rows]
+    held = sampled.duration_s[:, rows].ravel()
+    windows = np.tile(replayer.window_code[rows], sampled.replicates)
     if not np.isfinite(held).all():
         return None
     sums = np.bincount(windows, weights=held, minlength=replayer.n_windows)
     peak = int(np.argmax(sums))
     service = held[windows == peak]
     rate = m * counts[peak] / replayer.window_s
+    if service.size > _WORKERS_SAMPLE:  # the search solves quantiles over these many times
+        service = np.random.default_rng(0).choice(service, _WORKERS_SAMPLE, replace=False)
     mean = float(service.mean())
     finite = held
     cv2 = float(finite.var() / finite.mean() ** 2) if finite.mean() > 0 else 0.0
@@ -280,15 +320,23 @@ def _workers_needed(replayer: Replayer, s: int, m: float, sampled, target_s: flo
 
 def _end_to_end(replayer: Replayer, work: pd.DataFrame, m: float, sampled) -> list[dict]:
     """p50/p95 of the requests that enter the system (no caller work span), per entry."""
-    entry = replayer.caller_row < 0
+    entry = np.flatnonzero(replayer.caller_row < 0)
+    service = work["service"].astype("category").cat
+    operation = work["operation"].astype("category").cat
+    pair = service.codes.to_numpy()[entry].astype(np.int64) * (len(operation.categories) + 1) \
+        + operation.codes.to_numpy()[entry]
+    _, which = np.unique(pair, return_inverse=True)
+    first = entry[np.unique(which, return_index=True)[1]]
+    labels = [f"{work['service'].iloc[i]} {work['operation'].iloc[i]}" for i in first]
     frame = pd.DataFrame({
-        "entry": (work["service"] + " " + work["operation"].fillna("")).to_numpy()[entry],
-        "latency": sampled.latency_s[entry],
+        "entry": np.tile(np.asarray(labels, dtype=object)[which], sampled.replicates),
+        "latency": sampled.latency_s[:, entry].ravel(),
     })
     rows = []
     for name, group in frame.groupby("entry", sort=True):
         values = group["latency"].to_numpy()
-        rows.append({"entry": name, "multiplier": m, "requests": int(values.size),
+        rows.append({"entry": name, "multiplier": m,
+                     "requests": int(values.size // sampled.replicates),
                      "p50_ms": _ms(quantile(values, 0.5)), "p95_ms": _ms(quantile(values, 0.95))})
     return rows
 
@@ -298,7 +346,7 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
             ) -> pd.DataFrame:
     """Per service: the model, its inputs, and how well it reproduces the observed windows."""
     expected = replayer.run(1.0, workers)
-    sampled = replayer.run(1.0, workers, rng=rng)
+    sampled = replayer.sample(1.0, workers, rng)
     rows = []
     for s, name in enumerate(replayer.services):
         rows_s = replayer.by_service[s]
@@ -306,8 +354,8 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
         called = replayer.has_caller[rows_s]
         observed = replayer.gap[rows_s] + held
         observed_p95 = quantile(observed[called], 0.95) if called.any() else math.nan
-        model_p95 = quantile(sampled.latency_s[rows_s][called], 0.95) if called.any() \
-            else math.nan
+        model_p95 = quantile(sampled.latency_s[:, rows_s][:, called].ravel(), 0.95) \
+            if called.any() else math.nan
         counts = replayer.arrivals[s]
         observed_wait = np.maximum(replayer.gap[rows_s][called] - replayer.network[s], 0.0)
         model_wait = expected.mean_wait_s[s][replayer.window_code[rows_s][called]]

@@ -38,16 +38,34 @@ class ReplayResult:
     mean_wait_s: dict[int, np.ndarray]
 
 
+@dataclass
+class Sampled:
+    """Several sampled replays at one multiplier: ``latency_s`` and ``duration_s`` are arrays of
+    shape (replicates, spans), so a quantile over a component pools every replicate's draws."""
+
+    latency_s: np.ndarray
+    duration_s: np.ndarray
+
+    @property
+    def replicates(self) -> int:
+        return int(self.latency_s.shape[0])
+
+
+# Replicates per sampled replay: enough draws that the Monte Carlo noise of a p95 stays small
+# for an hour of traces, one replay for a week.
+SAMPLED_SPANS = 400_000
+MAX_REPLICATES = 32
+
+
 class Replayer:
     """Holds the work spans as arrays and replays them at any load multiplier."""
 
     def __init__(self, work: pd.DataFrame, window_s: int, model: str = "M/G/c") -> None:
         self.window_s = float(window_s)
         self.model = model
-        self.services: list[str] = sorted(work["service"].unique().tolist())
-        code = {name: i for i, name in enumerate(self.services)}
+        self.services, codes = _codes(work["service"])
         self.n = len(work)
-        self.service_code = work["service"].map(code).to_numpy(dtype=np.int64)
+        self.service_code = codes
         windows, self.window_code = np.unique(work["window_start"].to_numpy(), return_inverse=True)
         self.window_starts = windows
         self.n_windows = len(windows)
@@ -55,13 +73,22 @@ class Replayer:
         gap = work["gap_us"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         self.gap = gap / 1e6
         self.has_caller = ~np.isnan(self.gap)
-        self.caller_row = _caller_rows(work)
-        self.by_service = [np.flatnonzero(self.service_code == i) for i in range(len(code))]
-        self.network = np.zeros(len(code))
+        self.caller_row = work["caller_row"].to_numpy(dtype=np.int64)
+        count = len(self.services)
+        self.by_service = [np.flatnonzero(self.service_code == i) for i in range(count)]
+        self.network = np.zeros(count)
         for i, rows in enumerate(self.by_service):
             gaps = self.gap[rows][self.has_caller[rows]]
             if gaps.size:
                 self.network[i] = float(np.quantile(gaps, NETWORK_QUANTILE))
+        has = self.caller_row >= 0
+        pairs = np.unique(np.stack([self.service_code[self.caller_row[has]],
+                                    self.service_code[has]]), axis=1) if has.any() else \
+            np.empty((2, 0), dtype=np.int64)
+        self.calls: dict[int, set[int]] = {}
+        for caller, callee in pairs.T.tolist():
+            if caller != callee:
+                self.calls.setdefault(caller, set()).add(callee)
         self.order, self.cyclic = self._callees_first()
         self.arrivals = {
             i: np.bincount(self.window_code[rows], minlength=self.n_windows).astype(float)
@@ -73,13 +100,7 @@ class Replayer:
     def _callees_first(self) -> tuple[list[int], bool]:
         sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
         for i in range(len(self.services)):
-            sorter.add(i)
-        has = self.caller_row >= 0
-        pairs = set(zip(self.service_code[self.caller_row[has]].tolist(),
-                        self.service_code[has].tolist(), strict=True))
-        for caller, callee in pairs:
-            if caller != callee:
-                sorter.add(caller, callee)
+            sorter.add(i, *sorted(self.calls.get(i, ())))
         try:
             return list(sorter.static_order()), False
         except graphlib.CycleError:
@@ -89,18 +110,21 @@ class Replayer:
 
     def closure(self, service: int) -> list[int]:
         """``service`` and every service it calls, directly or not, callees first."""
-        has = self.caller_row >= 0
-        edges: dict[int, set[int]] = {}
-        for caller, callee in zip(self.service_code[self.caller_row[has]].tolist(),
-                                  self.service_code[has].tolist(), strict=True):
-            edges.setdefault(caller, set()).add(callee)
         seen, stack = {service}, [service]
         while stack:
-            for callee in edges.get(stack.pop(), ()):
+            for callee in self.calls.get(stack.pop(), ()):
                 if callee not in seen:
                     seen.add(callee)
                     stack.append(callee)
         return [s for s in self.order if s in seen]
+
+    def sample(self, multiplier: float, workers: np.ndarray, rng: np.random.Generator
+               ) -> Sampled:
+        """Sampled replays, repeated so that about SAMPLED_SPANS spans are drawn in all."""
+        count = max(1, min(MAX_REPLICATES, SAMPLED_SPANS // max(self.n, 1)))
+        runs = [self.run(multiplier, workers, rng=rng) for _ in range(count)]
+        return Sampled(np.stack([r.latency_s for r in runs]),
+                       np.stack([r.duration_s for r in runs]))
 
     def run(self, multiplier: float, workers: np.ndarray, *, rng: np.random.Generator | None = None,
             services: list[int] | None = None) -> ReplayResult:
@@ -193,14 +217,14 @@ def _smooth(counts: np.ndarray, starts: np.ndarray, window_s: int) -> np.ndarray
     return total / weight
 
 
-def _caller_rows(work: pd.DataFrame) -> np.ndarray:
-    """Row number of each span's caller work span (-1 when none or not in the data)."""
-    index = pd.DataFrame({"trace_id": work["trace_id"].to_numpy(),
-                          "caller_work_span_id": work["span_id"].to_numpy(),
-                          "caller_row": np.arange(len(work))})
-    keys = work[["trace_id", "caller_work_span_id"]].reset_index(drop=True)
-    joined = keys.merge(index, on=["trace_id", "caller_work_span_id"], how="left")
-    return joined["caller_row"].fillna(-1).to_numpy(dtype=np.int64)
+def _codes(values: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct names and each row's index into them (fast for categoricals)."""
+    categorical = values.astype("category")
+    names = [str(name) for name in categorical.cat.categories]
+    order = np.argsort(names)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    return [names[i] for i in order], rank[categorical.cat.codes.to_numpy()]
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -215,4 +239,5 @@ def quantile(values: np.ndarray, q: float) -> float:
     return float(values[low] + (values[high] - values[low]) * (position - low))
 
 
-__all__ = ["Replayer", "ReplayResult", "erlang_c", "erlang_c_array", "quantile", "wait_arrays"]
+__all__ = ["Replayer", "ReplayResult", "Sampled", "erlang_c", "erlang_c_array", "quantile",
+           "wait_arrays"]

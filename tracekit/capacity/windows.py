@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.compute as pc
 import yaml
 
 from tracekit.connect import connect
@@ -44,8 +45,16 @@ def prepare_work(con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_
 
 
 def work_spans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The rows of ``capacity_work`` (call ``prepare_work`` first), ordered by start."""
-    return con.sql("SELECT * FROM capacity_work ORDER BY start_us, trace_id, span_id").df()
+    """The work spans for the replay (call ``prepare_work`` first), in start order: service and
+    operation (categorical), window_start, duration_us, gap_us and caller_row (the row of the
+    calling work span, -1 for none)."""
+    table = con.sql(load_sql("capacity/replay_rows.sql")).to_arrow_table()
+    for name in ("service", "operation"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.dictionary_encode(table[name]))
+    frame = table.to_pandas()
+    frame["caller_row"] = frame["caller_row"].fillna(-1).astype("int64")
+    return frame
 
 
 def instance_overlap(con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_S
