@@ -7,6 +7,7 @@ User errors (``UserError``, bad flags) print one line on stderr and exit 2, with
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
