@@ -114,7 +114,7 @@ def capacity_plan(con_or_dataset: Connectable,
              for s, name in enumerate(replayer.services)]
     saturation: dict[int, float | None] = {}
     for s in replayer.order:  # callees first: a caller saturates no later than its callees
-        below = [saturation[c] for c in replayer.closure(s) if c != s and saturation.get(c)]
+        below = [m for c in replayer.closure(s) if c != s and (m := saturation.get(c))]
         saturation[s] = _saturation_multiplier(replayer, s, worker_array,
                                                min(below) if below else None)
     first, note = _first_to_saturate(replayer, saturation, known)
@@ -160,8 +160,8 @@ def _first_to_saturate(replayer: Replayer, saturation: dict[int, float | None],
     """The component whose busiest window reaches utilization 1 first, among those whose
     worker count is known; a note when one with only a lower bound could come earlier."""
     def earliest(candidates: list[int]) -> int | None:
-        finite = [s for s in candidates if saturation[s] is not None]
-        return min(finite, key=lambda s: saturation[s]) if finite else None
+        finite = {s: m for s in candidates if (m := saturation[s]) is not None}
+        return min(finite, key=finite.__getitem__) if finite else None
 
     every = range(len(replayer.services))
     best = earliest([s for s in every if known[s]])

@@ -72,7 +72,7 @@ def compare(base: Connectable, at_load: Connectable, multiplier: float,
 
 
 def _get(frame: pd.DataFrame, service: str, column: str) -> float | None:
-    return float(frame.loc[service, column]) if service in frame.index else None
+    return float(frame.at[service, column]) if service in frame.index else None  # type: ignore[arg-type]
 
 
 def _error(forecast: float | None, actual: float | None) -> float | None:

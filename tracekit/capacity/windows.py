@@ -94,9 +94,9 @@ def _window_table(con: duckdb.DuckDBPyConnection, window_s: int,
     overlap = instance_overlap(con, window_s)
     measured = estimate_workers(overlap)
     chosen = {**measured, **(workers or {})}
-    peak = overlap.groupby(["service", "window_start"], as_index=False)["max_concurrency"].sum()
-    peak = peak.rename(columns={"max_concurrency": "max_overlap"})
-    frame = frame.merge(peak, on=["service", "window_start"], how="left")
+    summed = overlap.groupby(["service", "window_start"])["max_concurrency"].sum()
+    frame = frame.merge(summed.rename("max_overlap").reset_index(),
+                        on=["service", "window_start"], how="left")
     frame["max_overlap"] = frame["max_overlap"].fillna(0).astype("int64")
     frame["workers"] = frame["service"].map(chosen).fillna(0).astype("int64")
     frame["workers_source"] = [
