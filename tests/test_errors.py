@@ -134,3 +134,117 @@ def test_big_traces(shape: str, spans: int, origin: str, span_dataset: Any) -> N
     assert [row[0] for row in con.execute("SELECT span_id FROM error_origins").fetchall()] == [
         origin
     ]
+
+
+def _oracle(spans: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The documented error_origins rules for one trace, walked in plain Python."""
+    children: dict[str, list[str]] = {}
+    for sid, s in spans.items():
+        if s["parent"] in spans and s["parent"] != sid:
+            children.setdefault(s["parent"], []).append(sid)
+    depth: dict[str, int] = {}
+    todo = [(sid, 0) for sid, s in spans.items() if s["parent"] is None or s["parent"] not in spans]
+    while todo:
+        sid, d = todo.pop()
+        depth[sid] = d
+        todo.extend((c, d + 1) for c in children.get(sid, []))
+    errored = [sid for sid, s in spans.items() if s["status"] == "ERROR"]
+
+    def has_errored_child(sid: str) -> bool:
+        return any(spans[c]["status"] == "ERROR" for c in children.get(sid, []))
+
+    pick = min(
+        errored,
+        key=lambda sid: (has_errored_child(sid), -depth.get(sid, 0), spans[sid]["start"], sid),
+    )
+    ties = sum(
+        1 for e in errored if not has_errored_child(e) and depth.get(e, 0) == depth.get(pick, 0)
+    )
+    rule = "earliest_error" if ties > 1 and not has_errored_child(pick) else "deepest_error"
+    if pick not in depth:
+        return pick, rule
+    give_up, slack = spans[pick]["end"], (spans[pick]["end"] - spans[pick]["start"]) // 100
+    found: list[tuple[int, int, str]] = []
+    walk = [(pick, 0, False)]
+    while walk:
+        sid, level, abandoned = walk.pop()
+        if abandoned:
+            found.append((-level, spans[sid]["start"], sid))
+        if spans[sid]["kind"] == "producer":
+            continue
+        for c in children.get(sid, []):
+            child = spans[c]
+            if child["kind"] == "consumer":
+                continue
+            if child["start"] < give_up and child["end"] >= give_up - slack:
+                cut = child["start"] < spans[sid]["end"] < child["end"]
+                walk.append((c, level + 1, abandoned or cut))
+    return (min(found)[2], "timeout") if found else (pick, rule)
+
+
+def test_error_origins_match_python_oracle(span_dataset: Any) -> None:
+    """400 random traces (overflowing children, orphans, cycles, every span kind, equal times):
+    the SQL view and a plain-Python walk of the same rules agree on every trace."""
+    import random
+
+    rng = random.Random(5)
+    kinds = ["server", "client", "internal", "producer", "consumer"]
+    traces: dict[str, dict[str, dict[str, Any]]] = {}
+    for t in range(400):
+        spans: dict[str, dict[str, Any]] = {}
+        for i in range(rng.randint(1, 12)):
+            sid = f"s{i}"
+            if i == 0 or rng.random() < 0.05:
+                parent = None if i == 0 else rng.choice(["gone", f"s{rng.randint(0, 11)}"])
+                start = rng.randint(0, 50) * 100
+                end = start + rng.randint(0, 40) * 100
+            else:
+                parent = f"s{rng.randrange(i)}"
+                p = spans[parent]
+                start = rng.randint(p["start"], max(p["start"], p["end"]))
+                # Mostly nested children; some overflow their parent (timeouts, skew).
+                end = rng.choice(
+                    [
+                        rng.randint(start, max(start, p["end"])),
+                        p["end"],
+                        p["end"] - rng.randint(0, 20),
+                        p["end"] + rng.randint(1, 900),
+                    ]
+                )
+                end = max(start, end)
+            status = "ERROR" if rng.random() < 0.3 else rng.choice(["OK", "UNSET"])
+            spans[sid] = {
+                "parent": parent,
+                "start": start,
+                "end": end,
+                "status": status,
+                "kind": rng.choice(kinds),
+            }
+        if not any(s["status"] == "ERROR" for s in spans.values()):
+            spans["s0"]["status"] = "ERROR"
+        traces[f"t{t:03d}"] = spans
+    rows = [
+        {
+            "trace": t,
+            "id": sid,
+            "parent": s["parent"],
+            "service": "svc",
+            "op": sid,
+            "kind": s["kind"],
+            "start": s["start"] / 1000,
+            "end": s["end"] / 1000,
+            "status": s["status"],
+        }
+        for t, spans in traces.items()
+        for sid, s in spans.items()
+    ]
+    con = span_dataset(rows)
+    got = {
+        t: (sid, rule)
+        for t, sid, rule in con.execute(
+            "SELECT trace_id, span_id, rule FROM error_origins"
+        ).fetchall()
+    }
+    want = {t: _oracle(spans) for t, spans in traces.items()}
+    assert {r for _, r in want.values()} == {"deepest_error", "earliest_error", "timeout"}
+    assert got == want

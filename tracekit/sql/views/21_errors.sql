@@ -108,7 +108,7 @@ picked AS (
 -- Walk down from C through the spans still running when C gave up.
 walk(trace_id, span_id, start_time, end_time, kind, level, abandoned, give_up, slack_us) AS (
     SELECT trace_id, span_id, start_time, end_time, kind, 0, false, end_time,
-           (duration_us / 100)::BIGINT
+           duration_us // 100
     FROM picked
     WHERE in_tree
     UNION ALL
