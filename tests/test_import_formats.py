@@ -195,3 +195,124 @@ def test_many_traces_split_into_bounded_batches(monkeypatch):
     batches = list(jaeger_to_batches({"data": [trace] * 5}))
     assert sum(batch.num_rows for batch in batches) == 10
     assert max(batch.num_rows for batch in batches) <= 4
+
+
+def _rows_from(batches) -> list[dict]:
+    import pyarrow as pa
+
+    return pa.Table.from_batches(list(batches)).to_pylist()
+
+
+def test_otlp_older_and_protobuf_spellings():
+    trace_b64 = "AAAAAAAAAAABI0VniavN7w=="  # 16 bytes: 0000000000000000 0123456789abcdef
+    span_b64 = "AAAAAAAAAKE="  # 8 bytes: 00000000000000a1
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "instrumentationLibrarySpans": [
+                    {
+                        "instrumentationLibrary": {"name": "old-sdk", "version": "0.9"},
+                        "spans": [
+                            {
+                                "traceId": trace_b64,
+                                "spanId": span_b64,
+                                "name": "x",
+                                "kind": 3,
+                                "startTimeUnixNano": 1000,
+                                "endTimeUnixNano": "2999",
+                                "traceState": "vendor=1",
+                                "droppedAttributesCount": 2,
+                                "droppedEventsCount": 1,
+                                "attributes": [
+                                    {
+                                        "key": "list",
+                                        "value": {
+                                            "arrayValue": {
+                                                "values": [
+                                                    {"stringValue": "a<b"},
+                                                    {"doubleValue": 1e21},
+                                                    {"boolValue": True},
+                                                    {
+                                                        "kvlistValue": {
+                                                            "values": [
+                                                                {
+                                                                    "key": "z",
+                                                                    "value": {"intValue": "1"},
+                                                                },
+                                                                {"key": "a", "value": {}},
+                                                            ]
+                                                        }
+                                                    },
+                                                ]
+                                            }
+                                        },
+                                    },
+                                    {"key": "nan", "value": {"doubleValue": "NaN"}},
+                                    {"key": "empty", "value": {}},
+                                ],
+                                "status": {"code": "STATUS_CODE_ERROR"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    (row,) = _rows_from(otlp_to_batches(doc))
+    assert row["trace_id"] == "00000000000000000123456789abcdef"
+    assert row["span_id"] == "00000000000000a1"
+    assert (row["kind"], row["status"], row["service"]) == ("client", "ERROR", None)
+    assert (row["duration_us"], row["start_time"].microsecond) == (1, 1)
+    assert dict(row["attributes"]) == {
+        "otel.scope.name": "old-sdk",
+        "otel.scope.version": "0.9",
+        "list": '["a\\u003cb",1e+21,true,{"a":null,"z":1}]',
+        "nan": "NaN",
+        "empty": "",
+        "w3c.tracestate": "vendor=1",
+        "otel.dropped_attributes_count": "2",
+        "otel.dropped_events_count": "1",
+    }
+
+
+def test_jaeger_status_rules():
+    def span(tags):
+        return {
+            "traceID": "a" * 32,
+            "spanID": "b" * 16,
+            "startTime": 1,
+            "duration": 1,
+            "processID": "p",
+            "tags": tags,
+        }
+
+    def status(tags):
+        doc = {"traceID": "a" * 32, "spans": [span(tags)], "processes": {"p": {"serviceName": "s"}}}
+        (row,) = _rows_from(jaeger_to_batches(doc))
+        return row["status"], row["status_message"], dict(row["attributes"])
+
+    assert status(
+        [
+            {"key": "error", "type": "bool", "value": True},
+            {"key": "otel.status_code", "type": "string", "value": "OK"},
+        ]
+    ) == ("ERROR", None, {})
+    # only a bool error=true means error (Jaeger's rule); a string stays an attribute
+    assert status([{"key": "error", "type": "string", "value": "true"}]) == (
+        "UNSET",
+        None,
+        {"error": "true"},
+    )
+    assert status([{"key": "error", "type": "bool", "value": False}]) == (
+        "UNSET",
+        None,
+        {"error": "false"},
+    )
+    assert status(
+        [
+            {"key": "otel.status_code", "type": "string", "value": "ok"},
+            {"key": "otel.status_description", "type": "string", "value": "fine"},
+        ]
+    ) == ("OK", "fine", {})
+    assert status([{"key": "span.kind", "type": "string", "value": "weird"}]) == ("UNSET", None, {})
