@@ -96,6 +96,20 @@ class Replayer:
         }
         self.smoothed = {i: _smooth(counts, self.window_starts, window_s)
                          for i, counts in self.arrivals.items()}
+        self._fixed = [self._prepare(i, rows) for i, rows in enumerate(self.by_service)]
+
+    def _prepare(self, s: int, rows: np.ndarray) -> _Fixed:
+        up = self.caller_row[rows]
+        sync = up >= 0
+        targets, inverse = np.unique(up[sync], return_inverse=True)
+        return _Fixed(
+            windows=self.window_code[rows],
+            network=np.where(self.has_caller[rows], self.network[s], 0.0),
+            sync=sync,
+            observed=self.gap[rows][sync] + self.duration[rows][sync],
+            targets=targets,
+            inverse=inverse.ravel(),
+        )
 
     def _callees_first(self) -> tuple[list[int], bool]:
         sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
@@ -140,15 +154,22 @@ class Replayer:
             rows = self.by_service[s]
             if rows.size == 0:
                 continue
+            fixed = self._fixed[s]
             held = duration[rows]
-            windows = self.window_code[rows]
+            windows = fixed.windows
             counts = self.arrivals[s]
             sums = np.bincount(windows, weights=held, minlength=self.n_windows)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
             rate = multiplier * self.smoothed[s] / self.window_s
-            finite = held[np.isfinite(held)]
-            cv2 = float(finite.var() / finite.mean() ** 2) if finite.size and finite.mean() else 0.0
+            total = float(sums.sum())
+            if math.isfinite(total) and total > 0:
+                average = total / rows.size
+                cv2 = float(np.square(held - average).mean()) / average**2
+            else:
+                finite = held[np.isfinite(held)]
+                cv2 = float(finite.var() / finite.mean() ** 2) if finite.size and \
+                    finite.mean() else 0.0
             prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
             util = multiplier * counts * mean / (self.window_s * int(workers[s]))
             result.utilization[s], result.prob_wait[s] = util, prob
@@ -159,16 +180,25 @@ class Replayer:
                 waited = rng.random(rows.size) < prob[windows]
                 draws = rng.exponential(1.0, rows.size) * mean_if[windows]
                 waits = np.where(waited, draws, 0.0)
-            network = np.where(self.has_caller[rows], self.network[s], 0.0)
-            seen = network + waits + held
+            seen = fixed.network + waits + held
             latency[rows] = seen
-            up = self.caller_row[rows]
-            sync = up >= 0
-            if sync.any():
-                observed = self.gap[rows][sync] + self.duration[rows][sync]
-                change = np.bincount(up[sync], weights=seen[sync] - observed, minlength=self.n)
-                duration += change
+            if fixed.targets.size:
+                change = np.bincount(fixed.inverse, weights=seen[fixed.sync] - fixed.observed,
+                                     minlength=fixed.targets.size)
+                duration[fixed.targets] += change
         return result
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """What a replay needs of one service's spans that does not change with the load."""
+
+    windows: np.ndarray  # window index per span
+    network: np.ndarray  # network time per span (0 when no traced caller)
+    sync: np.ndarray  # spans whose caller held a worker for them
+    observed: np.ndarray  # what those callers saw (gap + duration)
+    targets: np.ndarray  # distinct caller rows
+    inverse: np.ndarray  # per synchronous span, its caller's index in targets
 
 
 def wait_arrays(rate: np.ndarray, mean_s: np.ndarray, workers: int, cv2: float, model: str

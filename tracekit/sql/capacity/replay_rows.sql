@@ -3,12 +3,12 @@
 -- stay in DuckDB: resolving the caller here saves moving a million strings into Python.
 -- Reads capacity_work.
 WITH numbered AS (
-    SELECT *, row_number() OVER (ORDER BY start_us, trace_id, span_id) - 1 AS row_id
+    SELECT *, row_number() OVER (ORDER BY start_us, key) - 1 AS row_id
     FROM capacity_work
 )
 SELECT n.row_id, coalesce(n.service, '') AS service, coalesce(n.operation, '') AS operation,
        n.window_start, n.duration_us, n.gap_us,
        c.row_id AS caller_row
 FROM numbered AS n
-LEFT JOIN numbered AS c ON c.trace_id = n.trace_id AND c.span_id = n.caller_work_span_id
+LEFT JOIN numbered AS c ON c.key = n.caller_key
 ORDER BY n.row_id;

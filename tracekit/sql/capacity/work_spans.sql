@@ -5,7 +5,7 @@
 --              span's (queueing plus network), or, for a consumer, from the end of the linked
 --              PRODUCER span to this span's start (time in the message queue)
 --   caller_us  the latency the caller saw: gap plus this span's duration
---   caller_work_span_id  the server/consumer span whose worker made the call and waited for it
+--   caller_key the key of the server/consumer span whose worker made the call and waited for it
 --              (a CLIENT's parent, or its grandparent through one INTERNAL span); NULL for roots
 --              and for messages (a producer does not wait for its consumer)
 -- Reads capacity_spans (spans.sql). Parameters: $window_s, the window length in seconds.
@@ -13,66 +13,67 @@ CREATE OR REPLACE TEMP TABLE capacity_work AS
 WITH work AS (
     SELECT * FROM capacity_spans WHERE kind IN ('server', 'consumer')
 ),
--- self time as in the spans view (union of the children's intervals clipped to the span),
--- computed here for work spans only
+-- Self time as in the spans view (the union of the children's intervals clipped to the span),
+-- for work spans only. The windows run over one global order (parent, start) instead of a
+-- PARTITION BY per parent, several times faster here: the running maximum carries the parent
+-- key, so a value left over from the previous parent is recognised and ignored.
 child AS (
-    SELECT p.trace_id, p.span_id,
+    SELECT p.key AS parent_key,
            greatest(c.start_time, p.start_time) AS child_start,
            least(c.end_time, p.end_time) AS child_end
     FROM work AS p
-    JOIN capacity_spans AS c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+    JOIN capacity_spans AS c ON c.parent_key = p.key
     WHERE c.end_time > p.start_time AND c.start_time < p.end_time
+),
+marked AS (
+    SELECT *,
+           max({'parent': parent_key, 'until': child_end}) OVER (
+               ORDER BY parent_key, child_start, child_end
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS before
+    FROM child
 ),
 islands AS (
     SELECT *,
-           sum(CASE WHEN covered_until IS NULL OR child_start > covered_until THEN 1 ELSE 0 END)
-               OVER (PARTITION BY trace_id, span_id ORDER BY child_start, child_end
-                     ROWS UNBOUNDED PRECEDING) AS island
-    FROM (
-        SELECT *,
-               max(child_end) OVER (
-                   PARTITION BY trace_id, span_id ORDER BY child_start, child_end
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-               ) AS covered_until
-        FROM child
-    )
+           sum(CASE WHEN before IS NULL OR before.parent <> parent_key
+                         OR child_start > before.until THEN 1 ELSE 0 END)
+               OVER (ORDER BY parent_key, child_start, child_end ROWS UNBOUNDED PRECEDING)
+               AS island
+    FROM marked
 ),
 covered AS (
-    SELECT trace_id, span_id, sum(island_us)::BIGINT AS covered_us
+    SELECT parent_key, sum(island_us)::BIGINT AS covered_us
     FROM (
-        SELECT trace_id, span_id, island,
+        SELECT parent_key, island,
                epoch_us(max(child_end)) - epoch_us(min(child_start)) AS island_us
         FROM islands
-        GROUP BY trace_id, span_id, island
+        GROUP BY parent_key, island
     )
-    GROUP BY trace_id, span_id
+    GROUP BY parent_key
 )
-SELECT w.trace_id, w.span_id, w.service, w.operation, w.kind, w.instance, w.status,
+SELECT w.trace_id, w.span_id, w.key, w.service, w.operation, w.kind, w.instance, w.status,
        time_bucket(to_microseconds($window_s::BIGINT * 1000000), w.start_time) AS window_start,
        epoch_us(w.start_time) AS start_us,
        w.duration_us,
        w.duration_us - coalesce(cv.covered_us, 0) AS self_us,
-       CASE WHEN c.span_id IS NOT NULL THEN greatest(c.duration_us - w.duration_us, 0)
-            WHEN pr.span_id IS NOT NULL
+       CASE WHEN c.key IS NOT NULL THEN greatest(c.duration_us - w.duration_us, 0)
+            WHEN pr.key IS NOT NULL
                 THEN greatest(epoch_us(w.start_time) - epoch_us(pr.end_time), 0)
        END AS gap_us,
-       CASE WHEN c.span_id IS NOT NULL THEN greatest(c.duration_us, w.duration_us)
-            WHEN pr.span_id IS NOT NULL
+       CASE WHEN c.key IS NOT NULL THEN greatest(c.duration_us, w.duration_us)
+            WHEN pr.key IS NOT NULL
                 THEN greatest(epoch_us(w.end_time) - epoch_us(pr.end_time), w.duration_us)
        END AS caller_us,
        coalesce(c.service, pr.service) AS caller_service,
-       CASE WHEN p1.kind IN ('server', 'consumer') THEN p1.span_id
-            WHEN p1.kind = 'internal' AND p2.kind IN ('server', 'consumer') THEN p2.span_id
-       END AS caller_work_span_id
+       CASE WHEN p1.kind IN ('server', 'consumer') THEN p1.key
+            WHEN p1.kind = 'internal' AND p2.kind IN ('server', 'consumer') THEN p2.key
+       END AS caller_key
 FROM work AS w
-LEFT JOIN covered AS cv ON cv.trace_id = w.trace_id AND cv.span_id = w.span_id
+LEFT JOIN covered AS cv ON cv.parent_key = w.key
 LEFT JOIN capacity_spans AS c
-       ON w.kind = 'server' AND c.trace_id = w.trace_id AND c.span_id = w.parent_span_id
-      AND c.kind = 'client'
+       ON w.kind = 'server' AND c.key = w.parent_key AND c.kind = 'client'
 LEFT JOIN capacity_spans AS pr
        ON w.kind = 'consumer' AND pr.kind = 'producer'
-      AND pr.trace_id = coalesce(w.link.trace_id, w.trace_id)
-      AND pr.span_id = coalesce(w.link.span_id, w.parent_span_id)
-LEFT JOIN capacity_spans AS p1 ON p1.trace_id = c.trace_id AND p1.span_id = c.parent_span_id
-LEFT JOIN capacity_spans AS p2
-       ON p1.kind = 'internal' AND p2.trace_id = p1.trace_id AND p2.span_id = p1.parent_span_id;
+      AND pr.key = coalesce(w.link_key, w.parent_key)
+LEFT JOIN capacity_spans AS p1 ON p1.key = c.parent_key
+LEFT JOIN capacity_spans AS p2 ON p1.kind = 'internal' AND p2.key = p1.parent_key;
