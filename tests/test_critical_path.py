@@ -110,7 +110,7 @@ def _oracle(spans: list[Any]) -> dict[str, list[tuple[str, int, int]]]:
     return out
 
 
-def _messy_trace(rng: random.Random, trace: str) -> list[Any]:
+def _messy_trace(rng: random.Random, trace: str, with_duplicates: bool = False) -> list[Any]:
     """Random spans: arbitrary nesting, overflow, near-touching siblings, orphans, cycles."""
     n = rng.randrange(1, 30)
     ids = [f"s{i:02d}" for i in range(n)]
@@ -130,6 +130,13 @@ def _messy_trace(rng: random.Random, trace: str) -> list[Any]:
         kind = rng.choice(["server", "client", "internal", "producer", "consumer"])
         links = (parent,) if parent and rng.random() < 0.05 else ()
         spans.append((trace, span_id, parent, f"svc{i % 4}", f"op{i % 3}", kind, start, end, links))
+    if with_duplicates and rng.random() < 0.3:
+        # a second row for one span id (as older tools stored them), its length different so
+        # "the longest row" is one row, its parent perhaps a descendant (a cycle if both counted)
+        span = rng.choice(spans)
+        parent = rng.choice([span[2], rng.choice(ids)])
+        end = span[7] + rng.choice([-1, 1]) * rng.randrange(1, 300)
+        spans.append((*span[:2], parent, *span[3:7], max(span[6], end), span[8]))
     return spans
 
 
@@ -137,6 +144,7 @@ def test_matches_the_python_walk_on_random_traces() -> None:
     """Segment for segment, the view agrees with the per-trace walk on messy random traces."""
     rng = random.Random(5)
     spans = [s for t in range(300) for s in _messy_trace(rng, f"t{t:03d}")]
+    spans += [s for t in range(300) for s in _messy_trace(rng, f"d{t:03d}", with_duplicates=True)]
     spans += bench.generate(200, seed=3)
     con = rows_connection(bench.to_table(spans))
     assert _segments(con) == _oracle(spans)

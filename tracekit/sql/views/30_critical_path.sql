@@ -19,11 +19,13 @@
 -- (trace_id, span_id) and a row number, so the heavy steps sort and join integers. One window
 -- pass over the children's start and end events, ordered by time per parent, precomputes every
 -- step of every walk (a parent's first child; a child's next child); the recursive part only
--- follows those pointers, all traces in lockstep. Each span has one parent, so a walk from a
--- root never meets a span twice: parent cycles are unreachable and the recursion ends.
--- Duplicate span ids (rows from older tools; the dataset itself de-duplicates) would give a
--- span two parents, so when any parent is duplicated the rows are first reduced to one per
--- span id (the longest); the check is a row count, so clean data skips that work.
+-- follows those pointers, all traces in lockstep, and also emits the segments above each
+-- walked child (those below the last child come from one aggregate). Each span has one parent,
+-- so a walk from a root never meets a span twice: parent cycles are unreachable and the
+-- recursion ends.
+-- Duplicate span ids (rows from older tools; the dataset itself de-duplicates) could give a
+-- span two parents, so when there are any, the rows are first reduced to one per span id (the
+-- longest); clean data skips that work after a distinct count.
 CREATE OR REPLACE VIEW critical_path_walk AS
 WITH RECURSIVE
 raw AS MATERIALIZED (
@@ -45,7 +47,7 @@ raw_pairs AS MATERIALIZED (
     LEFT JOIN raw AS p ON p.k = c.pk
 ),
 duplicated AS MATERIALIZED (
-    SELECT (SELECT count(*) FROM raw_pairs) <> (SELECT count(*) FROM raw) AS yes
+    SELECT count(DISTINCT k) <> count(*) AS yes FROM raw
 ),
 deduped AS MATERIALIZED (
     SELECT nid, k, pk, kind_code, s, e, links_parent FROM raw
@@ -80,52 +82,60 @@ root_candidates AS MATERIALIZED (
 -- last event is the end of its first (last-finishing) child.
 -- Only children need no window: their parent's first child is them, and they have no next.
 families AS MATERIALIZED (
-    SELECT parent_nid, count(*) AS children, arg_min(nid, (-ce, cs, s, -e, k)) AS first_nid
-    FROM children
-    GROUP BY parent_nid
+    SELECT parent_nid, count(*) AS children FROM children GROUP BY parent_nid
 ),
 siblings AS MATERIALIZED (
     SELECT * FROM children
     WHERE parent_nid IN (SELECT parent_nid FROM families WHERE children > 1)
 ),
+-- (t, ord) packed into one key, 2t + ord; hashes stand in for (parent, instant) comparisons.
 events AS (
     SELECT *,
-           last_value(CASE WHEN ord = 0 THEN nid END IGNORE NULLS)
+           last_value(CASE WHEN tord % 2 = 0 THEN nid END IGNORE NULLS)
                OVER (w ROWS UNBOUNDED PRECEDING) AS plain_nid,
-           last_value(CASE WHEN ord = 0 THEN parent_nid END IGNORE NULLS)
-               OVER (w ROWS UNBOUNDED PRECEDING) AS plain_parent,
-           lag(parent_nid) OVER w AS prev_parent, lag(t) OVER w AS prev_t,
-           lead(parent_nid) OVER w AS next_parent, lead(t) OVER w AS next_t,
-           lead(ord) OVER w AS next_ord, lead(cs) OVER w AS next_cs, lead(nid) OVER w AS next_nid,
-           lead(parent_nid, 2) OVER w AS next2_parent, lead(t, 2) OVER w AS next2_t
+           lag(instant) OVER w AS prev_instant,
+           lead(parent_nid) OVER w AS next_parent, lead(tord) OVER w AS next_tord,
+           lead(cs) OVER w AS next_cs, lead(nid) OVER w AS next_nid,
+           lead(instant) OVER w AS next_instant, lead(instant, 2) OVER w AS next2_instant
     FROM (
-        SELECT *, ce AS t, 0 AS ord FROM siblings
-        UNION ALL
-        SELECT *, cs AS t, 1 AS ord FROM siblings
+        SELECT *, hash(parent_nid, tord // 2) AS instant
+        FROM (
+            SELECT *, 2 * ce AS tord FROM siblings
+            UNION ALL
+            SELECT *, 2 * cs + 1 FROM siblings
+        )
     )
-    WINDOW w AS (ORDER BY parent_nid, t, ord, cs DESC, s DESC, e, k DESC)
+    WINDOW w AS (ORDER BY parent_nid, tord, cs DESC, s DESC, e, k DESC)
 ),
 pointers AS (
-    SELECT parent_nid AS from_nid, first_nid AS to_nid, true AS is_first, 0::BIGINT AS overlap
-    FROM families
+    SELECT parent_nid AS from_nid, nid AS to_nid, NULL::BIGINT AS sibling_of, 0::BIGINT AS overlap
+    FROM children
+    WHERE parent_nid IN (SELECT parent_nid FROM families WHERE children = 1)
     UNION ALL
-    SELECT nid, CASE WHEN skew THEN next_nid ELSE plain_nid END, false,
-           CASE WHEN skew THEN next_t - t ELSE 0 END
+    SELECT parent_nid, nid, NULL, 0
+    FROM events
+    WHERE next_parent IS DISTINCT FROM parent_nid
+    UNION ALL
+    SELECT nid, CASE WHEN skew THEN next_nid ELSE plain_nid END, parent_nid,
+           CASE WHEN skew THEN next_tord // 2 - cs ELSE 0 END
     FROM (
         SELECT *,
-               next_parent = parent_nid AND next_ord = 0 AND next_t > t AND next_cs < t
-               AND (prev_parent IS DISTINCT FROM parent_nid OR prev_t < t)
-               AND (next2_parent IS DISTINCT FROM parent_nid OR next2_t > next_t)
-               AND (next_t - t) * 100 < parent_us AS skew
+               next_parent = parent_nid AND next_tord % 2 = 0 AND next_tord // 2 > cs
+               AND next_cs < cs AND prev_instant IS DISTINCT FROM instant
+               AND next2_instant IS DISTINCT FROM next_instant
+               AND (next_tord // 2 - cs) * 100 < parent_us AS skew
         FROM events
-        WHERE ord = 1
+        WHERE tord % 2 = 1
     )
-    WHERE skew OR plain_parent = parent_nid
+    WHERE skew OR plain_nid IS NOT NULL
 ),
 steps AS MATERIALIZED (
-    SELECT x.from_nid, x.to_nid, x.is_first, x.overlap, c.s, c.e, c.cs, c.ce
+    SELECT x.from_nid, x.to_nid, x.sibling_of IS NULL AS is_first, x.overlap,
+           c.s, c.e, c.cs, c.ce
     FROM pointers AS x
     JOIN children AS c ON c.nid = x.to_nid
+    -- the last end event before a start may belong to the previous parent: no sibling then
+    WHERE x.sibling_of IS NULL OR c.parent_nid = x.sibling_of
 ),
 roots AS MATERIALIZED (
     SELECT arg_min({'nid': c.nid, 's': c.s, 'e': c.e}, (c.pk IS NOT NULL, c.s, r.span_id)) AS root
@@ -137,45 +147,47 @@ roots AS MATERIALIZED (
 -- after clock skew; [lo, hi] is where its segments may lie (its clipped window cut by its
 -- ancestors'), [parent_lo, parent_hi] its parent's. A span wholly before its parent's lo is
 -- pruned, and with it the earlier ones of its chain.
-walk(nid, parent_nid, s, e, cs, ce, shift, lo, hi, parent_lo, parent_hi, parent_a) AS (
+walk(nid, parent_nid, s, e, cs, ce, shift, lo, hi, parent_lo, parent_hi, gap_lo, gap_hi) AS (
     SELECT root.nid, NULL::BIGINT, root.s, root.e, root.s, root.e, 0::BIGINT,
-           root.s, root.e, root.s, root.e, root.s
+           root.s, root.e, root.s, root.e, NULL::BIGINT, NULL::BIGINT
     FROM roots
     UNION ALL
     SELECT nid, parent_nid, s, e, cs, ce, shift,
            greatest(cs - shift, parent_lo), least(ce - shift, parent_hi), parent_lo, parent_hi,
-           parent_a
+           greatest(ce - shift, parent_lo), least(gap_top, parent_hi)
     FROM (
         SELECT x.to_nid AS nid, x.s, x.e, x.cs, x.ce, w.shift + x.overlap AS shift,
                CASE WHEN x.is_first THEN w.nid ELSE w.parent_nid END AS parent_nid,
                CASE WHEN x.is_first THEN w.lo ELSE w.parent_lo END AS parent_lo,
                CASE WHEN x.is_first THEN w.hi ELSE w.parent_hi END AS parent_hi,
-               CASE WHEN x.is_first THEN w.s - w.shift ELSE w.parent_a END AS parent_a
+               -- the parent's own time above this child: up to the parent's end, or up to the
+               -- start of the sibling after it on the path
+               CASE WHEN x.is_first THEN w.e ELSE w.cs END - w.shift AS gap_top
         FROM walk AS w
         JOIN steps AS x ON x.from_nid = w.nid
     )
     WHERE ce - shift > parent_lo
 ),
--- Segments: a walked span's window (frame) minus its walked children's windows, in the shifted
--- output times, cut to [lo, hi]. Per owner, sorted by end, latest first, the frame comes first
--- and each item's segment runs from the next item's end (after the last: the frame's start) up
--- to the item's start (the frame's: its end).
-items AS (
-    SELECT nid AS owner, true AS is_frame, s - shift AS a, e - shift AS b, s - shift AS frame_a,
-           lo, hi
-    FROM walk
-    UNION ALL
-    SELECT parent_nid, false, cs - shift, ce - shift, parent_a, parent_lo, parent_hi
-    FROM walk
-    WHERE parent_nid IS NOT NULL
+-- Segments: each walked span's own time above each of its walked children (gap_lo, gap_hi),
+-- and below the last of them (down to the span's start; a leaf: its whole window), all cut to
+-- the span's [lo, hi]. The children's windows are disjoint in the shifted output times.
+bottoms AS (
+    SELECT owner, min(top) AS bottom, max(frame_start) AS frame_start, max(lo) AS lo,
+           max(hi) AS hi
+    FROM (
+        SELECT nid AS owner, e - shift AS top, s - shift AS frame_start, lo, hi FROM walk
+        UNION ALL
+        SELECT parent_nid, cs - shift, NULL, NULL, NULL FROM walk WHERE parent_nid IS NOT NULL
+    )
+    GROUP BY owner
 ),
 segments AS (
-    SELECT owner,
-           greatest(CASE WHEN lead(owner) OVER w = owner THEN lead(b) OVER w ELSE frame_a END, lo)
-               AS seg_start,
-           least(CASE WHEN is_frame THEN b ELSE a END, hi) AS seg_end
-    FROM items
-    WINDOW w AS (ORDER BY owner, b DESC, is_frame DESC)
+    SELECT parent_nid AS owner, gap_lo AS seg_start, gap_hi AS seg_end
+    FROM walk
+    WHERE parent_nid IS NOT NULL
+    UNION ALL
+    SELECT owner, greatest(frame_start, lo), least(bottom, hi)
+    FROM bottoms
 )
 SELECT r.trace_id, r.span_id, r.service, r.operation, r.kind,
        g.seg_start, g.seg_end
