@@ -42,3 +42,18 @@ def test_measured_workers_and_model_of_the_bottleneck(simulated) -> None:
         assert row["workers"] <= truth["components"][service]["workers"], service
     assert mes["mean_service_ms"] == pytest.approx(
         truth["components"]["mes"]["mean_service_ms"], rel=0.02)
+
+
+@pytest.mark.slow
+def test_with_real_worker_counts_the_callers_saturate_with_mes(simulated) -> None:
+    base, truth = simulated("baseline", hours=1, load=1.0, seed=1, start=PEAK_HOUR)
+    real = {name: c["workers"] for name, c in truth["components"].items()}
+    plan = capacity_plan(base, [1.0], workers=real)
+    table = plan.table.set_index("service")
+    assert table["workers_known"].all()
+    assert plan.first_to_saturate == "mes" and plan.notes == []
+    mes = table.loc["mes", "saturation_multiplier"]
+    for caller in ("mes-api", "shop-api", "internet-shop"):  # they hold a worker while mes works
+        assert table.loc[caller, "saturation_multiplier"] == pytest.approx(mes)
+    for other in ("model-storage", "order-queue", "crm"):
+        assert table.loc[other, "saturation_multiplier"] > 5 * mes

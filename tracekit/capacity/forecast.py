@@ -115,8 +115,12 @@ def capacity_plan(con_or_dataset: Connectable,
     saturation: dict[int, float | None] = {}
     for s in replayer.order:  # callees first: a caller saturates no later than its callees
         below = [m for c in replayer.closure(s) if c != s and (m := saturation.get(c))]
-        saturation[s] = _saturation_multiplier(replayer, s, worker_array,
-                                               min(below) if below else None)
+        limit = min(below) if below else None
+        own = _saturation_multiplier(replayer, s, worker_array, limit)
+        # Past a callee's saturation its queue grows without end and so does the time this
+        # service's workers wait for it (the window model, at the 15-minute average rate, can
+        # still show a finite wait there): the service is saturated no later than its callee.
+        saturation[s] = own if limit is None or own is None else min(own, limit)
     first, note = _first_to_saturate(replayer, saturation, known)
     notes.extend(note)
     rows, entries = [], []
@@ -163,7 +167,7 @@ def _first_to_saturate(replayer: Replayer, saturation: dict[int, float | None],
         finite = {s: m for s in candidates if (m := saturation[s]) is not None}
         return min(finite, key=finite.__getitem__) if finite else None
 
-    every = range(len(replayer.services))
+    every = replayer.order  # callees first, so a tie goes to the callee that causes it
     best = earliest([s for s in every if known[s]])
     overall = earliest(list(every))
     notes = []
