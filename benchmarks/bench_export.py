@@ -263,9 +263,9 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         lines.append(
             f"- {api}: converting and writing alone take {own:.2f} s, "
             f"{own / row['sequential']:.2f}x the sequential download; parse + convert + write "
-            f"{own + stages['parse']:.2f} s. Export takes {row['export']:.2f} s in all: downloading "
-            "overlaps with these stages only partly (fetch threads run a chunk ahead, each "
-            "answer is converted as it arrives, a writer thread commits)."
+            f"{own + stages['parse']:.2f} s. Export takes {row['export']:.2f} s in all: "
+            "downloading overlaps with these stages only partly (fetch threads run a chunk "
+            "ahead, each answer is converted as it arrives, a writer thread commits)."
         )
     verdicts = "; ".join(
         f"{'met' if row['export'] / row['sequential'] <= 1.3 else 'not met'} for {api} "
