@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tracekit.errors import UserError
@@ -38,7 +39,9 @@ from tracekit.sqlfiles import load_sql, quote_literal
 MANIFEST = "manifest.json"
 FORMAT = "tracekit-dataset"
 _STAGING_PREFIX = ".staging-"
-_ROWS_PER_STAGING_FILE = 500_000
+_ROWS_PER_STAGING_FILE = 250_000
+# DuckDB only sorts out keys here; beyond this it spills to the staging folder.
+_DUCKDB_MEMORY = "512MB"
 _ROW_GROUP_SIZE = 122_880
 
 
@@ -170,30 +173,44 @@ def _now() -> str:
 
 
 def _stage(batches: Iterable[pa.RecordBatch | pa.Table], folder: Path) -> tuple[int, list[str]]:
-    """Stream batches into Parquet files of bounded size; returns rows and file paths."""
+    """Stream batches into staging files of bounded size; returns rows and the file stems.
+
+    Each stem has an uncompressed Arrow IPC file with the rows (read back memory-mapped, once)
+    and a small Parquet file with just their keys, which DuckDB reads to decide what to keep.
+    """
     folder.mkdir()
-    files: list[str] = []
+    stems: list[str] = []
     rows = 0
-    writer: pq.ParquetWriter | None = None
+    writer: pa.ipc.RecordBatchFileWriter | None = None
+    keys: list[pa.Table] = []
     rows_in_file = 0
+
+    def close() -> None:
+        if writer is not None:
+            writer.close()
+            pq.write_table(pa.concat_tables(keys), stems[-1] + ".keys.parquet", compression="none")
+            keys.clear()
+
     try:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             table = _conform(batch)
             if writer is None or rows_in_file >= _ROWS_PER_STAGING_FILE:
-                if writer is not None:
-                    writer.close()
-                files.append(str(folder / f"{len(files):05d}.parquet"))
-                writer = pq.ParquetWriter(files[-1], SPAN_SCHEMA, compression="zstd")
+                close()
+                stems.append(str(folder / f"{len(stems):05d}"))
+                writer = pa.ipc.new_file(stems[-1] + ".arrow", SPAN_SCHEMA)
                 rows_in_file = 0
             writer.write_table(table)
+            keys.append(table.select(["trace_id", "span_id", "start_time"]))
             rows_in_file += table.num_rows
             rows += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    return rows, files
+        close()
+    except BaseException:
+        if writer is not None and keys:
+            writer.close()  # release the file; the staging folder is removed by the caller
+        raise
+    return rows, stems
 
 
 def _conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
@@ -209,19 +226,63 @@ def _conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
 def _dedup_and_partition(
     root: Path, manifest: dict[str, Any], staged: list[str], out: Path
 ) -> list[dict[str, Any]]:
-    """Write the new, distinct rows of ``staged`` as Parquet files partitioned by UTC date."""
+    """Write the new, distinct rows of ``staged`` as one Parquet file per UTC date.
+
+    DuckDB decides which rows to keep from the key files alone; pyarrow then copies the kept
+    rows of one staging file at a time (bounded memory) into the date's file, in input order
+    (importers and export give each trace's spans together).
+    """
+    keep = _rows_to_keep(root, manifest, staged, out.parent)
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for stem in staged:
+            rows = keep[stem]
+            if len(rows) == 0:
+                continue
+            with pa.memory_map(stem + ".arrow") as source:
+                table = pa.ipc.open_file(source).read_all()
+                if len(rows) < table.num_rows:
+                    table = table.take(pa.array(rows))
+                days = pc.strftime(table["start_time"], format="%Y-%m-%d")
+                distinct_days = pc.unique(days).to_pylist()
+                for day in distinct_days:
+                    part = table if len(distinct_days) == 1 else table.filter(pc.equal(days, day))
+                    if day not in writers:
+                        target = out / f"date={day}" / f"part-{uuid.uuid4().hex}.parquet"
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        writers[day] = pq.ParquetWriter(target, SPAN_SCHEMA, compression="zstd")
+                    writers[day].write_table(part, row_group_size=_ROW_GROUP_SIZE)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    entries = []
+    for part_path in sorted(out.glob("date=*/*.parquet")):
+        count = pq.ParquetFile(part_path).metadata.num_rows
+        entries.append(
+            {"path": f"{part_path.parent.name}/{part_path.name}",
+             "date": part_path.parent.name[5:], "rows": count}
+        )
+    return entries
+
+
+def _rows_to_keep(
+    root: Path, manifest: dict[str, Any], staged: list[str], scratch: Path
+) -> dict[str, Any]:
+    """Per staging stem, the sorted row numbers to keep (numpy int64 arrays)."""
     con = duckdb.connect()
     try:
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(f"SET temp_directory = {quote_literal(str(out.parent / 'spill'))}")
+        con.execute(f"SET temp_directory = {quote_literal(str(scratch / 'spill'))}")
+        con.execute(f"SET memory_limit = {quote_literal(_DUCKDB_MEMORY)}")
         con.execute(
-            "CREATE TEMP VIEW staged_ordered AS SELECT * "
-            f"FROM read_parquet({_list_literal(staged)}, filename = true, file_row_number = true)"
+            "CREATE TEMP VIEW staged_keys AS SELECT trace_id, span_id, start_time, "
+            "parse_path(filename)[-1] AS filename, file_row_number FROM read_parquet("
+            f"{_list_literal([stem + '.keys.parquet' for stem in staged])}, "
+            "filename = true, file_row_number = true)"
         )
         dates = [
             str(row[0])
             for row in con.execute(
-                "SELECT DISTINCT CAST(start_time AS DATE) FROM staged_ordered"
+                "SELECT DISTINCT CAST(start_time AS DATE) FROM staged_keys"
             ).fetchall()
         ]
         # Rows of one (trace_id, span_id) always share a start date, so only the stored files
@@ -239,22 +300,20 @@ def _dedup_and_partition(
                 "CREATE TEMP VIEW stored_keys AS SELECT NULL::VARCHAR AS trace_id, "
                 "NULL::VARCHAR AS span_id WHERE false"
             )
-        con.execute(load_sql("dataset/new_rows.sql"))
-        con.execute(
-            "COPY (SELECT *, strftime(start_time, '%Y-%m-%d') AS date FROM new_rows "
-            f"ORDER BY date, trace_id, start_time, span_id) TO {quote_literal(str(out))} "
-            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), "
-            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
-        )
+        con.execute(load_sql("dataset/keep_rows.sql"))
+        keep = {}
+        for stem in staged:
+            rows = con.execute(
+                "SELECT file_row_number FROM keep_rows WHERE filename = ? ORDER BY 1",
+                [Path(stem).name + ".keys.parquet"],
+            ).fetchnumpy()["file_row_number"]
+            keep[stem] = rows
+        expected = con.execute("SELECT count(*) FROM keep_rows").fetchone()
+        if expected is None or expected[0] != sum(len(rows) for rows in keep.values()):
+            raise RuntimeError("staged rows to keep do not match their files")  # a bug, not input
+        return keep
     finally:
         con.close()
-    entries = []
-    for part in sorted(out.glob("date=*/*.parquet")):
-        rows = pq.ParquetFile(part).metadata.num_rows
-        entries.append(
-            {"path": f"{part.parent.name}/{part.name}", "date": part.parent.name[5:], "rows": rows}
-        )
-    return entries
 
 
 def _list_literal(paths: list[str]) -> str:
