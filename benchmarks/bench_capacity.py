@@ -154,12 +154,14 @@ def main() -> None:
     plan = timed("capacity_plan, 4 multipliers + p95 target",
                  lambda: capacity_plan(connect(path), [1, 2, 5, 10], slo_p95_ms=10_000), results)
     ratio = results["window metrics (pandas baseline)"] / results["window_metrics (DuckDB SQL)"]
+    load = os.getloadavg()[0]
     lines = [
         "## Capacity",
         "",
         f"`benchmarks/bench_capacity.py`: the `baseline` scenario simulated for {args.days:g} "
         f"days ({spans:,} spans, {len(sql):,} service-windows of 5 minutes), "
-        f"{os.cpu_count()} cores shared with other work, wall-clock seconds.",
+        f"{os.cpu_count()} cores shared with other work (load average {load:.1f} at the end "
+        "of the run), wall-clock seconds.",
         "",
         "| step | seconds |",
         "|---|---|",

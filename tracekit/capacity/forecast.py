@@ -112,6 +112,10 @@ def capacity_plan(con_or_dataset: Connectable,
     rng = np.random.default_rng(seed)
     known = [name in override or _queueing_seen(replayer, s)
              for s, name in enumerate(replayer.services)]
+    # A component that never queued shows only a lower bound of its workers: its utilization and
+    # saturation use that bound (flagged by workers_known), but no wait is invented for it in
+    # the latencies; a workers file makes it modelled like the others.
+    replayer.queues[:] = known
     saturation: dict[int, float | None] = {}
     for s in replayer.order:  # callees first: a caller saturates no later than its callees
         below = [m for c in replayer.closure(s) if c != s and (m := saturation.get(c))]

@@ -97,6 +97,9 @@ class Replayer:
         self.smoothed = {i: _smooth(counts, self.window_starts, window_s)
                          for i, counts in self.arrivals.items()}
         self._fixed = [self._prepare(i, rows) for i, rows in enumerate(self.by_service)]
+        # Services whose queue is modelled; the others are replayed without waits (used when
+        # their worker count is unknown: they never queued, so a wait would be invented).
+        self.queues = np.ones(count, dtype=bool)
 
     def _prepare(self, s: int, rows: np.ndarray) -> _Fixed:
         up = self.caller_row[rows]
@@ -171,6 +174,8 @@ class Replayer:
                 cv2 = float(finite.var() / finite.mean() ** 2) if finite.size and \
                     finite.mean() else 0.0
             prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
+            if not self.queues[s]:
+                prob, mean_if = np.zeros_like(prob), np.zeros_like(mean_if)
             util = multiplier * counts * mean / (self.window_s * int(workers[s]))
             result.utilization[s], result.prob_wait[s] = util, prob
             result.mean_wait_s[s] = prob * mean_if
