@@ -165,7 +165,9 @@ time outside the server span, or for a consumer the time from the producer span'
 start), concurrency by Little's law (busy time / window) and the most spans open at once per
 `service.instance.id`. Workers = the sum over instances of that maximum, unless a workers file
 names the service. The count is only a lower bound when callers never saw the component queue
-(`workers_known` is false then): a service that is never full does not show its size.
+(`workers_known` is false then): a service that is never full does not show its size. Such a
+component's utilization and saturation use the bound (pessimistic), but no wait is modelled for
+it in the latencies (there is no evidence of one); a workers file makes it modelled.
 
 **Model.** Each component is an M/G/c queue per window: Erlang C gives the chance to wait, the
 Allen-Cunneen correction scales the M/M/c wait by (1 + cv^2)/2 with the measured service-time
@@ -208,10 +210,12 @@ LIMITS = """
 - One hour of load-1 data at 10 orders/minute gives ~50 mes requests per window: the saturation
   multiplier inherits the noise of the busiest window (as the truth's does, so they agree), and
   a different hour of the same day saturates at a different multiplier.
-- Workers are only a lower bound for components that never queued (see `workers_known`); the
-  forecast is then pessimistic for them, and `first_to_saturate` only considers components whose
-  workers are known (a note names any other that could saturate earlier). Give real counts with
-  `--workers FILE`.
+- Workers are only a lower bound for components that never queued (see `workers_known`): their
+  utilization and saturation multiplier are pessimistic, their latency carries no wait of their
+  own, and `first_to_saturate` only considers components whose workers are known (a note names
+  any other that could saturate earlier). Give real counts with `--workers FILE`.
+- A caller that holds a worker while it waits saturates no later than its callee: its saturation
+  multiplier is capped at the callee's, and ties name the callee.
 - Calls made in parallel from one span are composed as if sequential (the simulator's calls are
   sequential); asynchronous messages do not hold the producer's worker.
 """
