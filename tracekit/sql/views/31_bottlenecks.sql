@@ -125,20 +125,32 @@ FROM bottleneck_shares(by_operation := true);
 -- slow_attributes(min_traces, max_values, since, until): span and resource attribute values
 -- over-represented in slow traces. Per key=value: the slow traces and the other traces with a
 -- span carrying it, each as a share of its group, and lift = slow share / other share (NULL when
--- no other trace has it). Keys with more than max_values distinct values (ids) are skipped.
+-- no other trace has it). The other traces are those with the same root operations as the slow
+-- ones (like is compared with like). Keys with more than max_values distinct values (ids) are
+-- skipped.
 CREATE OR REPLACE MACRO slow_attributes(min_traces := 5, max_values := 50, since := NULL,
                                         until := NULL) AS TABLE
-WITH t AS (
-    SELECT * FROM critical_path_traces(since := since, until := until)
+WITH rooted AS (
+    SELECT c.*, r.service AS root_service, r.operation AS root_operation
+    FROM critical_path_traces(since := since, until := until) AS c
+    JOIN trace_roots AS r USING (trace_id)
+),
+t AS (
+    -- the other traces are those of the same kinds of request (root operations) as slow ones
+    SELECT * FROM rooted
+    WHERE is_slow OR (root_service, root_operation) IN (
+        SELECT (root_service, root_operation) FROM rooted WHERE is_slow
+    )
 ),
 pairs AS (
     SELECT DISTINCT trace_id, entry.key AS key, entry.value AS value
     FROM (
-        SELECT trace_id, unnest(map_entries(attributes)) AS entry FROM span_rows
+        SELECT trace_id, unnest(map_entries(attributes)) AS entry
+        FROM span_rows WHERE trace_id IN (SELECT trace_id FROM t)
         UNION ALL
-        SELECT trace_id, unnest(map_entries(resource)) FROM span_rows
+        SELECT trace_id, unnest(map_entries(resource))
+        FROM span_rows WHERE trace_id IN (SELECT trace_id FROM t)
     )
-    WHERE trace_id IN (SELECT trace_id FROM t)
 ),
 keys AS (
     SELECT key FROM pairs GROUP BY key HAVING count(DISTINCT value) <= max_values
