@@ -151,3 +151,18 @@ def test_cli_bad_workers_file(hand_made: Path, tmp_path: Path) -> None:
 
 def test_cli_not_a_dataset(tmp_path: Path) -> None:
     assert_user_error(run("capacity", str(tmp_path)), "no tracekit dataset")
+
+
+def test_cli_dataset_without_work_spans(dataset: Path) -> None:
+    write_spans(dataset, [table([span("t", "c", None, "web", 0, 10, kind="client")])],
+                source={"kind": "test"})
+    assert_user_error(run("capacity", str(dataset)), "no server or consumer spans")
+
+
+def test_cli_workers_file_is_used(hand_made: Path, tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("api: 9\n")
+    rows = json.loads(run("capacity", str(hand_made), "--multipliers", "1", "--workers",
+                          str(path), "--format", "json").stdout)
+    api = next(r for r in rows if r["service"] == "api")
+    assert api["workers"] == 9 and api["workers_known"] is True
