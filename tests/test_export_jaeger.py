@@ -384,40 +384,47 @@ def test_redaction_happens_before_writing(jaeger, hour: Hour, tmp_path: Path) ->
         assert resource["host.name"].startswith("sha256:")
 
 
-def test_since_runs_pick_up_where_the_last_one_stopped(jaeger, tmp_path: Path) -> None:
-    start = format_us(now_us() - 20 * 60_000_000)[:19] + "Z"
-    truth = tmp_path / "truth"
+def _simulate_recent(jaeger, folder: Path, ago_s: int, duration: str, seed: int) -> pa.Table:  # type: ignore[no-untyped-def]
+    """Send spans that started `ago_s` seconds ago (heavy load: it may be night-time)."""
+    start = format_us(now_us() - ago_s * 1_000_000)[:19] + "Z"
     proc = run(
         "simulate",
         "--out",
-        str(truth),
+        str(folder),
         "--otlp",
         jaeger.otlp_http_url,
         "--duration",
-        "10m",
+        duration,
         "--seed",
-        "5",
+        str(seed),
+        "--load",
+        "50",
         "--start",
         start,
     )
     assert proc.returncode == 0, proc.stderr
-    table = _table(truth)
+    table = _table(folder)
     wait_stored(table, jaeger.query_url)
+    return table
+
+
+def test_since_runs_pick_up_where_the_last_one_stopped(jaeger, tmp_path: Path) -> None:
+    earlier = _simulate_recent(jaeger, tmp_path / "truth1", 20 * 60, "10m", seed=5)
     out = tmp_path / "d"
-    args = ("--since", "30m", "--overlap", "2m", "--chunk", "5m")
-    first = run(
-        "export", "--jaeger", jaeger.query_url, "--out", str(out), *args, "--format", "json"
-    )
+    args = ("--since", "30m", "--overlap", "2m", "--chunk", "5m", "--format", "json")
+    first = run("export", "--jaeger", jaeger.query_url, "--out", str(out), *args)
     assert first.returncode == 0, first.stderr
-    second = run(
-        "export", "--jaeger", jaeger.query_url, "--out", str(out), *args, "--format", "json"
-    )
+    first_run = json.loads(first.stdout)
+    assert first_run["chunks"] == 6 and first_run["added"] == earlier.num_rows > 0
+
+    # New spans arrive after the first run (newer than its unsettled last 2 minutes).
+    later = _simulate_recent(jaeger, tmp_path / "truth2", 90, "20s", seed=6)
+    second = run("export", "--jaeger", jaeger.query_url, "--out", str(out), *args)
     assert second.returncode == 0, second.stderr
-    first_run, second_run = json.loads(first.stdout), json.loads(second.stdout)
-    assert first_run["chunks"] == 6 and first_run["added"] == table.num_rows
-    # The second run asks only for the unsettled tail of the first (2 minutes) and what is new.
-    assert second_run["chunks"] == 1 and second_run["added"] == 0
-    _exact(out, table)
+    second_run = json.loads(second.stdout)
+    # It asks only for the first run's unsettled tail and what came after: one chunk.
+    assert second_run["chunks"] == 1 and second_run["added"] == later.num_rows > 0
+    _exact(out, pa.concat_tables([earlier, later]))
 
 
 def _free_port() -> int:
