@@ -28,6 +28,12 @@ class SpanColumns:
         self._reset()
 
     def _reset(self) -> None:
+        # batches built whole (add_batch), in order before the rows below
+        self._ready: list[pa.RecordBatch] = []
+        self._ready_rows = 0
+        self._reset_rows()
+
+    def _reset_rows(self) -> None:
         # scalar columns as one tuple per span, transposed once per batch (zip(*rows))
         self._rows: list[tuple[Any, ...]] = []
         self._attr_offsets = [0]
@@ -45,7 +51,14 @@ class SpanColumns:
         self._event_values: list[str] = []
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._ready_rows + len(self._rows)
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        """Append rows already built as a RecordBatch in SPAN_SCHEMA, after the rows so far."""
+        if self._rows:
+            self._ready.append(self.take_rows())
+        self._ready.append(batch)
+        self._ready_rows += batch.num_rows
 
     def add(
         self,
@@ -103,6 +116,14 @@ class SpanColumns:
 
     def take_batch(self) -> pa.RecordBatch:
         """The rows added so far as a RecordBatch in SPAN_SCHEMA; the builder starts empty again."""
+        batches = self._ready
+        if self._rows or not batches:
+            batches.append(self.take_rows())
+        self._reset()
+        return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+
+    def take_rows(self) -> pa.RecordBatch:
+        """The rows added with ``add`` as a RecordBatch; those rows are emptied."""
         # The row tuples are tracked by the cyclic collector but hold no cycles; a collection
         # while they are alive costs as much as building the batch, so it waits.
         collecting = gc.isenabled()
@@ -154,7 +175,7 @@ class SpanColumns:
             links,
             events,
         ]
-        self._reset()
+        self._reset_rows()
         return pa.RecordBatch.from_arrays(columns, schema=SPAN_SCHEMA)
 
 

@@ -97,12 +97,32 @@ def feed(
         kind, items = (
             _units(document, expect) if document is not None else _salvage(payload, expect, skips)  # type: ignore[arg-type]
         )
+        if kind == "jaeger":
+            # traces are mapped a batch at a time: as many as fill the current batch
+            chunk: list[tuple[str, jaeger.Trace]] = []
+            size = 0
+            for where, unit in items:
+                if unit is None:
+                    continue
+                chunk.append((where, unit))
+                size += len(unit.spans)
+                if len(columns) + size >= BATCH_ROWS:
+                    jaeger.add_traces(chunk, columns, skips)
+                    chunk, size = [], 0
+                    if not len(columns):  # all skipped (--skip-bad)
+                        continue
+                    if collecting:
+                        gc.enable()
+                    yield columns.take_batch()
+                    gc.disable()
+            if chunk:
+                jaeger.add_traces(chunk, columns, skips)
+            return kind
         ids = IdCache()
-        add: Any = jaeger.add_trace if kind == "jaeger" else otlp.add_resource_spans
         for where, unit in items:
             if unit is None:
                 continue
-            add(unit, where, columns, skips, ids)
+            otlp.add_resource_spans(unit, where, columns, skips, ids)
             if len(columns) >= BATCH_ROWS:
                 if collecting:
                     gc.enable()

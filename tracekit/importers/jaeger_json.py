@@ -17,13 +17,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit.importers.columns import SpanColumns
-from tracekit.importers.ids import IdCache, span_id
+from tracekit.importers.flat import (
+    flatten,
+    last_per_group,
+    normalize_ids,
+    offsets,
+    pick,
+    sorted_map,
+    tag_texts,
+)
 from tracekit.importers.problems import BadInput, SkipLog
 from tracekit.importers.values import go_json, jaeger_tag_text
-from tracekit.schema import KINDS
+from tracekit.schema import EVENT, KINDS, LINK, SPAN_SCHEMA, STRING_MAP
+
+_TIMESTAMP = pa.timestamp("us")
 
 # gc=False: decoded traces hold no reference cycles, and keeping millions of small structs out
 # of the cyclic garbage collector is most of what makes decoding fast.
@@ -71,139 +83,278 @@ class Trace(msgspec.Struct, kw_only=True, gc=False):
     processes: dict[str, Process] | None = None
 
 
-_KINDS = frozenset(KINDS) - {"unspecified"}
+_KINDS = pa.array(sorted(set(KINDS) - {"unspecified"}))
+_REMOVED = pa.array(["span.kind", "otel.status_code", "otel.status_description"])
 
 
-def add_trace(
-    trace: Trace, where: str, columns: SpanColumns, skips: SkipLog | None, ids: IdCache
+def add_traces(
+    units: list[tuple[str, Trace]], columns: SpanColumns, skips: SkipLog | None
 ) -> None:
-    """Append one trace's spans; a bad span raises BadInput, or is counted in ``skips``."""
-    processes = trace.processes or {}
-    resources: dict[Any, tuple[str | None, tuple[list[str], list[str]]]] = {}
-    for index, span in enumerate(trace.spans):
-        try:
-            _add_span(span, processes, resources, columns, where, ids)
-        except BadInput as exc:
-            problem = BadInput(f"{where}.spans[{index}]{exc.where}", exc.problem)
+    """Append the spans of (json path, trace) units as one batch; a bad span raises BadInput
+    naming it, or is counted in ``skips`` and left out."""
+    batch, bad = traces_batch([trace for _, trace in units])
+    if bad:
+        starts = np.cumsum([0] + [len(trace.spans) for _, trace in units])
+        for position in bad:
+            unit = int(np.searchsorted(starts, position, side="right")) - 1
+            where, trace = units[unit]
+            index = position - int(starts[unit])
+            found = span_problem(trace.spans[index], trace.processes or {}, where)
+            if found is None:  # the batch and the careful check disagree: a bug, not bad input
+                raise AssertionError(f"{where}.spans[{index}] flagged bad but passes the check")
+            problem = BadInput(f"{where}.spans[{index}]{found.where}", found.problem)
             if skips is None:
-                raise problem from None
+                raise problem
             skips.skip("span", problem)
+        keep = np.ones(batch.num_rows, bool)
+        keep[bad] = False
+        batch = batch.filter(pa.array(keep))
+    columns.add_batch(batch)
 
 
-def _add_span(
-    span: Span,
-    processes: dict[str, Process],
-    resources: dict[Any, tuple[str | None, tuple[list[str], list[str]]]],
-    columns: SpanColumns,
-    trace_where: str,
-    ids: IdCache,
-) -> None:
+def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
+    """The spans of ``traces`` as one RecordBatch (SPAN_SCHEMA), with the positions of the spans
+    that cannot be read (their rows are not meaningful: drop them; ``span_problem`` says why)."""
+    spans = [span for trace in traces for span in trace.spans]
+    count = len(spans)
+    bad: set[int] = set()
+
+    # Resources: rendered once per process of a trace; spans point at theirs.
+    resource_of_span, resource_services, resource_tags = _resources(traces)
+    res_tags, res_group = flatten(resource_tags)
+    res_texts, res_bad = tag_texts([tag.value for tag in res_tags], [tag.type for tag in res_tags])
+    resource_ok = np.ones(len(resource_tags) + 1, bool)
+    resource_ok[res_group[res_bad]] = False
+    resource_ok[-1] = False  # index -1: the span has no process
+    source = np.array(resource_of_span, np.int64)
+    bad.update(np.flatnonzero(~resource_ok[source]).tolist())
+    source[source < 0] = 0
+    resources = sorted_map(
+        res_group,
+        pa.array([tag.key for tag in res_tags], pa.string()),
+        pa.array(res_texts, pa.string()),
+        len(resource_tags),
+    )
+    if len(resource_tags):
+        take = pa.array(source)
+        resource = resources.take(take)
+        service = pa.array(resource_services, pa.string()).take(take)
+    else:
+        resource = pa.nulls(count, STRING_MAP)
+        service = pa.nulls(count, pa.string())
+
+    trace_ids = normalize_ids(pa.array([span.traceID for span in spans], pa.string()), 32)
+    attributes, kind, status, message = _attributes(spans, bad)
+    parent, links = _references(spans, trace_ids)
+    events = _events(spans, bad)
+
+    start = np.fromiter([span.startTime for span in spans], np.int64, count)
+    duration = np.fromiter([span.duration for span in spans], np.int64, count)
+    np.maximum(duration, 0, out=duration)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            trace_ids,
+            normalize_ids(pa.array([span.spanID for span in spans], pa.string()), 16),
+            parent,
+            service,
+            pa.array([span.operationName for span in spans], pa.string()),
+            kind,
+            pa.array(start, _TIMESTAMP),
+            pa.array(start + duration, _TIMESTAMP),
+            pa.array(duration),
+            status,
+            message,
+            attributes,
+            resource,
+            links,
+            events,
+        ],
+        schema=SPAN_SCHEMA,
+    )
+    return batch, sorted(bad)
+
+
+def _resources(traces: list[Trace]) -> tuple[list[int], list[str | None], list[Any]]:
+    """Each span's resource index (-1: none), and each resource's service and tags."""
+    of_span: list[int] = []
+    services: list[str | None] = []
+    tags: list[Any] = []
+    for trace in traces:
+        processes = trace.processes or {}
+        known: dict[str, int] = {}
+        for span in trace.spans:
+            process_id = span.processID
+            index = known.get(process_id) if process_id is not None else None  # type: ignore[arg-type]
+            if index is None:
+                process = processes.get(process_id) if process_id is not None else None
+                if process is None:
+                    process = span.process
+                if process is None:
+                    index = -1
+                else:
+                    index = len(services)
+                    services.append(process.serviceName or None)
+                    tags.append(process.tags or ())
+                    if process_id is not None and process_id in processes:
+                        known[process_id] = index
+            of_span.append(index)
+    return of_span, services, tags
+
+
+def _attributes(
+    spans: list[Span], bad: set[int]
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """Span attributes from tags, with the tags Jaeger maps to kind, status and status message
+    taken out (the last tag of a key wins, as in Jaeger)."""
+    count = len(spans)
+    tags, span_of = flatten([span.tags or () for span in spans])
+    type_of = [tag.type for tag in tags]
+    value_of = [tag.value for tag in tags]
+    texts, tag_bad = tag_texts(value_of, type_of)
+    bad.update(span_of[tag_bad].tolist())
+    keys = pa.array([tag.key for tag in tags], pa.string())
+    values = pa.array(texts, pa.string())
+
+    def last(key: str) -> tuple[np.ndarray, np.ndarray]:
+        return last_per_group(np.flatnonzero(pc.equal(keys, key).to_numpy(False)), span_of)
+
+    def scattered(key: str) -> pa.Array:
+        spans_with, positions = last(key)
+        source = np.full(count, -1, np.int64)
+        source[spans_with] = positions
+        return pick(values, source)
+
+    kind = scattered("span.kind")
+    kind = pc.if_else(pc.is_in(kind, _KINDS), kind, "unspecified")
+    code = pc.utf8_upper(scattered("otel.status_code"))
+    status = pc.if_else(
+        pc.is_in(code, pa.array(["OK", "ERROR"])), code, pa.scalar("UNSET")
+    ).fill_null("UNSET")
+    # Jaeger: a bool error=true is the ultimate truth, whatever otel.status_code says
+    error_spans, error_positions = last("error")
+    errored = np.zeros(count, bool)
+    errored[error_spans] = [
+        (type_of[position] or "").lower() == "bool" and value_of[position] is True
+        for position in error_positions.tolist()
+    ]
+    status = pc.if_else(pa.array(errored), "ERROR", status)
+    message = scattered("otel.status_description")
+    message = pc.if_else(pc.equal(message, ""), pa.scalar(None, pa.string()), message)
+
+    drop = pc.is_in(keys, _REMOVED).to_numpy(False).copy()
+    is_error = pc.equal(keys, "error").to_numpy(False)
+    drop |= is_error & errored[span_of]
+    # otel.library.* (older Jaeger) become otel.scope.*, unless the span has those already
+    for old, new in (
+        ("otel.library.name", "otel.scope.name"),
+        ("otel.library.version", "otel.scope.version"),
+    ):
+        is_old = pc.equal(keys, old).to_numpy(False)
+        if is_old.any():
+            has_new = np.zeros(count, bool)
+            has_new[span_of[pc.equal(keys, new).to_numpy(False)]] = True
+            drop |= is_old & has_new[span_of]
+            keys = pc.if_else(pa.array(is_old), new, keys)
+    keep = ~drop
+    group = span_of[keep]
+    keys = keys.filter(pa.array(keep))
+    values = values.filter(pa.array(keep))
+    warned = [(index, span.warnings) for index, span in enumerate(spans) if span.warnings]
+    if warned:
+        # appended last, so they win over a tag of the same key
+        group = np.concatenate([group, np.array([index for index, _ in warned], np.int64)])
+        keys = pa.concat_arrays([keys, pa.array(["@jaeger@warnings"] * len(warned))])
+        values = pa.concat_arrays([values, pa.array([go_json(text) for _, text in warned])])
+    return sorted_map(group, keys, values, count), kind, status, message
+
+
+def _references(spans: list[Span], trace_ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The parent (the first CHILD_OF into the same trace) and the other references as links."""
+    count = len(spans)
+    refs, span_of = flatten([span.references or () for span in spans])
+    own_trace = trace_ids.take(pa.array(span_of))
+    raw = pa.array([ref.traceID or None for ref in refs], pa.string())
+    ref_trace = pc.coalesce(normalize_ids(raw, 32), own_trace)
+    ref_span = normalize_ids(pa.array([ref.spanID for ref in refs], pa.string()), 16)
+    child = pc.equal(pc.utf8_upper(pa.array([ref.refType for ref in refs], pa.string())), "CHILD_OF")
+    candidates = np.flatnonzero(pc.and_(child, pc.equal(ref_trace, own_trace)).to_numpy(False))
+    first = np.ones(len(candidates), bool)
+    first[1:] = span_of[candidates][1:] != span_of[candidates][:-1]
+    source = np.full(count, -1, np.int64)
+    source[span_of[candidates[first]]] = candidates[first]
+    parent = pick(ref_span, source)
+    # every CHILD_OF to the parent's span id is the parent, not a link
+    to_parent = pc.and_(child, pc.equal(ref_span, parent.take(pa.array(span_of))))
+    keep = pc.invert(pc.fill_null(to_parent, False))
+    kinds = pc.if_else(child, "child_of", "follows_from")
+    links = pa.ListArray.from_arrays(
+        offsets(span_of[keep.to_numpy(False)], count),
+        pa.StructArray.from_arrays(
+            [ref_trace.filter(keep), ref_span.filter(keep), kinds.filter(keep)],
+            fields=list(LINK),
+        ),
+    )
+    return parent, links
+
+
+def _events(spans: list[Span], bad: set[int]) -> pa.Array:
+    """Logs as events: the last ``event`` field names one, the other fields are its attributes."""
+    count = len(spans)
+    logs, span_of = flatten([span.logs or () for span in spans])
+    fields, log_of = flatten([log.fields or () for log in logs])
+    texts, field_bad = tag_texts([tag.value for tag in fields], [tag.type for tag in fields])
+    bad.update(span_of[log_of[field_bad]].tolist())
+    keys = pa.array([tag.key for tag in fields], pa.string())
+    values = pa.array(texts, pa.string())
+    is_event = pc.equal(keys, "event").to_numpy(False)
+    named_logs, positions = last_per_group(np.flatnonzero(is_event), log_of)
+    source = np.full(len(logs), -1, np.int64)
+    source[named_logs] = positions
+    names = pick(values, source).fill_null("")
+    keep = pa.array(~is_event)
+    attributes = sorted_map(log_of[~is_event], keys.filter(keep), values.filter(keep), len(logs))
+    times = pa.array(
+        np.fromiter([log.timestamp for log in logs], np.int64, len(logs)), _TIMESTAMP
+    )
+    return pa.ListArray.from_arrays(
+        offsets(span_of, count),
+        pa.StructArray.from_arrays([times, names, attributes], fields=list(EVENT)),
+    )
+
+
+def span_problem(
+    span: Span, processes: dict[str, Process], trace_where: str
+) -> BadInput | None:
+    """What makes one span unreadable (its path relative to the span), or None: the careful,
+    span-by-span check behind the precise message for a span ``traces_batch`` flags."""
     process_id = span.processID
-    resource = resources.get(process_id) if process_id is not None else None
-    if resource is None:
-        process = processes.get(process_id) if process_id is not None else None
+    process = processes.get(process_id) if process_id is not None else None
+    try:
         if process is not None:
-            resource = resources[process_id] = _resource(process, f".processes[{process_id!r}]")
+            _check_tags(process.tags, f".processes[{process_id!r}].tags")
         elif span.process is not None:
-            resource = _resource(span.process, ".process")
+            _check_tags(span.process.tags, ".process.tags")
         elif process_id is None:
-            raise BadInput("", "has neither a processID nor a process")
+            return BadInput("", "has neither a processID nor a process")
         else:
-            raise BadInput(
+            return BadInput(
                 ".processID",
                 f"names process {process_id!r}, which is not in {trace_where}.processes",
             )
-    trace_id = ids.trace_id(span.traceID)
-    tags = span.tags
-    try:
-        attributes = (
-            {
-                tag.key: value if (value := tag.value).__class__ is str else _text(tag)
-                for tag in tags
-            }
-            if tags
-            else {}
-        )
-    except ValueError as exc:
-        raise BadInput(f".tags[{_bad_tag(tags or [])}].value", str(exc)) from None
-    kind = attributes.pop("span.kind", None)
-    if kind not in _KINDS:
-        kind = "unspecified"
-    status = "UNSET"
-    code = attributes.pop("otel.status_code", None)
-    if attributes.get("error") == "true" and _is_bool_tag(tags, "error"):
-        # Jaeger: a bool error=true is the ultimate truth, whatever otel.status_code says
-        del attributes["error"]
-        status = "ERROR"
-    elif code is not None:
-        code = code.upper()
-        if code == "OK" or code == "ERROR":
-            status = code
-    message = attributes.pop("otel.status_description", None) or None
-    if "otel.library.name" in attributes:
-        attributes.setdefault("otel.scope.name", attributes.pop("otel.library.name"))
-    if "otel.library.version" in attributes:
-        attributes.setdefault("otel.scope.version", attributes.pop("otel.library.version"))
-    if span.warnings:
-        attributes["@jaeger@warnings"] = go_json(span.warnings)
+        _check_tags(span.tags, ".tags")
+        for number, log in enumerate(span.logs or ()):
+            _check_tags(log.fields, f".logs[{number}].fields")
+    except BadInput as problem:
+        return problem
+    return None
 
-    parent = None
-    links: list[tuple[str, str, str]] = []
-    references = span.references
-    if references:
-        for ref in references:
-            if ref.refType.upper() == "CHILD_OF" and (
-                not ref.traceID or ids.trace_id(ref.traceID) == trace_id
-            ):
-                parent = span_id(ref.spanID)
-                break
-        for ref in references:
-            ref_span = span_id(ref.spanID)
-            if ref.refType.upper() == "CHILD_OF":
-                if ref_span == parent:
-                    continue
-                link_kind = "child_of"
-            else:
-                link_kind = "follows_from"
-            links.append(
-                (ids.trace_id(ref.traceID) if ref.traceID else trace_id, ref_span, link_kind)
-            )
 
-    events: list[tuple[int, str, dict[str, str]]] = []
-    if span.logs:
-        for number, log in enumerate(span.logs):
-            try:
-                fields = (
-                    {
-                        tag.key: value if (value := tag.value).__class__ is str else _text(tag)
-                        for tag in log.fields
-                    }
-                    if log.fields
-                    else {}
-                )
-            except ValueError as exc:
-                raise BadInput(
-                    f".logs[{number}].fields[{_bad_tag(log.fields or [])}].value", str(exc)
-                ) from None
-            events.append((log.timestamp, fields.pop("event", ""), fields))
-
-    duration = span.duration if span.duration > 0 else 0
-    columns.add(
-        trace_id,
-        span_id(span.spanID),
-        parent,
-        resource[0],
-        span.operationName,
-        kind,
-        span.startTime,
-        duration,
-        status,
-        message,
-        attributes,
-        resource[1],
-        links,
-        events,
-    )
+def _check_tags(tags: list[Tag] | None, where: str) -> None:
+    for index, tag in enumerate(tags or ()):
+        try:
+            _text(tag)
+        except ValueError as exc:
+            raise BadInput(f"{where}[{index}].value", str(exc)) from None
 
 
 def _text(tag: Tag) -> str:
@@ -218,36 +369,6 @@ def _text(tag: Tag) -> str:
     if cls is int:
         return str(value)
     return jaeger_tag_text(tag.type, value)
-
-
-def _resource(process: Process, where: str) -> tuple[str | None, tuple[list[str], list[str]]]:
-    values: dict[str, str] = {}
-    if process.tags:
-        try:
-            for tag in process.tags:
-                values[tag.key] = _text(tag)
-        except ValueError as exc:
-            raise BadInput(f"{where}.tags[{_bad_tag(process.tags)}].value", str(exc)) from None
-    keys = sorted(values)
-    return process.serviceName or None, (keys, [values[key] for key in keys])
-
-
-def _bad_tag(tags: list[Tag]) -> int:
-    for index, tag in enumerate(tags):
-        try:
-            _text(tag)
-        except ValueError:
-            return index
-    return -1
-
-
-def _is_bool_tag(tags: list[Tag] | None, key: str) -> bool:
-    found = False
-    for tag in tags or ():
-        if tag.key == key:
-            # the last tag of a key wins, as in the attribute map
-            found = (tag.type or "").lower() == "bool" and tag.value is True
-    return found
 
 
 def jaeger_to_batches(

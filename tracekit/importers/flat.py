@@ -1,0 +1,119 @@
+"""Whole-batch building blocks: flat lists of a batch's tags or references in, Arrow arrays out.
+
+The importers flatten a batch of spans into parallel lists (one entry per tag, with the index of
+the span it belongs to) and do the per-tag work here with pyarrow.compute and numpy, once per
+batch, instead of a Python loop per span: only values that are not already strings go through
+Python (``tag_texts``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tracekit.importers.values import go_float, jaeger_tag_text
+from tracekit.schema import STRING_MAP
+
+_HEX = "^[0-9a-fA-F]+$"
+_NOT_FLOAT = frozenset(("bool", "int64", "binary"))
+
+
+def normalize_ids(raw: pa.Array, width: int) -> pa.Array:
+    """Ids as ``tracekit.importers.ids`` normalises them, for a whole array at once: trace ids
+    (``width`` 32) of 16 or 32 hex chars lower-cased and left-padded to 32, span ids (``width``
+    16) of 16 hex chars lower-cased; anything else (and nulls) unchanged."""
+    lengths = pc.utf8_length(raw)
+    sized = pc.equal(lengths, 16) if width == 16 else pc.is_in(lengths, pa.array([16, 32]))
+    hex_ids = pc.and_(sized, pc.match_substring_regex(raw, _HEX))
+    lowered = pc.ascii_lower(raw)
+    if width == 32:
+        lowered = pc.utf8_lpad(lowered, width=32, padding="0")
+    return pc.if_else(pc.fill_null(hex_ids, False), lowered, raw)
+
+
+def tag_texts(values: list[Any], types: list[str | None]) -> tuple[list[Any], list[int]]:
+    """The text of every tag value (as ``jaeger_json._text`` renders one), and the indices of the
+    values their declared type cannot hold (their text is None)."""
+    texts = values.copy()
+    bad: list[int] = []
+    floats: list[int] = []
+    for index in [index for index, value in enumerate(values) if value.__class__ is not str]:
+        value = values[index]
+        cls = value.__class__
+        if cls is bool:
+            texts[index] = "true" if value else "false"
+        elif cls is int:
+            texts[index] = str(value)
+        elif cls is float and (types[index] or "string").lower() not in _NOT_FLOAT:
+            floats.append(index)
+        else:
+            try:
+                texts[index] = jaeger_tag_text(types[index], value)
+            except ValueError:
+                texts[index] = None
+                bad.append(index)
+    if floats:
+        numbers = np.array([values[index] for index in floats], np.float64)
+        magnitude = np.abs(numbers)
+        # Arrow writes the same shortest digits as Go here; outside it, Go's exponent rules differ
+        plain = ((magnitude >= 1e-5) & (magnitude < 1e9)) | (numbers == 0)
+        arrow_texts = pc.cast(pa.array(numbers), pa.string()).to_pylist()
+        for index, text, simple, number in zip(
+            floats, arrow_texts, plain.tolist(), numbers.tolist(), strict=True
+        ):
+            texts[index] = text if simple else go_float(number)
+    return texts, bad
+
+
+def offsets(group: np.ndarray, count: int) -> pa.Array:
+    """int32 list offsets for ``count`` lists from each entry's (ascending) list index."""
+    ends = np.zeros(count + 1, np.int32)
+    if len(group):
+        np.cumsum(np.bincount(group, minlength=count), out=ends[1:])
+    return pa.array(ends)
+
+
+def last_per_group(selected: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the entries ``selected`` (ascending positions), the last of each group: (groups,
+    positions). The last one wins, as in a dict built from the entries in order."""
+    groups = group[selected]
+    last = np.ones(len(selected), bool)
+    last[:-1] = groups[1:] != groups[:-1]
+    return groups[last], selected[last]
+
+
+def pick(values: pa.Array, source: np.ndarray) -> pa.Array:
+    """``values[source[i]]`` for each i, null where ``source`` is -1."""
+    return values.take(pa.array(source, mask=source < 0))
+
+
+def sorted_map(group: np.ndarray, keys: pa.Array, values: pa.Array, count: int) -> pa.Array:
+    """``count`` string maps from entries (list index, key, value), each map sorted by key; of
+    repeated keys in one map the last entry wins (a dict of the entries in order, sorted)."""
+    if len(keys) == 0:
+        empty = pa.array([], pa.string())
+        return pa.MapArray.from_arrays(offsets(group, count), empty, empty, type=STRING_MAP)
+    encoded = pc.dictionary_encode(keys)
+    dictionary = encoded.dictionary
+    rank = np.empty(len(dictionary), np.int64)
+    # Arrow orders strings by UTF-8 bytes, which is code point order, as Python's sorted()
+    rank[pc.sort_indices(dictionary).to_numpy()] = np.arange(len(dictionary))
+    composite = group.astype(np.int64) * len(dictionary) + rank[encoded.indices.to_numpy()]
+    order = np.argsort(composite, kind="stable")
+    ordered = composite[order]
+    last = np.ones(len(order), bool)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    order = order[last]
+    return pa.MapArray.from_arrays(
+        offsets(group[order], count), keys.take(order), values.take(order), type=STRING_MAP
+    )
+
+
+def flatten(lists: list[Any]) -> tuple[list[Any], np.ndarray]:
+    """The items of ``lists`` in order, and the index of the list each came from."""
+    counts = np.fromiter(map(len, lists), np.int64, len(lists))
+    items = [item for items in lists for item in items]
+    return items, np.repeat(np.arange(len(lists)), counts)
