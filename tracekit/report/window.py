@@ -16,7 +16,7 @@ import duckdb
 from tracekit.connect import connect
 from tracekit.errors import UserError
 from tracekit.report.params import ReportParams
-from tracekit.sqlfiles import load_sql
+from tracekit.sqlfiles import load_sql, quote_ident
 
 _BUCKETS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080))
 
@@ -47,6 +47,19 @@ class Window:
         """The bucket width in words, for axis titles: ``"5 min"``, ``"1 h"``."""
         minutes = int(self.bucket.total_seconds() // 60)
         return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+    def materialize(self, *views: str) -> None:
+        """Compute ``views`` once for this window and serve them from memory afterwards.
+
+        For a notebook that reads a costly view through several others: ``critical_path`` is
+        read by ``bottlenecks``, ``bottleneck_operations`` ... and would be walked each time.
+
+        >>> window.materialize("critical_path")  # doctest: +SKIP
+        """
+        for view in views:
+            name, table = quote_ident(view), quote_ident(f"{view}_window")
+            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {name}")
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {table}")
 
     def describe(self) -> str:
         """One sentence for a report's opening paragraph."""

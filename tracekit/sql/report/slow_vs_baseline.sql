@@ -10,12 +10,19 @@ WITH kinds AS (
     GROUP BY ALL
     HAVING count(*) >= 20
 ),
-labelled AS (
+every_trace AS (
     SELECT t.trace_id, t.duration_us >= k.threshold AS slow
     FROM traces AS t
     JOIN kinds AS k
       ON k.root_service IS NOT DISTINCT FROM t.root_service
      AND k.root_operation IS NOT DISTINCT FROM t.root_operation
+),
+-- Every slow trace, and at most $baseline_sample others picked by a hash of their id (the same
+-- ones on every run): the shares are estimates, the attribute scan stays bounded on big windows.
+labelled AS (
+    SELECT * FROM every_trace WHERE slow
+    UNION ALL
+    (SELECT * FROM every_trace WHERE NOT slow ORDER BY hash(trace_id) LIMIT $baseline_sample)
 ),
 totals AS (
     SELECT count(*) FILTER (WHERE slow) AS slow_traces,
