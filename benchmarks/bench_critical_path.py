@@ -352,6 +352,7 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=16_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all)")
     args = parser.parse_args()
 
     spans = generate(args.traces, args.seed)
@@ -360,7 +361,7 @@ def main() -> None:
         write_spans(dataset, [to_table(spans)], source={"kind": "benchmark"})
 
         def query() -> dict[tuple[str, str], int]:
-            con = connect(dataset)
+            con = connect(dataset, threads=args.threads)
             try:
                 return {(s, o): t for s, o, t in con.execute(PER_OP_SQL).fetchall()}
             finally:
@@ -385,6 +386,7 @@ def main() -> None:
     print(f"pure-Python per-trace walk (in memory):    {py_s:7.3f} s wall {py_cpu:7.3f} s CPU")
     print(
         f"ratio: {py_s / sql_s:.1f}x wall, {py_cpu / sql_cpu:.1f}x CPU ({os.cpu_count()} cores, "
+        f"DuckDB threads {args.threads or 'all'}, "
         f"load {os.getloadavg()[0]:.1f}); totals agree on {len(sql_per_op)} operations and "
         f"{len(sql_per_trace):,} traces"
     )
