@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import yaml
@@ -52,8 +53,23 @@ def work_spans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for name in ("service", "operation"):
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, pc.dictionary_encode(table[name]))
-    frame = table.to_pandas()
-    frame["caller_row"] = frame["caller_row"].fillna(-1).astype("int64")
+    # 64-bit keys straight from Arrow: through pandas a nullable column would become float
+    keys = table["key"].to_numpy()
+    has_caller = table["caller_key"].is_valid().to_numpy(zero_copy_only=False)
+    callers = pc.fill_null(table["caller_key"], 0).to_numpy()
+    frame = table.drop_columns(["key", "caller_key"]).to_pandas()
+    order = np.lexsort((keys, frame["start_us"].to_numpy()))
+    frame = frame.iloc[order].reset_index(drop=True)
+    keys, has, callers = keys[order], has_caller[order], callers[order]
+    # caller_key -> the row holding that key (a sorted search instead of a join)
+    by_key = np.argsort(keys, kind="stable")
+    sorted_keys = keys[by_key]
+    wanted = callers[has]
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), max(len(keys) - 1, 0))
+    found = sorted_keys[at] == wanted if len(keys) else np.zeros(0, dtype=bool)
+    caller_row = np.full(len(frame), -1, dtype=np.int64)
+    caller_row[np.flatnonzero(has)[found]] = by_key[at[found]]
+    frame["caller_row"] = caller_row
     return frame
 
 
