@@ -154,6 +154,21 @@ def test_matches_the_python_walk_on_random_traces() -> None:
     assert_tiles_roots(con)
 
 
+def test_times_before_1970() -> None:
+    """Negative epoch times (event keys use shifts and bit masks, not // and %)."""
+    rng = random.Random(9)
+    spans = [s for t in range(100) for s in _messy_trace(rng, f"t{t:03d}", with_duplicates=True)]
+    shift = -bench.EPOCH_US - 50_000_000_000
+    con = rows_connection(
+        bench.to_table([(*s[:6], s[6] + shift, s[7] + shift, s[8]) for s in spans])
+    )
+    got = {
+        trace: [(span, start - shift, end - shift) for span, start, end in segments]
+        for trace, segments in _segments(con).items()
+    }
+    assert got == _oracle(spans)
+
+
 def test_ten_thousand_span_trace() -> None:
     """A 10k-span trace (a 2,500-call N+1 loop of client/server pairs plus nested work)."""
     spans: list[Any] = [("big", "root", None, "mes", "plan", "server", 0, 10_000_000, ())]

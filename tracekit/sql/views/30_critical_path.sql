@@ -73,10 +73,9 @@ children AS MATERIALIZED (
 root_candidates AS MATERIALIZED (
     SELECT nid, pk, s, e FROM pairs WHERE parent_nid IS NULL
 ),
--- Per parent, the children's end (ord 0) and start (ord 1) events by time; at one instant ends
--- come first (ending at another's start counts as before), and among equal ends the preferred
--- child comes last. For a child's start event, the plain next child is the
--- last end event so far; the skew next child is the very next event when that is the end of a
+-- Per parent, the children's end and start events by time; at one instant ends come first
+-- (ending at another's start counts as before), and among equal ends the preferred child comes
+-- last. For a child's start event, the plain next child is the last end event so far; the skew next child is the very next event when that is the end of a
 -- sibling that started earlier, comes less than 1% of the parent's duration later and shares
 -- neither instant with another event (CRISP: exactly two events in the overlap). A parent's
 -- last event is the end of its first (last-finishing) child.
@@ -88,17 +87,18 @@ siblings AS MATERIALIZED (
     SELECT * FROM children
     WHERE parent_nid IN (SELECT parent_nid FROM families WHERE children > 1)
 ),
--- (t, ord) packed into one key, 2t + ord; hashes stand in for (parent, instant) comparisons.
+-- tord packs an event's time and kind into one sort key: 2t for an end, 2t + 1 for a start;
+-- instant hashes (parent, time) for the same-instant comparisons.
 events AS (
     SELECT *,
-           last_value(CASE WHEN tord % 2 = 0 THEN nid END IGNORE NULLS)
+           last_value(CASE WHEN (tord & 1) = 0 THEN nid END IGNORE NULLS)
                OVER (w ROWS UNBOUNDED PRECEDING) AS plain_nid,
            lag(instant) OVER w AS prev_instant,
            lead(parent_nid) OVER w AS next_parent, lead(tord) OVER w AS next_tord,
            lead(cs) OVER w AS next_cs, lead(nid) OVER w AS next_nid,
            lead(instant) OVER w AS next_instant, lead(instant, 2) OVER w AS next2_instant
     FROM (
-        SELECT *, hash(parent_nid, tord // 2) AS instant
+        SELECT *, hash(parent_nid, (tord >> 1)) AS instant
         FROM (
             SELECT *, 2 * ce AS tord FROM siblings
             UNION ALL
@@ -117,15 +117,15 @@ pointers AS (
     WHERE next_parent IS DISTINCT FROM parent_nid
     UNION ALL
     SELECT nid, CASE WHEN skew THEN next_nid ELSE plain_nid END, parent_nid,
-           CASE WHEN skew THEN next_tord // 2 - cs ELSE 0 END
+           CASE WHEN skew THEN (next_tord >> 1) - cs ELSE 0 END
     FROM (
         SELECT *,
-               next_parent = parent_nid AND next_tord % 2 = 0 AND next_tord // 2 > cs
+               next_parent = parent_nid AND (next_tord & 1) = 0 AND (next_tord >> 1) > cs
                AND next_cs < cs AND prev_instant IS DISTINCT FROM instant
                AND next2_instant IS DISTINCT FROM next_instant
-               AND (next_tord // 2 - cs) * 100 < parent_us AS skew
+               AND ((next_tord >> 1) - cs) * 100 < parent_us AS skew
         FROM events
-        WHERE tord % 2 = 1
+        WHERE (tord & 1) = 1
     )
     WHERE skew OR plain_nid IS NOT NULL
 ),
