@@ -70,13 +70,28 @@ ORDER BY cp_us DESC, cp.service, cp.operation;
 -- time (duration minus children) in the window.
 CREATE OR REPLACE MACRO bottleneck_shares(by_operation := false, since := NULL, until := NULL)
 AS TABLE
-WITH t AS (
-    SELECT * FROM critical_path_traces(since := since, until := until)
+WITH charges AS MATERIALIZED (
+    -- the walk once: critical_path_traces() would walk every trace a second time
+    SELECT * FROM critical_path_charges
+),
+per_trace AS MATERIALIZED (
+    SELECT *
+    FROM (
+        SELECT trace_id, min(start_time) AS start_time, sum(duration_us) AS duration_us
+        FROM charges
+        GROUP BY trace_id
+    )
+    WHERE (since IS NULL OR start_time >= since) AND (until IS NULL OR start_time < until)
+),
+t AS (
+    SELECT trace_id,
+           duration_us >= (SELECT quantile_cont(duration_us, 0.95) FROM per_trace) AS is_slow
+    FROM per_trace
 ),
 charged AS (
     SELECT c.service, CASE WHEN by_operation THEN c.operation END AS operation, c.trace_id,
            c.duration_us, c.is_wait, t.is_slow
-    FROM critical_path_charges AS c
+    FROM charges AS c
     JOIN t USING (trace_id)
 ),
 totals AS (
