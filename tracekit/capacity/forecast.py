@@ -355,6 +355,7 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
     """Per service: the model, its inputs, and how well it reproduces the observed windows."""
     expected = replayer.run(1.0, workers)
     sampled = replayer.sample(1.0, workers, rng)
+    edges = (windows["window_start"].min(), windows["window_start"].max())
     rows = []
     for s, name in enumerate(replayer.services):
         rows_s = replayer.by_service[s]
@@ -368,7 +369,10 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
         observed_wait = np.maximum(replayer.gap[rows_s][called] - replayer.network[s], 0.0)
         model_wait = expected.mean_wait_s[s][replayer.window_code[rows_s][called]]
         mine = windows[windows["service"] == name]
-        usl = fit_usl(mine["concurrency"].to_numpy(), mine["arrival_rate_per_s"].to_numpy())
+        # The first and last windows of the data are partial (the capture starts or stops
+        # inside them): their low counts would pose as low-load points of the curve.
+        whole = mine[(mine["window_start"] > edges[0]) & (mine["window_start"] < edges[1])]
+        usl = fit_usl(whole["concurrency"].to_numpy(), whole["arrival_rate_per_s"].to_numpy())
         busy = counts > 0
         observed_peak = float(mine["utilization"].max()) if not mine.empty else math.nan
         usl_max = usl.max_throughput(float(workers[s]))
