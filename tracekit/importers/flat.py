@@ -34,9 +34,13 @@ def normalize_ids(raw: pa.Array, width: int) -> pa.Array:
     return pc.if_else(pc.fill_null(hex_ids, False), lowered, raw)
 
 
-def tag_texts(values: list[Any], types: list[str | None]) -> tuple[list[Any], list[int]]:
+def tag_texts(values: list[Any], types: Any) -> tuple[list[Any], list[int]]:
     """The text of every tag value (as ``jaeger_json._text`` renders one), and the indices of the
-    values their declared type cannot hold (their text is None)."""
+    values their declared type cannot hold (their text is None). ``types[i]`` is the declared type
+    of value i, read only for values that are not strings, bools or ints (see TagTypes).
+
+    Strings pass through untouched; floats in the common range are rendered by one Arrow cast;
+    only the other non-string values go through Python one by one."""
     texts = values.copy()
     bad: list[int] = []
     floats: list[int] = []
@@ -66,6 +70,16 @@ def tag_texts(values: list[Any], types: list[str | None]) -> tuple[list[Any], li
         ):
             texts[index] = text if simple else go_float(number)
     return texts, bad
+
+
+class TagTypes:
+    """``types[i]``: the declared type of tag i, read from the tag only when asked."""
+
+    def __init__(self, tags: list[Any]) -> None:
+        self._tags = tags
+
+    def __getitem__(self, index: int) -> Any:
+        return self._tags[index].type
 
 
 def offsets(group: np.ndarray, count: int) -> pa.Array:

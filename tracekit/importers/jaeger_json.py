@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from tracekit.importers.columns import SpanColumns
 from tracekit.importers.flat import (
+    TagTypes,
     flatten,
     last_per_group,
     normalize_ids,
@@ -87,9 +88,7 @@ _KINDS = pa.array(sorted(set(KINDS) - {"unspecified"}))
 _REMOVED = pa.array(["span.kind", "otel.status_code", "otel.status_description"])
 
 
-def add_traces(
-    units: list[tuple[str, Trace]], columns: SpanColumns, skips: SkipLog | None
-) -> None:
+def add_traces(units: list[tuple[str, Trace]], columns: SpanColumns, skips: SkipLog | None) -> None:
     """Append the spans of (json path, trace) units as one batch; a bad span raises BadInput
     naming it, or is counted in ``skips`` and left out."""
     batch, bad = traces_batch([trace for _, trace in units])
@@ -122,7 +121,7 @@ def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
     # Resources: rendered once per process of a trace; spans point at theirs.
     resource_of_span, resource_services, resource_tags = _resources(traces)
     res_tags, res_group = flatten(resource_tags)
-    res_texts, res_bad = tag_texts([tag.value for tag in res_tags], [tag.type for tag in res_tags])
+    res_texts, res_bad = tag_texts([tag.value for tag in res_tags], TagTypes(res_tags))
     resource_ok = np.ones(len(resource_tags) + 1, bool)
     resource_ok[res_group[res_bad]] = False
     resource_ok[-1] = False  # index -1: the span has no process
@@ -201,16 +200,13 @@ def _resources(traces: list[Trace]) -> tuple[list[int], list[str | None], list[A
     return of_span, services, tags
 
 
-def _attributes(
-    spans: list[Span], bad: set[int]
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+def _attributes(spans: list[Span], bad: set[int]) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
     """Span attributes from tags, with the tags Jaeger maps to kind, status and status message
     taken out (the last tag of a key wins, as in Jaeger)."""
     count = len(spans)
     tags, span_of = flatten([span.tags or () for span in spans])
-    type_of = [tag.type for tag in tags]
     value_of = [tag.value for tag in tags]
-    texts, tag_bad = tag_texts(value_of, type_of)
+    texts, tag_bad = tag_texts(value_of, TagTypes(tags))
     bad.update(span_of[tag_bad].tolist())
     keys = pa.array([tag.key for tag in tags], pa.string())
     values = pa.array(texts, pa.string())
@@ -234,7 +230,7 @@ def _attributes(
     error_spans, error_positions = last("error")
     errored = np.zeros(count, bool)
     errored[error_spans] = [
-        (type_of[position] or "").lower() == "bool" and value_of[position] is True
+        (tags[position].type or "").lower() == "bool" and value_of[position] is True
         for position in error_positions.tolist()
     ]
     status = pc.if_else(pa.array(errored), "ERROR", status)
@@ -276,7 +272,8 @@ def _references(spans: list[Span], trace_ids: pa.Array) -> tuple[pa.Array, pa.Ar
     raw = pa.array([ref.traceID or None for ref in refs], pa.string())
     ref_trace = pc.coalesce(normalize_ids(raw, 32), own_trace)
     ref_span = normalize_ids(pa.array([ref.spanID for ref in refs], pa.string()), 16)
-    child = pc.equal(pc.utf8_upper(pa.array([ref.refType for ref in refs], pa.string())), "CHILD_OF")
+    ref_types = pa.array([ref.refType for ref in refs], pa.string())
+    child = pc.equal(pc.utf8_upper(ref_types), "CHILD_OF")
     candidates = np.flatnonzero(pc.and_(child, pc.equal(ref_trace, own_trace)).to_numpy(False))
     first = np.ones(len(candidates), bool)
     first[1:] = span_of[candidates][1:] != span_of[candidates][:-1]
@@ -302,7 +299,7 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     count = len(spans)
     logs, span_of = flatten([span.logs or () for span in spans])
     fields, log_of = flatten([log.fields or () for log in logs])
-    texts, field_bad = tag_texts([tag.value for tag in fields], [tag.type for tag in fields])
+    texts, field_bad = tag_texts([tag.value for tag in fields], TagTypes(fields))
     bad.update(span_of[log_of[field_bad]].tolist())
     keys = pa.array([tag.key for tag in fields], pa.string())
     values = pa.array(texts, pa.string())
@@ -313,18 +310,14 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     names = pick(values, source).fill_null("")
     keep = pa.array(~is_event)
     attributes = sorted_map(log_of[~is_event], keys.filter(keep), values.filter(keep), len(logs))
-    times = pa.array(
-        np.fromiter([log.timestamp for log in logs], np.int64, len(logs)), _TIMESTAMP
-    )
+    times = pa.array(np.fromiter([log.timestamp for log in logs], np.int64, len(logs)), _TIMESTAMP)
     return pa.ListArray.from_arrays(
         offsets(span_of, count),
         pa.StructArray.from_arrays([times, names, attributes], fields=list(EVENT)),
     )
 
 
-def span_problem(
-    span: Span, processes: dict[str, Process], trace_where: str
-) -> BadInput | None:
+def span_problem(span: Span, processes: dict[str, Process], trace_where: str) -> BadInput | None:
     """What makes one span unreadable (its path relative to the span), or None: the careful,
     span-by-span check behind the precise message for a span ``traces_batch`` flags."""
     process_id = span.processID
