@@ -47,16 +47,27 @@ def make_week(path: Path, days: float) -> None:
     if any(all(src.get(k) == v for k, v in want.items()) for src in manifest["sources"]):
         return
     started = time.perf_counter()
-    result = simulate("baseline", duration_s=days * 86400, load=1.0, seed=1,
-                      start="2026-01-05T00:00:00Z")
+    result = simulate(
+        "baseline", duration_s=days * 86400, load=1.0, seed=1, start="2026-01-05T00:00:00Z"
+    )
     write_spans(path, result.batches, source=result.source())
     print(f"simulated {days:g} days in {time.perf_counter() - started:.1f}s", flush=True)
 
 
 def pandas_windows(files: list[str]) -> pd.DataFrame:
     """The window metrics of tracekit/sql/capacity, computed with pandas."""
-    columns = ["trace_id", "span_id", "parent_span_id", "service", "kind", "start_time",
-               "end_time", "duration_us", "resource", "links"]
+    columns = [
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "service",
+        "kind",
+        "start_time",
+        "end_time",
+        "duration_us",
+        "resource",
+        "links",
+    ]
     spans = pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
     spans["start_us"] = spans["start_time"].astype("int64")
     spans["end_us"] = spans["end_time"].astype("int64")
@@ -67,9 +78,12 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
         spans["end_us"] = (spans["end_us"] // scale).astype("int64")
     # self time: union of children's intervals clipped to the parent
     kids = spans[["trace_id", "parent_span_id", "start_us", "end_us"]].dropna()
-    kids = kids.merge(spans[["trace_id", "span_id", "start_us", "end_us"]],
-                      left_on=["trace_id", "parent_span_id"], right_on=["trace_id", "span_id"],
-                      suffixes=("", "_p"))
+    kids = kids.merge(
+        spans[["trace_id", "span_id", "start_us", "end_us"]],
+        left_on=["trace_id", "parent_span_id"],
+        right_on=["trace_id", "span_id"],
+        suffixes=("", "_p"),
+    )
     kids["lo"] = kids[["start_us", "start_us_p"]].max(axis=1)
     kids["hi"] = kids[["end_us", "end_us_p"]].min(axis=1)
     kids = kids[kids["hi"] > kids["lo"]].sort_values(["trace_id", "span_id", "lo", "hi"])
@@ -86,34 +100,60 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
     work["instance"] = [dict(r).get("service.instance.id") for r in work["resource"]]
     work["instance"] = work["instance"].fillna(work["service"])
     clients = spans.loc[spans["kind"] == "client", ["trace_id", "span_id", "duration_us"]]
-    work = work.merge(clients.rename(columns={"span_id": "parent_span_id",
-                                              "duration_us": "client_us"}),
-                      on=["trace_id", "parent_span_id"], how="left")
+    work = work.merge(
+        clients.rename(columns={"span_id": "parent_span_id", "duration_us": "client_us"}),
+        on=["trace_id", "parent_span_id"],
+        how="left",
+    )
     link = [ls[0] if len(ls) else None for ls in work["links"]]
     work["link_trace"] = [x["trace_id"] if x else None for x in link]
     work["link_span"] = [x["span_id"] if x else None for x in link]
     producers = spans.loc[spans["kind"] == "producer", ["trace_id", "span_id", "end_us"]]
-    work = work.merge(producers.rename(columns={"trace_id": "link_trace", "span_id": "link_span",
-                                                "end_us": "producer_end"}),
-                      on=["link_trace", "link_span"], how="left")
-    work["gap_us"] = np.where(work["client_us"].notna(),
-                              (work["client_us"] - work["duration_us"]).clip(lower=0),
-                              (work["start_us"] - work["producer_end"]).clip(lower=0))
+    work = work.merge(
+        producers.rename(
+            columns={"trace_id": "link_trace", "span_id": "link_span", "end_us": "producer_end"}
+        ),
+        on=["link_trace", "link_span"],
+        how="left",
+    )
+    work["gap_us"] = np.where(
+        work["client_us"].notna(),
+        (work["client_us"] - work["duration_us"]).clip(lower=0),
+        (work["start_us"] - work["producer_end"]).clip(lower=0),
+    )
     window_us = WINDOW_S * 1_000_000
     work["window"] = work["start_us"] // window_us * window_us
     grouped = work.groupby(["service", "window"])
-    frame = grouped.agg(arrivals=("span_id", "size"), mean_service_us=("duration_us", "mean"),
-                        mean_self_us=("self_us", "mean"), mean_wait_us=("gap_us", "mean"),
-                        busy_us=("duration_us", "sum"))
+    frame = grouped.agg(
+        arrivals=("span_id", "size"),
+        mean_service_us=("duration_us", "mean"),
+        mean_self_us=("self_us", "mean"),
+        mean_wait_us=("gap_us", "mean"),
+        busy_us=("duration_us", "sum"),
+    )
     frame["p95_service_us"] = grouped["duration_us"].quantile(0.95)
     frame["concurrency"] = frame["busy_us"] / window_us
     # overlap per instance: running count of open spans, ends before starts at equal times
-    events = pd.concat([
-        pd.DataFrame({"service": work["service"], "instance": work["instance"],
-                      "at": work["start_us"], "step": 1}),
-        pd.DataFrame({"service": work["service"], "instance": work["instance"],
-                      "at": work["start_us"] + work["duration_us"], "step": -1}),
-    ]).sort_values(["service", "instance", "at", "step"], kind="stable")
+    events = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "service": work["service"],
+                    "instance": work["instance"],
+                    "at": work["start_us"],
+                    "step": 1,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "service": work["service"],
+                    "instance": work["instance"],
+                    "at": work["start_us"] + work["duration_us"],
+                    "step": -1,
+                }
+            ),
+        ]
+    ).sort_values(["service", "instance", "at", "step"], kind="stable")
     events["open"] = events.groupby(["service", "instance"])["step"].cumsum()
     starts = events[events["step"] == 1].copy()
     starts["window"] = starts["at"] // window_us * window_us
@@ -146,13 +186,20 @@ def main() -> None:
     manifest = read_manifest(path)
     spans = manifest["counts"]["spans"]
     results: dict[str, float] = {}
-    sql = timed("window_metrics (DuckDB SQL)",
-                lambda: window_metrics(connect(path), window_s=WINDOW_S), results)
-    baseline = timed("window metrics (pandas baseline)",
-                     lambda: pandas_windows(dataset_files(path)), results)
+    sql = timed(
+        "window_metrics (DuckDB SQL)",
+        lambda: window_metrics(connect(path), window_s=WINDOW_S),
+        results,
+    )
+    baseline = timed(
+        "window metrics (pandas baseline)", lambda: pandas_windows(dataset_files(path)), results
+    )
     check(sql, baseline)
-    plan = timed("capacity_plan, 4 multipliers + p95 target",
-                 lambda: capacity_plan(connect(path), [1, 2, 5, 10], slo_p95_ms=10_000), results)
+    plan = timed(
+        "capacity_plan, 4 multipliers + p95 target",
+        lambda: capacity_plan(connect(path), [1, 2, 5, 10], slo_p95_ms=10_000),
+        results,
+    )
     ratio = results["window metrics (pandas baseline)"] / results["window_metrics (DuckDB SQL)"]
     load = os.getloadavg()[0]
     lines = [
@@ -189,12 +236,14 @@ def check(sql: pd.DataFrame, baseline: pd.DataFrame) -> None:
     right = right.set_index(["service", "window_start"]).sort_index()
     assert len(left) == len(right), (len(left), len(right))
     assert (left["arrivals"].to_numpy() == right["arrivals"].to_numpy()).all()
-    for mine, theirs, scale in (("mean_service_ms", "mean_service_us", 1000),
-                                ("mean_self_ms", "mean_self_us", 1000),
-                                ("mean_wait_ms", "mean_wait_us", 1000),
-                                ("concurrency", "concurrency", 1),
-                                ("max_overlap", "max_overlap", 1),
-                                ("workers", "workers", 1)):
+    for mine, theirs, scale in (
+        ("mean_service_ms", "mean_service_us", 1000),
+        ("mean_self_ms", "mean_self_us", 1000),
+        ("mean_wait_ms", "mean_wait_us", 1000),
+        ("concurrency", "concurrency", 1),
+        ("max_overlap", "max_overlap", 1),
+        ("workers", "workers", 1),
+    ):
         a = left[mine].to_numpy(dtype=float)
         b = right[theirs].to_numpy(dtype=float) / scale
         assert np.allclose(a, b, rtol=1e-6, equal_nan=True), mine
@@ -209,10 +258,11 @@ def write_section(doc: Path, text: str) -> None:
     except ValueError:
         doc.write_text(current.rstrip("\n") + "\n\n" + text)
         return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-               len(lines))
-    doc.write_text("\n".join(lines[:start] + text.rstrip("\n").splitlines() + [""]
-                             + lines[end:]).rstrip("\n") + "\n")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    doc.write_text(
+        "\n".join(lines[:start] + text.rstrip("\n").splitlines() + [""] + lines[end:]).rstrip("\n")
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

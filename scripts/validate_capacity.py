@@ -30,8 +30,9 @@ P95_LIMIT, SATURATION_LIMIT = 0.25, 0.15
 
 
 def run(start: str, load: float, seed: int, folder: Path) -> tuple[Path, dict]:
-    result = simulate("baseline", duration_s=3600, load=load, seed=seed,
-                      start=f"2026-01-05T{start}:00Z")
+    result = simulate(
+        "baseline", duration_s=3600, load=load, seed=seed, start=f"2026-01-05T{start}:00Z"
+    )
     path = folder / f"{start.replace(':', '')}-{load:g}-{seed}"
     write_spans(path, result.batches, source=result.source())
     return path, result.truth
@@ -47,8 +48,10 @@ def markdown(frame: pd.DataFrame, floats: str = "{:.3g}") -> str:
             return floats.format(value)
         return str(value)
 
-    lines = ["| " + " | ".join(frame.columns) + " |",
-             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines = [
+        "| " + " | ".join(frame.columns) + " |",
+        "|" + "|".join("---" for _ in frame.columns) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
     return "\n".join(lines)
 
@@ -74,22 +77,25 @@ def main() -> None:
                 row = table.set_index("service").loc[bottleneck]
                 worst = table.loc[table["p95_error"].abs().idxmax()]
                 measured = table.set_index("service")["measured_p95_ms"]
-                spread.append({"start": start, "M": multiplier, "seed": seed,
-                               **measured.to_dict()})
-                summary.append({
-                    "start (UTC)": start, "M": multiplier, "seed": seed,
-                    "validated range": validated,
-                    "forecast util. at M (bottleneck)": row["forecast_utilization"],
-                    "true peak util. at M (bottleneck)": row["true_peak_utilization"],
-                    "worst p95 error": f"{pct(worst['p95_error'])} ({worst['service']})",
-                    "within 25%": bool(table["p95_error"].abs().max() <= P95_LIMIT),
-                    "bottleneck": bottleneck,
-                    "forecast first to saturate": table.attrs["first_to_saturate"],
-                    "forecast saturation": row["forecast_saturation"],
-                    "true saturation_load": row["true_saturation_load"],
-                    "saturation error": pct(row["saturation_error"]),
-                    "within 15%": bool(abs(row["saturation_error"]) <= SATURATION_LIMIT),
-                })
+                spread.append({"start": start, "M": multiplier, "seed": seed, **measured.to_dict()})
+                summary.append(
+                    {
+                        "start (UTC)": start,
+                        "M": multiplier,
+                        "seed": seed,
+                        "validated range": validated,
+                        "forecast util. at M (bottleneck)": row["forecast_utilization"],
+                        "true peak util. at M (bottleneck)": row["true_peak_utilization"],
+                        "worst p95 error": f"{pct(worst['p95_error'])} ({worst['service']})",
+                        "within 25%": bool(table["p95_error"].abs().max() <= P95_LIMIT),
+                        "bottleneck": bottleneck,
+                        "forecast first to saturate": table.attrs["first_to_saturate"],
+                        "forecast saturation": row["forecast_saturation"],
+                        "true saturation_load": row["true_saturation_load"],
+                        "saturation error": pct(row["saturation_error"]),
+                        "within 15%": bool(abs(row["saturation_error"]) <= SATURATION_LIMIT),
+                    }
+                )
                 if seed == SEEDS[0] and validated:
                     shown = table.copy()
                     shown["p95_error"] = shown["p95_error"].map(pct)
@@ -111,35 +117,62 @@ def render(sections: list, summary: pd.DataFrame, spread: pd.DataFrame, example)
     total = len(inside)
     outside = summary[~summary["validated range"]]
     largest = inside.loc[inside["worst p95 error"].map(_size).idxmax()]
-    worst_inside = (f"{largest['worst p95 error']} at {largest['start (UTC)']}, M = "
-                    f"{largest['M']:g}, seed {largest['seed']}")
-    parts = [HEADER.strip(), "",
-             "## Validation against the simulator", "",
-             VALIDATION_TEXT.strip(), "",
-             f"Across the {total} runs below the forecast p95 of every component was within 25% "
-             f"of the simulated one in {passed_p95} of {total}, and the bottleneck's saturation "
-             f"multiplier within 15% of the truth's `saturation_load` in {passed_sat} of "
-             f"{total}; the largest p95 error there was {worst_inside}. Beyond that range "
-             f"(the last {len(outside)} rows, forecast utilization "
-             f"of the busiest mes window {outside['forecast util. at M (bottleneck)'].min():.2f}"
-             f"-{outside['forecast util. at M (bottleneck)'].max():.2f}) p95 was within 25% in "
-             f"{int(outside['within 25%'].sum())} of {len(outside)}.", "",
-             markdown(summary), "",
-             "How much one simulated hour varies: the measured p95 (ms) at load M of each "
-             "component across the five seeds (the forecast cannot be closer to a single run "
-             "than runs are to each other):", "",
-             markdown(spread_table(spread)), ""]
+    worst_inside = (
+        f"{largest['worst p95 error']} at {largest['start (UTC)']}, M = "
+        f"{largest['M']:g}, seed {largest['seed']}"
+    )
+    parts = [
+        HEADER.strip(),
+        "",
+        "## Validation against the simulator",
+        "",
+        VALIDATION_TEXT.strip(),
+        "",
+        f"Across the {total} runs below the forecast p95 of every component was within 25% "
+        f"of the simulated one in {passed_p95} of {total}, and the bottleneck's saturation "
+        f"multiplier within 15% of the truth's `saturation_load` in {passed_sat} of "
+        f"{total}; the largest p95 error there was {worst_inside}. Beyond that range "
+        f"(the last {len(outside)} rows, forecast utilization "
+        f"of the busiest mes window {outside['forecast util. at M (bottleneck)'].min():.2f}"
+        f"-{outside['forecast util. at M (bottleneck)'].max():.2f}) p95 was within 25% in "
+        f"{int(outside['within 25%'].sum())} of {len(outside)}.",
+        "",
+        markdown(summary),
+        "",
+        "How much one simulated hour varies: the measured p95 (ms) at load M of each "
+        "component across the five seeds (the forecast cannot be closer to a single run "
+        "than runs are to each other):",
+        "",
+        markdown(spread_table(spread)),
+        "",
+    ]
     for start, multiplier, seed, table in sections:
-        parts += [f"### Start {start} UTC, load 1 -> {multiplier:g}, seed {seed}", "",
-                  markdown(table), ""]
-    parts += ["## Example: `tracekit capacity` on the 19:00 load-1 run (seed 1)", "",
-              "`--multipliers 1,1.5,2,3 --slo-p95-ms 8000`:", "",
-              markdown(example.table.drop(columns=["model", "arrivals_per_s"])), "",
-              f"First to saturate: **{example.first_to_saturate}**.", ""]
+        parts += [
+            f"### Start {start} UTC, load 1 -> {multiplier:g}, seed {seed}",
+            "",
+            markdown(table),
+            "",
+        ]
+    parts += [
+        "## Example: `tracekit capacity` on the 19:00 load-1 run (seed 1)",
+        "",
+        "`--multipliers 1,1.5,2,3 --slo-p95-ms 8000`:",
+        "",
+        markdown(example.table.drop(columns=["model", "arrivals_per_s"])),
+        "",
+        f"First to saturate: **{example.first_to_saturate}**.",
+        "",
+    ]
     parts += [f"- note: {note}" for note in example.notes]
-    parts += ["", "Model choice and fit to the observed windows (`plan.models`):", "",
-              markdown(example.models.drop(columns=["usl_note", "usl_kappa"])), "",
-              LIMITS.strip(), ""]
+    parts += [
+        "",
+        "Model choice and fit to the observed windows (`plan.models`):",
+        "",
+        markdown(example.models.drop(columns=["usl_note", "usl_kappa"])),
+        "",
+        LIMITS.strip(),
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -152,9 +185,16 @@ def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (start, multiplier), group in spread.groupby(["start", "M"], sort=False):
         values = group.drop(columns=["start", "M", "seed"]).dropna(axis=1, how="all")
-        rows.append({"start (UTC)": start, "M": multiplier,
-                     **{name: f"{values[name].min():.0f}-{values[name].max():.0f}"
-                        for name in values.columns}})
+        rows.append(
+            {
+                "start (UTC)": start,
+                "M": multiplier,
+                **{
+                    name: f"{values[name].min():.0f}-{values[name].max():.0f}"
+                    for name in values.columns
+                },
+            }
+        )
     return pd.DataFrame(rows)
 
 

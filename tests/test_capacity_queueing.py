@@ -28,11 +28,11 @@ def erlang_c_direct(c: int, a: float) -> float:
 @pytest.mark.parametrize(
     ("c", "a", "expected"),
     [
-        (1, 0.5, 0.5),          # M/M/1: the utilization
-        (2, 1.0, 1 / 3),        # M/M/2: 2 rho^2 / (1 + rho) at rho = 0.5
-        (3, 2.0, 4 / 9),        # 3 servers, 2 erlangs
-        (5, 4.0, 0.554113),     # 5 agents, 4 erlangs (by hand: B = 0.199067)
-        (4, 2.0, 0.173913),     # 4 servers, 2 erlangs: 4/23
+        (1, 0.5, 0.5),  # M/M/1: the utilization
+        (2, 1.0, 1 / 3),  # M/M/2: 2 rho^2 / (1 + rho) at rho = 0.5
+        (3, 2.0, 4 / 9),  # 3 servers, 2 erlangs
+        (5, 4.0, 0.554113),  # 5 agents, 4 erlangs (by hand: B = 0.199067)
+        (4, 2.0, 0.173913),  # 4 servers, 2 erlangs: 4/23
     ],
 )
 def test_erlang_c_textbook_values(c: int, a: float, expected: float) -> None:

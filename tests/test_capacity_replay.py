@@ -16,12 +16,32 @@ def chain(n: int = 60) -> pd.DataFrame:
     rows = []
     for i in range(n):
         start = i * 5_000_000
-        rows.append({"trace_id": f"t{i}", "span_id": "a", "service": "api", "operation": "op",
-                     "window_start": window, "start_us": start, "duration_us": 1_000_000,
-                     "gap_us": None, "caller_row": -1})
-        rows.append({"trace_id": f"t{i}", "span_id": "d", "service": "db", "operation": "op",
-                     "window_start": window, "start_us": start + 100_000,
-                     "duration_us": 500_000, "gap_us": 0, "caller_row": 2 * i})
+        rows.append(
+            {
+                "trace_id": f"t{i}",
+                "span_id": "a",
+                "service": "api",
+                "operation": "op",
+                "window_start": window,
+                "start_us": start,
+                "duration_us": 1_000_000,
+                "gap_us": None,
+                "caller_row": -1,
+            }
+        )
+        rows.append(
+            {
+                "trace_id": f"t{i}",
+                "span_id": "d",
+                "service": "db",
+                "operation": "op",
+                "window_start": window,
+                "start_us": start + 100_000,
+                "duration_us": 500_000,
+                "gap_us": 0,
+                "caller_row": 2 * i,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -16,8 +16,7 @@ MULTIPLIER = 1.5  # mes at about 55-75% in its busiest 5 minutes: loaded, not sa
 @pytest.mark.parametrize("seed", [1, 5])
 def test_forecast_matches_a_run_at_the_higher_load(simulated, seed: int) -> None:
     base, truth = simulated("baseline", hours=1, load=1.0, seed=seed, start=PEAK_HOUR)
-    high, truth_high = simulated("baseline", hours=1, load=MULTIPLIER, seed=seed,
-                                 start=PEAK_HOUR)
+    high, truth_high = simulated("baseline", hours=1, load=MULTIPLIER, seed=seed, start=PEAK_HOUR)
     # the premise: nothing saturates at load M
     assert all(c["peak_utilization"] < 0.85 for c in truth_high["components"].values())
     table = compare(base, high, MULTIPLIER, truth, truth_high).set_index("service")
@@ -41,7 +40,8 @@ def test_measured_workers_and_model_of_the_bottleneck(simulated) -> None:
     for service, row in models.iterrows():
         assert row["workers"] <= truth["components"][service]["workers"], service
     assert mes["mean_service_ms"] == pytest.approx(
-        truth["components"]["mes"]["mean_service_ms"], rel=0.02)
+        truth["components"]["mes"]["mean_service_ms"], rel=0.02
+    )
 
 
 @pytest.mark.slow

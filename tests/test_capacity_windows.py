@@ -42,8 +42,19 @@ def hand_made(dataset: Path) -> Path:
         on(span("c", "s3", "c3", "api", 400 * MS, 500 * MS), "api-2"),
         on(span("d", "m1", None, "mes", 0, 20 * MS), "mes-1"),
         on(span("d", "p1", "m1", "mes", 5 * MS, 10 * MS, kind="producer"), "mes-1"),
-        on(span("e", "q1", None, "order-queue", 55 * MS, 30 * MS, kind="consumer",
-                links=[{"trace_id": "d", "span_id": "p1", "kind": "follows_from"}]), "oq-1"),
+        on(
+            span(
+                "e",
+                "q1",
+                None,
+                "order-queue",
+                55 * MS,
+                30 * MS,
+                kind="consumer",
+                links=[{"trace_id": "d", "span_id": "p1", "kind": "follows_from"}],
+            ),
+            "oq-1",
+        ),
     ]
     write_spans(dataset, [table(rows)], source={"kind": "test"})
     return dataset
@@ -77,8 +88,9 @@ def test_window_metrics_by_hand(hand_made: Path) -> None:
 
 
 def test_windows_split_by_time(dataset: Path) -> None:
-    rows = [on(span(f"t{i}", "s", None, "api", i * 200 * 1000 * MS, 10 * MS), "api-1")
-            for i in range(4)]  # at 0, 200, 400, 600 s
+    rows = [
+        on(span(f"t{i}", "s", None, "api", i * 200 * 1000 * MS, 10 * MS), "api-1") for i in range(4)
+    ]  # at 0, 200, 400, 600 s
     write_spans(dataset, [table(rows)], source={"kind": "test"})
     frame = window_metrics(dataset, window_s=300)
     assert frame["arrivals"].tolist() == [2, 1, 1]
@@ -96,8 +108,12 @@ def test_workers_file_overrides(hand_made: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("api: 0\n", "positive integer"), ("- api\n", "mapping"), ("api: [1\n", "malformed YAML"),
-     ("api: two\n", "positive integer")],
+    [
+        ("api: 0\n", "positive integer"),
+        ("- api\n", "mapping"),
+        ("api: [1\n", "malformed YAML"),
+        ("api: two\n", "positive integer"),
+    ],
 )
 def test_bad_workers_files(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "w.yaml"
@@ -118,12 +134,28 @@ def test_plan_on_hand_made(hand_made: Path) -> None:
 
 
 def test_cli_formats(hand_made: Path) -> None:
-    proc = run("capacity", str(hand_made), "--multipliers", "1,2", "--slo-p95-ms", "2000",
-               "--format", "csv")
+    proc = run(
+        "capacity",
+        str(hand_made),
+        "--multipliers",
+        "1,2",
+        "--slo-p95-ms",
+        "2000",
+        "--format",
+        "csv",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-    for column in ("service", "multiplier", "utilization", "p50_ms", "p95_ms", "saturated",
-                   "saturation_multiplier", "workers_needed"):
+    for column in (
+        "service",
+        "multiplier",
+        "utilization",
+        "p50_ms",
+        "p95_ms",
+        "saturated",
+        "saturation_multiplier",
+        "workers_needed",
+    ):
         assert column in rows[0]
     assert {r["service"] for r in rows} == {"web", "api", "db", "mes", "order-queue"}
     assert len(rows) == 10
@@ -135,9 +167,13 @@ def test_cli_formats(hand_made: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["--multipliers", "1,x"], "--multipliers"), (["--multipliers", "0"], "--multipliers"),
-     (["--slo-p95-ms", "-5"], "--slo-p95-ms"), (["--workers", "/nonexistent.yaml"], "workers"),
-     (["--format", "xml"], "format")],
+    [
+        (["--multipliers", "1,x"], "--multipliers"),
+        (["--multipliers", "0"], "--multipliers"),
+        (["--slo-p95-ms", "-5"], "--slo-p95-ms"),
+        (["--workers", "/nonexistent.yaml"], "workers"),
+        (["--format", "xml"], "format"),
+    ],
 )
 def test_cli_bad_flags(hand_made: Path, args: list[str], needle: str) -> None:
     assert_user_error(run("capacity", str(hand_made), *args), needle)
@@ -154,15 +190,28 @@ def test_cli_not_a_dataset(tmp_path: Path) -> None:
 
 
 def test_cli_dataset_without_work_spans(dataset: Path) -> None:
-    write_spans(dataset, [table([span("t", "c", None, "web", 0, 10, kind="client")])],
-                source={"kind": "test"})
+    write_spans(
+        dataset,
+        [table([span("t", "c", None, "web", 0, 10, kind="client")])],
+        source={"kind": "test"},
+    )
     assert_user_error(run("capacity", str(dataset)), "no server or consumer spans")
 
 
 def test_cli_workers_file_is_used(hand_made: Path, tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text("api: 9\n")
-    rows = json.loads(run("capacity", str(hand_made), "--multipliers", "1", "--workers",
-                          str(path), "--format", "json").stdout)
+    rows = json.loads(
+        run(
+            "capacity",
+            str(hand_made),
+            "--multipliers",
+            "1",
+            "--workers",
+            str(path),
+            "--format",
+            "json",
+        ).stdout
+    )
     api = next(r for r in rows if r["service"] == "api")
     assert api["workers"] == 9 and api["workers_known"] is True

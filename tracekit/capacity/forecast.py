@@ -70,19 +70,26 @@ class CapacityPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def forecast(con_or_dataset: Connectable, multipliers: Iterable[float] = DEFAULT_MULTIPLIERS,
-             slo_p95_ms: float | None = None,
-             workers: Mapping[str, int] | str | os.PathLike[str] | None = None,
-             window_s: int = DEFAULT_WINDOW_S, seed: int = 0) -> pd.DataFrame:
+def forecast(
+    con_or_dataset: Connectable,
+    multipliers: Iterable[float] = DEFAULT_MULTIPLIERS,
+    slo_p95_ms: float | None = None,
+    workers: Mapping[str, int] | str | os.PathLike[str] | None = None,
+    window_s: int = DEFAULT_WINDOW_S,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The forecast table of ``capacity_plan`` (one row per service and multiplier)."""
     return capacity_plan(con_or_dataset, multipliers, slo_p95_ms, workers, window_s, seed).table
 
 
-def capacity_plan(con_or_dataset: Connectable,
-                  multipliers: Iterable[float] = DEFAULT_MULTIPLIERS,
-                  slo_p95_ms: float | None = None,
-                  workers: Mapping[str, int] | str | os.PathLike[str] | None = None,
-                  window_s: int = DEFAULT_WINDOW_S, seed: int = 0) -> CapacityPlan:
+def capacity_plan(
+    con_or_dataset: Connectable,
+    multipliers: Iterable[float] = DEFAULT_MULTIPLIERS,
+    slo_p95_ms: float | None = None,
+    workers: Mapping[str, int] | str | os.PathLike[str] | None = None,
+    window_s: int = DEFAULT_WINDOW_S,
+    seed: int = 0,
+) -> CapacityPlan:
     """Forecast every component at each load multiplier (1 = the load in the data).
 
     ``workers`` (a mapping or a YAML file path) overrides measured worker counts;
@@ -92,8 +99,11 @@ def capacity_plan(con_or_dataset: Connectable,
     factors = _check_multipliers(multipliers)
     if slo_p95_ms is not None and not slo_p95_ms > 0:
         raise UserError(f"the p95 target must be a positive number of ms, got {slo_p95_ms}")
-    override = load_workers_file(workers) if isinstance(workers, str | os.PathLike) else \
-        dict(workers or {})
+    override = (
+        load_workers_file(workers)
+        if isinstance(workers, str | os.PathLike)
+        else dict(workers or {})
+    )
     con = as_connection(con_or_dataset)
     prepare_work(con, window_s)
     windows = _window_table(con, window_s, override)
@@ -101,17 +111,21 @@ def capacity_plan(con_or_dataset: Connectable,
     if work.empty:
         raise UserError("no server or consumer spans in the dataset: nothing to plan capacity for")
     unknown = sorted(set(override) - set(work["service"].astype("category").cat.categories))
-    notes = [f"workers file names services not in the data: {', '.join(unknown)}"] if unknown \
-        else []
+    notes = (
+        [f"workers file names services not in the data: {', '.join(unknown)}"] if unknown else []
+    )
     replayer = Replayer(work, window_s)
     counts = windows.groupby("service")["workers"].max()
     worker_array = np.array([max(int(counts.get(s, 1)), 1) for s in replayer.services])
     if replayer.cyclic:
-        notes.append("calls loop between services; callers replayed before their callees miss "
-                     "the callees' slow-down")
+        notes.append(
+            "calls loop between services; callers replayed before their callees miss "
+            "the callees' slow-down"
+        )
     rng = np.random.default_rng(seed)
-    known = [name in override or _queueing_seen(replayer, s)
-             for s, name in enumerate(replayer.services)]
+    known = [
+        name in override or _queueing_seen(replayer, s) for s, name in enumerate(replayer.services)
+    ]
     # A component that never queued shows only a lower bound of its workers: its utilization and
     # saturation use that bound (flagged by workers_known), but no wait is invented for it in
     # the latencies; a workers file makes it modelled like the others.
@@ -132,13 +146,24 @@ def capacity_plan(con_or_dataset: Connectable,
         expected = replayer.run(m, worker_array)
         sampled = replayer.sample(m, worker_array, rng)
         for s, name in enumerate(replayer.services):
-            rows.append(_row(replayer, s, m, expected, sampled, worker_array, known[s],
-                             saturation[s], name == first, slo_p95_ms))
+            rows.append(
+                _row(
+                    replayer,
+                    s,
+                    m,
+                    expected,
+                    sampled,
+                    worker_array,
+                    known[s],
+                    saturation[s],
+                    name == first,
+                    slo_p95_ms,
+                )
+            )
         entries.extend(_end_to_end(replayer, work, m, sampled))
     table = pd.DataFrame(rows)
     models = _models(replayer, windows, worker_array, override, known, rng)
-    return CapacityPlan(table, models, pd.DataFrame(entries), windows, first, int(window_s),
-                        notes)
+    return CapacityPlan(table, models, pd.DataFrame(entries), windows, first, int(window_s), notes)
 
 
 def _check_multipliers(multipliers: Iterable[float]) -> list[float]:
@@ -163,10 +188,12 @@ def _queueing_seen(replayer: Replayer, s: int) -> bool:
     return int(waited.sum()) >= max(QUEUED_MIN_CALLS, QUEUED_MIN_SHARE * called.sum())
 
 
-def _first_to_saturate(replayer: Replayer, saturation: dict[int, float | None],
-                       known: list[bool]) -> tuple[str | None, list[str]]:
+def _first_to_saturate(
+    replayer: Replayer, saturation: dict[int, float | None], known: list[bool]
+) -> tuple[str | None, list[str]]:
     """The component whose busiest window reaches utilization 1 first, among those whose
     worker count is known; a note when one with only a lower bound could come earlier."""
+
     def earliest(candidates: list[int]) -> int | None:
         finite = {s: m for s in candidates if (m := saturation[s]) is not None}
         return min(finite, key=finite.__getitem__) if finite else None
@@ -180,12 +207,23 @@ def _first_to_saturate(replayer: Replayer, saturation: dict[int, float | None],
         notes.append(
             f"{name} never queued in the data, so its worker count is only a lower bound; with "
             f"just the workers seen busy at once it would saturate at "
-            f"{saturation[overall]:.2f}x (give its real workers in a workers file)")
+            f"{saturation[overall]:.2f}x (give its real workers in a workers file)"
+        )
     return (replayer.services[best] if best is not None else None), notes
 
 
-def _row(replayer: Replayer, s: int, m: float, expected, sampled, workers: np.ndarray,
-         known: bool, saturation: float | None, first: bool, slo_p95_ms: float | None) -> dict:
+def _row(
+    replayer: Replayer,
+    s: int,
+    m: float,
+    expected,
+    sampled,
+    workers: np.ndarray,
+    known: bool,
+    saturation: float | None,
+    first: bool,
+    slo_p95_ms: float | None,
+) -> dict:
     rows = replayer.by_service[s]
     util = expected.utilization[s]
     counts = replayer.arrivals[s]
@@ -210,7 +248,8 @@ def _row(replayer: Replayer, s: int, m: float, expected, sampled, workers: np.nd
         "workers": int(workers[s]),
         "workers_known": known,
         "arrivals_per_s": round(m * float(counts.sum()) / (replayer.window_s * busy.sum()), 6)
-        if busy.any() else 0.0,
+        if busy.any()
+        else 0.0,
         "utilization": round(peak, 6) if math.isfinite(peak) else None,
         "mean_utilization": round(mean_util, 6) if math.isfinite(mean_util) else None,
         "p50_ms": _ms(p50),
@@ -232,8 +271,9 @@ def _model_name(replayer: Replayer, s: int) -> str:
     return "M/M/c" if abs(cv2 - 1.0) <= MMC_CV2_TOLERANCE else "M/G/c"
 
 
-def _saturation_multiplier(replayer: Replayer, s: int, workers: np.ndarray,
-                           callee_limit: float | None = None) -> float | None:
+def _saturation_multiplier(
+    replayer: Replayer, s: int, workers: np.ndarray, callee_limit: float | None = None
+) -> float | None:
     """The multiplier at which the service's busiest window reaches utilization 1 (bisection on
     the expected replay of the service and its callees); None when it has no arrivals."""
     if replayer.arrivals[s].sum() == 0:
@@ -331,27 +371,42 @@ def _end_to_end(replayer: Replayer, work: pd.DataFrame, m: float, sampled) -> li
     entry = np.flatnonzero(replayer.caller_row < 0)
     service = work["service"].astype("category").cat
     operation = work["operation"].astype("category").cat
-    pair = service.codes.to_numpy()[entry].astype(np.int64) * (len(operation.categories) + 1) \
+    pair = (
+        service.codes.to_numpy()[entry].astype(np.int64) * (len(operation.categories) + 1)
         + operation.codes.to_numpy()[entry]
+    )
     _, which = np.unique(pair, return_inverse=True)
     first = entry[np.unique(which, return_index=True)[1]]
     labels = [f"{work['service'].iloc[i]} {work['operation'].iloc[i]}" for i in first]
-    frame = pd.DataFrame({
-        "entry": np.tile(np.asarray(labels, dtype=object)[which], sampled.replicates),
-        "latency": sampled.latency_s[:, entry].ravel(),
-    })
+    frame = pd.DataFrame(
+        {
+            "entry": np.tile(np.asarray(labels, dtype=object)[which], sampled.replicates),
+            "latency": sampled.latency_s[:, entry].ravel(),
+        }
+    )
     rows = []
     for name, group in frame.groupby("entry", sort=True):
         values = group["latency"].to_numpy()
-        rows.append({"entry": name, "multiplier": m,
-                     "requests": int(values.size // sampled.replicates),
-                     "p50_ms": _ms(quantile(values, 0.5)), "p95_ms": _ms(quantile(values, 0.95))})
+        rows.append(
+            {
+                "entry": name,
+                "multiplier": m,
+                "requests": int(values.size // sampled.replicates),
+                "p50_ms": _ms(quantile(values, 0.5)),
+                "p95_ms": _ms(quantile(values, 0.95)),
+            }
+        )
     return rows
 
 
-def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
-            override: Mapping[str, int], known: list[bool], rng: np.random.Generator
-            ) -> pd.DataFrame:
+def _models(
+    replayer: Replayer,
+    windows: pd.DataFrame,
+    workers: np.ndarray,
+    override: Mapping[str, int],
+    known: list[bool],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Per service: the model, its inputs, and how well it reproduces the observed windows."""
     expected = replayer.run(1.0, workers)
     sampled = replayer.sample(1.0, workers, rng)
@@ -363,8 +418,11 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
         called = replayer.has_caller[rows_s]
         observed = replayer.gap[rows_s] + held
         observed_p95 = quantile(observed[called], 0.95) if called.any() else math.nan
-        model_p95 = quantile(sampled.latency_s[:, rows_s][:, called].ravel(), 0.95) \
-            if called.any() else math.nan
+        model_p95 = (
+            quantile(sampled.latency_s[:, rows_s][:, called].ravel(), 0.95)
+            if called.any()
+            else math.nan
+        )
         counts = replayer.arrivals[s]
         observed_wait = np.maximum(replayer.gap[rows_s][called] - replayer.network[s], 0.0)
         model_wait = expected.mean_wait_s[s][replayer.window_code[rows_s][called]]
@@ -377,34 +435,43 @@ def _models(replayer: Replayer, windows: pd.DataFrame, workers: np.ndarray,
         observed_peak = float(mine["utilization"].max()) if not mine.empty else math.nan
         usl_max = usl.max_throughput(float(workers[s]))
         peak_rate = float(mine["arrival_rate_per_s"].max()) if not mine.empty else math.nan
-        rows.append({
-            "service": name,
-            "model": _model_name(replayer, s),
-            "service_cv2": round(float(held.var() / held.mean() ** 2), 4) if held.mean() else 0.0,
-            "mean_service_ms": round(float(held.mean()) * 1000.0, 3),
-            "workers": int(workers[s]),
-            "workers_source": "file" if name in override else "measured",
-            "workers_known": known[s],
-            "network_ms": round(float(replayer.network[s]) * 1000.0, 3),
-            "windows": int(busy.sum()),
-            "observed_peak_utilization": round(observed_peak, 6),
-            "linear_saturation_multiplier": round(1.0 / observed_peak, 4)
-            if observed_peak > 0 else None,
-            "observed_calls": int(called.sum()),
-            "observed_wait_ms": round(float(observed_wait.mean()) * 1000.0, 3)
-            if observed_wait.size else None,
-            "model_wait_ms": round(float(model_wait.mean()) * 1000.0, 3)
-            if model_wait.size else None,
-            "observed_p95_ms": _ms(observed_p95),
-            "model_p95_ms": _ms(model_p95),
-            "p95_fit_error": round(abs(model_p95 - observed_p95) / observed_p95, 4)
-            if observed_p95 and math.isfinite(observed_p95) else None,
-            "usl_fitted": usl.supported,
-            "usl_sigma": round(usl.sigma, 6) if usl.supported else None,
-            "usl_kappa": round(usl.kappa, 8) if usl.supported else None,
-            "usl_r2": round(usl.r2, 4) if usl.supported else None,
-            "usl_saturation_multiplier": round(usl_max / peak_rate, 4)
-            if usl.supported and math.isfinite(usl_max) and peak_rate > 0 else None,
-            "usl_note": usl.note,
-        })
+        rows.append(
+            {
+                "service": name,
+                "model": _model_name(replayer, s),
+                "service_cv2": round(float(held.var() / held.mean() ** 2), 4)
+                if held.mean()
+                else 0.0,
+                "mean_service_ms": round(float(held.mean()) * 1000.0, 3),
+                "workers": int(workers[s]),
+                "workers_source": "file" if name in override else "measured",
+                "workers_known": known[s],
+                "network_ms": round(float(replayer.network[s]) * 1000.0, 3),
+                "windows": int(busy.sum()),
+                "observed_peak_utilization": round(observed_peak, 6),
+                "linear_saturation_multiplier": round(1.0 / observed_peak, 4)
+                if observed_peak > 0
+                else None,
+                "observed_calls": int(called.sum()),
+                "observed_wait_ms": round(float(observed_wait.mean()) * 1000.0, 3)
+                if observed_wait.size
+                else None,
+                "model_wait_ms": round(float(model_wait.mean()) * 1000.0, 3)
+                if model_wait.size
+                else None,
+                "observed_p95_ms": _ms(observed_p95),
+                "model_p95_ms": _ms(model_p95),
+                "p95_fit_error": round(abs(model_p95 - observed_p95) / observed_p95, 4)
+                if observed_p95 and math.isfinite(observed_p95)
+                else None,
+                "usl_fitted": usl.supported,
+                "usl_sigma": round(usl.sigma, 6) if usl.supported else None,
+                "usl_kappa": round(usl.kappa, 8) if usl.supported else None,
+                "usl_r2": round(usl.r2, 4) if usl.supported else None,
+                "usl_saturation_multiplier": round(usl_max / peak_rate, 4)
+                if usl.supported and math.isfinite(usl_max) and peak_rate > 0
+                else None,
+                "usl_note": usl.note,
+            }
+        )
     return pd.DataFrame(rows)

@@ -86,8 +86,9 @@ def erlang_c(c: int, a: float) -> float:
     return c * blocking / (c - a * (1.0 - blocking))
 
 
-def wait_model(rate: float, mean_s: float, workers: int, cv2: float = 1.0,
-               model: str = "M/G/c") -> WaitModel:
+def wait_model(
+    rate: float, mean_s: float, workers: int, cv2: float = 1.0, model: str = "M/G/c"
+) -> WaitModel:
     """The wait at ``rate`` arrivals/s for ``workers`` servers with mean service ``mean_s``.
 
     ``model`` "M/M/c" ignores ``cv2`` (exponential service); "M/G/c" applies Allen-Cunneen.
@@ -112,8 +113,7 @@ def wait_model(rate: float, mean_s: float, workers: int, cv2: float = 1.0,
     return WaitModel(utilization, prob_wait, prob_wait * if_waiting, if_waiting, False)
 
 
-def latency_quantiles(service_s: np.ndarray, wait: WaitModel, qs: tuple[float, ...]
-                      ) -> list[float]:
+def latency_quantiles(service_s: np.ndarray, wait: WaitModel, qs: tuple[float, ...]) -> list[float]:
     """Quantiles of wait + service, with service times drawn from the empirical ``service_s``.
 
     Exact for the mixture (no sampling): P(W + S <= t) = mean over samples of
@@ -153,8 +153,14 @@ def latency_quantiles(service_s: np.ndarray, wait: WaitModel, qs: tuple[float, .
     return results
 
 
-def workers_needed(rate: float, service_s: np.ndarray, target_s: float, q: float = 0.95,
-                   model: str = "M/G/c", limit: int = 10_000) -> int | None:
+def workers_needed(
+    rate: float,
+    service_s: np.ndarray,
+    target_s: float,
+    q: float = 0.95,
+    model: str = "M/G/c",
+    limit: int = 10_000,
+) -> int | None:
     """The fewest workers keeping the ``q``-quantile of wait + service at or under ``target_s``.
 
     ``None`` when no number of workers can (the service time alone exceeds the target).

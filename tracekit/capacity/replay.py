@@ -82,9 +82,13 @@ class Replayer:
             if gaps.size:
                 self.network[i] = float(np.quantile(gaps, NETWORK_QUANTILE))
         has = self.caller_row >= 0
-        pairs = np.unique(np.stack([self.service_code[self.caller_row[has]],
-                                    self.service_code[has]]), axis=1) if has.any() else \
-            np.empty((2, 0), dtype=np.int64)
+        pairs = (
+            np.unique(
+                np.stack([self.service_code[self.caller_row[has]], self.service_code[has]]), axis=1
+            )
+            if has.any()
+            else np.empty((2, 0), dtype=np.int64)
+        )
         self.calls: dict[int, set[int]] = {}
         for caller, callee in pairs.T.tolist():
             if caller != callee:
@@ -94,8 +98,9 @@ class Replayer:
             i: np.bincount(self.window_code[rows], minlength=self.n_windows).astype(float)
             for i, rows in enumerate(self.by_service)
         }
-        self.smoothed = {i: _smooth(counts, self.window_starts, window_s)
-                         for i, counts in self.arrivals.items()}
+        self.smoothed = {
+            i: _smooth(counts, self.window_starts, window_s) for i, counts in self.arrivals.items()
+        }
         self._fixed = [self._prepare(i, rows) for i, rows in enumerate(self.by_service)]
         # Services whose queue is modelled; the others are replayed without waits (used when
         # their worker count is unknown: they never queued, so a wait would be invented).
@@ -135,16 +140,22 @@ class Replayer:
                     stack.append(callee)
         return [s for s in self.order if s in seen]
 
-    def sample(self, multiplier: float, workers: np.ndarray, rng: np.random.Generator
-               ) -> Sampled:
+    def sample(self, multiplier: float, workers: np.ndarray, rng: np.random.Generator) -> Sampled:
         """Sampled replays, repeated so that about SAMPLED_SPANS spans are drawn in all."""
         count = max(1, min(MAX_REPLICATES, SAMPLED_SPANS // max(self.n, 1)))
         runs = [self.run(multiplier, workers, rng=rng) for _ in range(count)]
-        return Sampled(np.stack([r.latency_s for r in runs]),
-                       np.stack([r.duration_s for r in runs]))
+        return Sampled(
+            np.stack([r.latency_s for r in runs]), np.stack([r.duration_s for r in runs])
+        )
 
-    def run(self, multiplier: float, workers: np.ndarray, *, rng: np.random.Generator | None = None,
-            services: list[int] | None = None) -> ReplayResult:
+    def run(
+        self,
+        multiplier: float,
+        workers: np.ndarray,
+        *,
+        rng: np.random.Generator | None = None,
+        services: list[int] | None = None,
+    ) -> ReplayResult:
         """Replay at ``multiplier`` x the observed arrival rates with ``workers`` per service.
 
         With ``rng`` each span's wait is drawn from its window's model (for latency quantiles);
@@ -171,8 +182,11 @@ class Replayer:
                 cv2 = float(np.square(held - average).mean()) / average**2
             else:
                 finite = held[np.isfinite(held)]
-                cv2 = float(finite.var() / finite.mean() ** 2) if finite.size and \
-                    finite.mean() else 0.0
+                cv2 = (
+                    float(finite.var() / finite.mean() ** 2)
+                    if finite.size and finite.mean()
+                    else 0.0
+                )
             prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
             if not self.queues[s]:
                 prob, mean_if = np.zeros_like(prob), np.zeros_like(mean_if)
@@ -188,8 +202,11 @@ class Replayer:
             seen = fixed.network + waits + held
             latency[rows] = seen
             if fixed.targets.size:
-                change = np.bincount(fixed.inverse, weights=seen[fixed.sync] - fixed.observed,
-                                     minlength=fixed.targets.size)
+                change = np.bincount(
+                    fixed.inverse,
+                    weights=seen[fixed.sync] - fixed.observed,
+                    minlength=fixed.targets.size,
+                )
                 duration[fixed.targets] += change
         return result
 
@@ -206,8 +223,9 @@ class _Fixed:
     inverse: np.ndarray  # per synchronous span, its caller's index in targets
 
 
-def wait_arrays(rate: np.ndarray, mean_s: np.ndarray, workers: int, cv2: float, model: str
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def wait_arrays(
+    rate: np.ndarray, mean_s: np.ndarray, workers: int, cv2: float, model: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per window: waiting probability, mean wait of those who wait, utilization (vectorised
     ``queueing.wait_model``); saturated windows get probability 1 and an infinite wait."""
     offered = rate * mean_s
@@ -244,7 +262,7 @@ def _smooth(counts: np.ndarray, starts: np.ndarray, window_s: int) -> np.ndarray
     for shift in range(1, SMOOTH_WINDOWS // 2 + 1):
         # window i and i - shift are neighbours when every step between them is one window
         ok = np.zeros(counts.size, dtype=bool)
-        ok[shift:] = np.all([follows[shift - k: counts.size - k] for k in range(shift)], axis=0)
+        ok[shift:] = np.all([follows[shift - k : counts.size - k] for k in range(shift)], axis=0)
         total[shift:] += np.where(ok[shift:], counts[:-shift], 0.0)
         weight[shift:] += ok[shift:]
         total[:-shift] += np.where(ok[shift:], counts[shift:], 0.0)
@@ -274,5 +292,12 @@ def quantile(values: np.ndarray, q: float) -> float:
     return float(values[low] + (values[high] - values[low]) * (position - low))
 
 
-__all__ = ["Replayer", "ReplayResult", "Sampled", "erlang_c", "erlang_c_array", "quantile",
-           "wait_arrays"]
+__all__ = [
+    "Replayer",
+    "ReplayResult",
+    "Sampled",
+    "erlang_c",
+    "erlang_c_array",
+    "quantile",
+    "wait_arrays",
+]

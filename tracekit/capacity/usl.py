@@ -64,14 +64,20 @@ def fit_usl(concurrency: np.ndarray, throughput: np.ndarray) -> USLFit:
     keep = (n > 0) & (x > 0) & np.isfinite(n) & np.isfinite(x)
     n, x = n[keep], x[keep]
     if n.size < MIN_WINDOWS:
-        return USLFit(False, windows=int(n.size),
-                      note=f"{n.size} busy windows; at least {MIN_WINDOWS} are needed")
+        return USLFit(
+            False,
+            windows=int(n.size),
+            note=f"{n.size} busy windows; at least {MIN_WINDOWS} are needed",
+        )
     for label, values in (("concurrency", n), ("throughput", x)):
         spread = float(values.max() / values.min())
         if spread < MIN_RANGE:
-            return USLFit(False, windows=int(n.size),
-                          note=f"{label} varies only {spread:.2f}x across windows; "
-                          f"at least {MIN_RANGE}x is needed")
+            return USLFit(
+                False,
+                windows=int(n.size),
+                note=f"{label} varies only {spread:.2f}x across windows; "
+                f"at least {MIN_RANGE}x is needed",
+            )
     y = n / x
     columns = {"sigma": n - 1, "kappa": n * (n - 1)}
     active = list(columns)

@@ -30,9 +30,14 @@ def observed_latency(con_or_dataset: Connectable) -> pd.DataFrame:
     ).df()
 
 
-def compare(base: Connectable, at_load: Connectable, multiplier: float,
-            truth: dict[str, Any] | None = None, truth_at_load: dict[str, Any] | None = None,
-            seed: int = 0) -> pd.DataFrame:
+def compare(
+    base: Connectable,
+    at_load: Connectable,
+    multiplier: float,
+    truth: dict[str, Any] | None = None,
+    truth_at_load: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per service: forecast (from ``base`` alone) vs measured (``at_load``) p50/p95,
     their relative errors, forecast utilization and, with truth files, the true peak
     utilization at the load and the true saturation load next to the forecast's."""
@@ -57,13 +62,13 @@ def compare(base: Connectable, at_load: Connectable, multiplier: float,
             row["true_workers"] = truth["components"][service]["workers"]
         row["p95_error"] = _error(row["forecast_p95_ms"], row["measured_p95_ms"])
         if truth_at_load is not None:
-            row["true_peak_utilization"] = truth_at_load["components"][service][
-                "peak_utilization"]
+            row["true_peak_utilization"] = truth_at_load["components"][service]["peak_utilization"]
         row["forecast_saturation"] = f["saturation_multiplier"]
         if truth is not None:
             row["true_saturation_load"] = truth["components"][service]["saturation_load"]
-            row["saturation_error"] = _error(row["forecast_saturation"],
-                                             row["true_saturation_load"])
+            row["saturation_error"] = _error(
+                row["forecast_saturation"], row["true_saturation_load"]
+            )
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["first_to_saturate"] = plan.first_to_saturate

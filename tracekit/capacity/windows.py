@@ -73,8 +73,9 @@ def work_spans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame
 
 
-def instance_overlap(con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_S
-                     ) -> pd.DataFrame:
+def instance_overlap(
+    con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_S
+) -> pd.DataFrame:
     """Most spans open at once per service, instance and window (from ``capacity_work``)."""
     return con.sql(load_sql("capacity/overlap.sql"), params={"window_s": int(window_s)}).df()
 
@@ -92,8 +93,11 @@ def estimate_workers(overlap: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in per_instance.groupby(level=0).sum().items()}
 
 
-def window_metrics(con_or_dataset: Connectable, window_s: int = DEFAULT_WINDOW_S,
-                   workers: dict[str, int] | None = None) -> pd.DataFrame:
+def window_metrics(
+    con_or_dataset: Connectable,
+    window_s: int = DEFAULT_WINDOW_S,
+    workers: dict[str, int] | None = None,
+) -> pd.DataFrame:
     """One row per service and window with arrivals, service/self time, waits, concurrency,
     the most spans open at once (summed over instances), workers and utilization.
 
@@ -104,15 +108,17 @@ def window_metrics(con_or_dataset: Connectable, window_s: int = DEFAULT_WINDOW_S
     return _window_table(con, window_s, workers)
 
 
-def _window_table(con: duckdb.DuckDBPyConnection, window_s: int,
-                  workers: dict[str, int] | None) -> pd.DataFrame:
+def _window_table(
+    con: duckdb.DuckDBPyConnection, window_s: int, workers: dict[str, int] | None
+) -> pd.DataFrame:
     frame = con.sql(load_sql("capacity/windows.sql"), params={"window_s": int(window_s)}).df()
     overlap = instance_overlap(con, window_s)
     measured = estimate_workers(overlap)
     chosen = {**measured, **(workers or {})}
     summed = overlap.groupby(["service", "window_start"])["max_concurrency"].sum()
-    frame = frame.merge(summed.rename("max_overlap").reset_index(),
-                        on=["service", "window_start"], how="left")
+    frame = frame.merge(
+        summed.rename("max_overlap").reset_index(), on=["service", "window_start"], how="left"
+    )
     frame["max_overlap"] = frame["max_overlap"].fillna(0).astype("int64")
     frame["workers"] = frame["service"].map(chosen).fillna(0).astype("int64")
     frame["workers_source"] = [
@@ -141,8 +147,9 @@ def load_workers_file(path: str | os.PathLike[str]) -> dict[str, int]:
     if isinstance(data, dict) and set(data) == {"workers"}:
         data = data["workers"]
     if not isinstance(data, dict) or not data:
-        raise UserError(f"{file}: expected a mapping of service name to worker count, "
-                        "e.g. `mes: 8`")
+        raise UserError(
+            f"{file}: expected a mapping of service name to worker count, e.g. `mes: 8`"
+        )
     result: dict[str, int] = {}
     for name, value in data.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -25,25 +25,52 @@ def parse_multipliers(text: str) -> list[float]:
         except ValueError:
             value = math.nan
         if not (value > 0 and math.isfinite(value)):
-            raise UserError(f"--multipliers: expected positive numbers separated by commas "
-                            f"(e.g. 1,2,5,10), got {text!r}")
+            raise UserError(
+                f"--multipliers: expected positive numbers separated by commas "
+                f"(e.g. 1,2,5,10), got {text!r}"
+            )
         values.append(value)
     return values
 
 
 @click.command("capacity")
 @click.argument("dataset", type=click.Path(file_okay=False))
-@click.option("--multipliers", default="1,2,5,10", show_default=True,
-              help="Load multipliers to forecast (1 = the load in the data).")
-@click.option("--slo-p95-ms", type=float, default=None,
-              help="p95 target (ms) of the latency callers see; adds workers_needed.")
-@click.option("--workers", "workers_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML file of worker counts per service (`mes: 8`), overriding measured ones.")
-@click.option("--window", "window_s", type=int, default=300, show_default=True,
-              help="Window length in seconds.")
+@click.option(
+    "--multipliers",
+    default="1,2,5,10",
+    show_default=True,
+    help="Load multipliers to forecast (1 = the load in the data).",
+)
+@click.option(
+    "--slo-p95-ms",
+    type=float,
+    default=None,
+    help="p95 target (ms) of the latency callers see; adds workers_needed.",
+)
+@click.option(
+    "--workers",
+    "workers_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML file of worker counts per service (`mes: 8`), overriding measured ones.",
+)
+@click.option(
+    "--window",
+    "window_s",
+    type=int,
+    default=300,
+    show_default=True,
+    help="Window length in seconds.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def command(dataset: str, multipliers: str, slo_p95_ms: float | None, workers_file: str | None,
-            window_s: int, fmt: str) -> None:
+def command(
+    dataset: str,
+    multipliers: str,
+    slo_p95_ms: float | None,
+    workers_file: str | None,
+    window_s: int,
+    fmt: str,
+) -> None:
     """Forecast each component of DATASET at load MULTIPLIERS: utilization of its busiest window,
     p50/p95 of the latency its callers see, when it saturates, and workers needed for a p95
     target."""
@@ -51,8 +78,9 @@ def command(dataset: str, multipliers: str, slo_p95_ms: float | None, workers_fi
 
     factors = parse_multipliers(multipliers)
     if slo_p95_ms is not None and not (slo_p95_ms > 0 and math.isfinite(slo_p95_ms)):
-        raise UserError(f"--slo-p95-ms: must be a positive number of milliseconds, "
-                        f"got {slo_p95_ms:g}")
+        raise UserError(
+            f"--slo-p95-ms: must be a positive number of milliseconds, got {slo_p95_ms:g}"
+        )
     if window_s <= 0:
         raise UserError(f"--window: must be a positive number of seconds, got {window_s}")
     plan = capacity_plan(dataset, factors, slo_p95_ms, workers_file, window_s)
