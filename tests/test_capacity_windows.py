@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tracekit
 from tests.cli import assert_user_error, run
 from tests.spanrows import span, table
 from tracekit.capacity import capacity_plan, load_workers_file, window_metrics
@@ -215,3 +216,20 @@ def test_cli_workers_file_is_used(hand_made: Path, tmp_path: Path) -> None:
     )
     api = next(r for r in rows if r["service"] == "api")
     assert api["workers"] == 9 and api["workers_known"] is True
+
+
+def test_real_jaeger_traces(eval_dir: Path, dataset: Path) -> None:
+    """Traces from Jaeger and its UI (made by real instrumentation) plan without surprises."""
+    files = sorted((eval_dir / "jaeger-ui" / "trace-statistics").glob("*.json"))
+    files = [f for f in files if f.name != "expected_self_us.json"]
+    files.append(eval_dir / "jaeger-ui" / "otlp2jaeger-multi-in-combined.json")
+    proc = run("import", *map(str, files), "--out", str(dataset))
+    assert proc.returncode == 0, proc.stderr
+    plan = capacity_plan(dataset, [1, 2])
+    assert len(plan.table) == 2 * plan.table["service"].nunique() > 0
+    assert (plan.table["utilization"] < 0.01).all()  # a handful of traces: nearly idle
+    con = tracekit.connect(dataset)
+    [(work,)] = con.execute(
+        "SELECT count(*) FROM spans WHERE kind IN ('server', 'consumer')"
+    ).fetchall()
+    assert plan.windows["arrivals"].sum() == work
