@@ -9,11 +9,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from tests.plugins.analytics import load_cases, run_case, span_table
 from tests.plugins.critical_path import eval_table, rows_connection
 from tracekit.connect import connect
+from tracekit.schema import SPAN_SCHEMA
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,6 +169,26 @@ def test_times_before_1970() -> None:
         for trace, segments in _segments(con).items()
     }
     assert got == _oracle(spans)
+
+
+def test_null_lists_and_no_spans() -> None:
+    """NULL links (not empty lists) keep children; with no spans every view is empty."""
+    table = span_table(
+        [
+            {"id": "a", "service": "s", "op": "o", "start": 0, "end": 100},
+            {"id": "b", "parent": "a", "service": "s", "op": "p", "start": 10, "end": 50},
+        ]
+    )
+    links = table.schema.get_field_index("links")
+    table = table.set_column(links, "links", pa.nulls(2, table.schema.field("links").type))
+    con = rows_connection(table)
+    assert con.execute(
+        "SELECT span_id, duration_us FROM critical_path ORDER BY start_time"
+    ).fetchall() == [("a", 10_000), ("b", 40_000), ("a", 50_000)]
+    empty = rows_connection(SPAN_SCHEMA.empty_table())
+    for view in ("critical_path", "bottlenecks", "bottleneck_operations", "n_plus_one"):
+        assert empty.execute(f"SELECT count(*) FROM {view}").fetchall() == [(0,)]
+    assert empty.execute("SELECT count(*) FROM slow_attributes()").fetchall() == [(0,)]
 
 
 def test_ten_thousand_span_trace() -> None:

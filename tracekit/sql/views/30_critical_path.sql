@@ -34,9 +34,9 @@ raw AS MATERIALIZED (
            CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
            CASE kind WHEN 'consumer' THEN 1 WHEN 'producer' THEN 2 ELSE 0 END AS kind_code,
            epoch_us(start_time) AS s, epoch_us(end_time) AS e,
-           len(links) > 0
-               AND list_contains(list_transform(links, lambda l: l.span_id), parent_span_id)
-               AS links_parent,
+           coalesce(len(links) > 0
+               AND list_contains(list_transform(links, lambda l: l.span_id), parent_span_id),
+               false) AS links_parent,
            trace_id, span_id, service, operation, kind
     FROM span_rows
 ),
