@@ -1,0 +1,99 @@
+"""Jaeger JSON is mapped a batch at a time (jaeger_json.traces_batch); a span it cannot read is
+named by the span-by-span check (jaeger_json.span_problem). The two must agree: the check passes
+every span the batch reads, and skipping bad spans gives exactly the rows of the same document
+without them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import msgspec
+import pyarrow as pa
+import pytest
+
+from tests.plugins.importers import CASES
+from tracekit.importers import BadInput, SkipLog, jaeger_to_batches
+from tracekit.importers.jaeger_json import Trace, span_problem, traces_batch
+
+# one bad span per kind of problem the batch can meet: (trace index, span index, change, message)
+BREAKAGES = [
+    (0, 1, {"processID": "nope"}, ".processID: names process 'nope', which is not in"),
+    (1, 0, {"processID": None}, ": has neither a processID nor a process"),
+    (1, 1, {"tags": [{"key": "n", "type": "int64", "value": 2.5}]}, ".tags[0].value: int64"),
+    (
+        2,
+        0,
+        {"logs": [{"timestamp": 1, "fields": [{"key": "b", "type": "bool", "value": 0.5}]}]},
+        ".logs[0].fields[0].value: bool tag holds 0.5",
+    ),
+    (2, 1, {"processID": "bad"}, ".processes['bad'].tags[0].value: binary tag holds 1.5"),
+]
+
+
+def _document() -> dict:
+    """Three copies of the case trace (every tag type, special tags, logs, references), each
+    with its own trace id, and a process whose tag its type cannot hold."""
+    trace = json.loads((CASES / "good-trace.json").read_text())["data"][0]
+    traces = []
+    for number in range(3):
+        copied = copy.deepcopy(trace)
+        trace_id = f"{number + 1:032x}"
+        copied["traceID"] = trace_id
+        for span in copied["spans"]:
+            span["traceID"] = trace_id
+            for ref in span.get("references") or ():
+                ref["traceID"] = trace_id
+        copied["processes"]["bad"] = {
+            "serviceName": "bad",
+            "tags": [{"key": "w", "type": "binary", "value": 1.5}],
+        }
+        traces.append(copied)
+    return {"data": traces}
+
+
+def _rows(document: dict, skips: SkipLog | None = None) -> list[dict]:
+    batches = list(jaeger_to_batches(document, skip_bad=skips is not None, skips=skips))
+    return pa.Table.from_batches(batches).to_pylist()
+
+
+def test_the_check_passes_every_span_the_batch_reads():
+    document = _document()
+    traces = [msgspec.convert(trace, Trace) for trace in document["data"]]
+    batch, bad = traces_batch(traces)
+    assert bad == []
+    assert batch.num_rows == sum(len(trace.spans) for trace in traces) == 6
+    for trace in traces:
+        for span in trace.spans:
+            assert span_problem(span, trace.processes or {}, "$") is None
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda breakage: breakage[3].split(":")[0])
+def test_a_bad_span_is_named_by_the_check(breakage):
+    # (strings and ints pass as they are whatever the declared type, so the bad values here are
+    # floats a type other than float64 cannot hold)
+    trace_index, span_index, change, message = breakage
+    document = _document()
+    document["data"][trace_index]["spans"][span_index].update(change)
+    with pytest.raises(BadInput) as raised:
+        _rows(document)
+    assert str(raised.value).startswith(f"$.data[{trace_index}].spans[{span_index}]{message}")
+
+
+def test_skipping_bad_spans_gives_the_rows_of_the_document_without_them():
+    broken = _document()
+    pruned = _document()
+    for trace_index, span_index, change, _ in BREAKAGES:
+        broken["data"][trace_index]["spans"][span_index].update(change)
+    for trace_index, span_index, _, _ in sorted(BREAKAGES, reverse=True):
+        del pruned["data"][trace_index]["spans"][span_index]
+    skips = SkipLog()
+    rows = _rows(broken, skips)
+    assert rows == _rows(pruned)
+    assert len(rows) == 1
+    assert skips.units == {"span": len(BREAKAGES)}
+    for _, _, _, message in BREAKAGES:
+        # the skip log counts reasons by path pattern (indices dropped)
+        pattern = re.sub(r"\[\d+\]", "[]", message)
+        assert any(pattern in reason for reason in skips.reasons), pattern
