@@ -44,6 +44,7 @@ MMC_CV2_TOLERANCE = 0.15  # service-time cv^2 this close to 1 is exponential eno
 QUEUED_FRACTION = 0.1
 QUEUED_MIN_CALLS = 5
 QUEUED_MIN_SHARE = 0.01
+QUEUED_MIN_S = 0.001
 _MAX_MULTIPLIER = 1e6
 SATURATION_TOLERANCE = 1e-3  # relative precision of saturation multipliers
 _WORKERS_LIMIT = 10_000
@@ -184,7 +185,12 @@ def _queueing_seen(replayer: Replayer, s: int) -> bool:
     if not called.any():
         return False
     typical = float(np.median(replayer.duration[rows]))
-    waited = replayer.gap[rows][called] - replayer.network[s] > QUEUED_FRACTION * typical
+    extra = replayer.gap[rows][called] - replayer.network[s]
+    # Real networks jitter: an extra gap counts as queueing only when it is long against the
+    # service time, against the typical call's jitter, and in absolute terms.
+    jitter = float(np.median(extra))
+    threshold = max(QUEUED_FRACTION * typical, 3.0 * jitter, QUEUED_MIN_S)
+    waited = extra > threshold
     return int(waited.sum()) >= max(QUEUED_MIN_CALLS, QUEUED_MIN_SHARE * called.sum())
 
 
