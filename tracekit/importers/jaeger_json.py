@@ -204,11 +204,13 @@ def _attributes(spans: list[Span], bad: set[int]) -> tuple[pa.Array, pa.Array, p
     """Span attributes from tags, with the tags Jaeger maps to kind, status and status message
     taken out (the last tag of a key wins, as in Jaeger)."""
     count = len(spans)
-    tags, span_of = flatten([span.tags or () for span in spans])
-    value_of = [tag.value for tag in tags]
+    lists = [span.tags or () for span in spans]
+    tags, span_of = flatten(lists)
+    # nested comprehensions over the per-span lists are faster than passes over the flat list
+    value_of = [tag.value for items in lists for tag in items]
     texts, tag_bad = tag_texts(value_of, TagTypes(tags))
     bad.update(span_of[tag_bad].tolist())
-    keys = pa.array([tag.key for tag in tags], pa.string())
+    keys = pa.array([tag.key for items in lists for tag in items], pa.string())
     values = pa.array(texts, pa.string())
 
     def last(key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -298,10 +300,11 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     """Logs as events: the last ``event`` field names one, the other fields are its attributes."""
     count = len(spans)
     logs, span_of = flatten([span.logs or () for span in spans])
-    fields, log_of = flatten([log.fields or () for log in logs])
-    texts, field_bad = tag_texts([tag.value for tag in fields], TagTypes(fields))
+    lists = [log.fields or () for log in logs]
+    fields, log_of = flatten(lists)
+    texts, field_bad = tag_texts([tag.value for items in lists for tag in items], TagTypes(fields))
     bad.update(span_of[log_of[field_bad]].tolist())
-    keys = pa.array([tag.key for tag in fields], pa.string())
+    keys = pa.array([tag.key for items in lists for tag in items], pa.string())
     values = pa.array(texts, pa.string())
     is_event = pc.equal(keys, "event").to_numpy(False)
     named_logs, positions = last_per_group(np.flatnonzero(is_event), log_of)
