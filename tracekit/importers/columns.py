@@ -1,7 +1,8 @@
 """A columnar builder of span rows: flat Python lists in, one Arrow record batch out.
 
-Both importers append spans here instead of building a dict per span; a batch is assembled
-from the flat lists with offsets, which is what keeps import fast and its memory small.
+The OTLP importer appends spans here instead of building a dict per span; a batch is assembled
+from the flat lists with offsets, which is what keeps import fast and its memory small. The
+Jaeger importer builds whole batches itself and appends them with ``add_batch``.
 Maps (attributes, resource, event attributes) are appended as dicts and stored sorted by key,
 so the same span gives the same row whatever order its tags came in.
 """

@@ -9,6 +9,13 @@ The mapping is Jaeger's own (OpenTelemetry collector-contrib ``jaegerproto_to_tr
 - logs -> ``events``, the ``event`` field naming the event; process tags -> ``resource``;
 - ``otel.library.name``/``.version`` (older Jaeger) -> ``otel.scope.name``/``.version``;
 - span ``warnings`` -> the ``@jaeger@warnings`` attribute (where Jaeger keeps them in OTLP).
+
+It is computed a batch of traces at a time (``traces_batch``): tags, logs and references of the
+whole batch are flattened into lists with the index of their span, and the rules above run on
+those columns with pyarrow.compute and numpy (tracekit.importers.flat). A span the batch cannot
+read (a missing process, a value its declared type cannot hold) is named by ``span_problem``,
+a span-by-span check that only finds and describes the problem; the span is then dropped
+(--skip-bad) or the import stops.
 """
 
 from __future__ import annotations
