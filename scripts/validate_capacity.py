@@ -243,7 +243,7 @@ entry requests whose callers are not traced); truth values come from the simulat
 files, which tracekit never reads. In the 19:00 runs (the evening order peak) mes is at about
 35-45% at load 1; the 09:00 runs start from a quieter hour with workshop operators also using
 MES. The tests (`tests/test_capacity_validation.py`) keep the 19:00 configuration for seeds 1
-and 5.
+and 5 and the 09:00 one for seed 1.
 """
 
 LIMITS = """
