@@ -63,6 +63,10 @@ def test_python_functions_and_windows(saturated: Any) -> None:
     assert set(critical_path(con, trace)["trace_id"]) == {trace}
     attributes = slow_attributes(con)
     assert (attributes["slow_traces"] >= 5).all() and not attributes.empty
+    assert list(attributes["difference"]) == sorted(attributes["difference"], reverse=True)
+    # a smaller baseline sample is still a baseline of the same kinds of request
+    sampled = slow_attributes(con, baseline_sample=50)
+    assert not sampled.empty and (sampled["baseline_traces"] <= 50).all()
     # the N+1 the scenario models: model parts fetched one request at a time
     summary = n_plus_one_summary(con).set_index(["service", "operation"])
     assert ("mes", "GET /models/{model_id}/parts/{part_id}") in summary.index
@@ -73,6 +77,8 @@ def test_python_functions_and_windows(saturated: Any) -> None:
         bottlenecks(con, since="yesterday")
     with pytest.raises(UserError):
         slow_attributes(con, min_traces=0)
+    with pytest.raises(UserError):
+        slow_attributes(con, quantile=1.5)
 
 
 NPLUSONE = [

@@ -46,17 +46,42 @@ def slow_attributes(
     *,
     min_traces: int = 5,
     max_values: int = 50,
+    quantile: float = 0.95,
+    min_kind_traces: int = 20,
+    baseline_sample: int = 20_000,
     since: TimeBound = None,
     until: TimeBound = None,
 ) -> pd.DataFrame:
-    """key, value, slow_traces, other_traces, slow_share, other_share, lift: span and resource
-    attribute values carried by at least ``min_traces`` slow traces (critical path >= p95),
-    most over-represented first. Keys with more than ``max_values`` values (ids) are skipped."""
-    if min_traces < 1 or max_values < 1:
-        raise UserError("min_traces and max_values must be at least 1")
+    """service, key, value, slow_traces, baseline_traces, slow_share, baseline_share, difference,
+    lift: span and resource (``resource.<key>``) attribute values over-represented in slow traces,
+    largest difference first.
+
+    Each trace is compared with its own kind (root service and operation, kinds with at least
+    ``min_kind_traces`` traces): slow when its critical path is at or above the kind's
+    ``quantile``; the baseline is the rest, at most ``baseline_sample`` of them (picked by a hash
+    of their ids). Listed are values carried by at least ``min_traces`` slow traces; keys with
+    more than ``max_values`` values in a service (ids) are skipped.
+
+    >>> slow_attributes(tracekit.connect("data/demo")).head(3)  # doctest: +SKIP
+    """
+    if min_traces < 1 or max_values < 1 or min_kind_traces < 1 or baseline_sample < 1:
+        raise UserError(
+            "min_traces, max_values, min_kind_traces and baseline_sample must be at least 1"
+        )
+    if not 0 < quantile < 1:
+        raise UserError(f"quantile: must be between 0 and 1, got {quantile}")
     start, end = time_bounds(con, since, until)
     return con.sql(
         "SELECT * FROM slow_attributes(min_traces := $min_traces, max_values := $max_values, "
-        "since := $since, until := $until)",
-        params={"min_traces": min_traces, "max_values": max_values, "since": start, "until": end},
+        "quantile := $quantile, min_kind_traces := $min_kind_traces, "
+        "baseline_sample := $baseline_sample, since := $since, until := $until)",
+        params={
+            "min_traces": int(min_traces),
+            "max_values": int(max_values),
+            "quantile": float(quantile),
+            "min_kind_traces": int(min_kind_traces),
+            "baseline_sample": int(baseline_sample),
+            "since": start,
+            "until": end,
+        },
     ).df()

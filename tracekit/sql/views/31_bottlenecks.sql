@@ -137,58 +137,80 @@ SELECT rank, service, operation, cp_share, cp_share_slow, wait_share, self_p95_u
        traces
 FROM bottleneck_shares(by_operation := true);
 
--- slow_attributes(min_traces, max_values, since, until): span and resource attribute values
--- over-represented in slow traces. Per key=value: the slow traces and the other traces with a
--- span carrying it, each as a share of its group, and lift = slow share / other share (NULL when
--- no other trace has it). The other traces are those with the same root operations as the slow
--- ones (like is compared with like). Keys with more than max_values distinct values (ids) are
--- skipped.
-CREATE OR REPLACE MACRO slow_attributes(min_traces := 5, max_values := 50, since := NULL,
-                                        until := NULL) AS TABLE
+-- slow_attributes(...): which span and resource attribute values come with slowness (tails).
+-- Like is compared with like: traces are grouped by kind (root service and operation; kinds with
+-- fewer than min_kind_traces traces in the window are left out), a trace is slow when its
+-- critical path is at or above its kind's `quantile`, and the baseline is the rest of those
+-- kinds. The baseline is every other trace up to baseline_sample, then that many picked by a
+-- hash of their ids (the same ones on every run): the shares become estimates but the attribute
+-- scan stays bounded on big windows. Per service, key (resource attributes as "resource.<key>")
+-- and value, carried by at least min_traces slow traces: the slow and baseline traces having a
+-- span of that service with it, each as a share of its group, difference = slow share - baseline
+-- share (the ordering) and lift = slow share / baseline share (NULL when no baseline trace has
+-- it). Keys with more than max_values distinct values in a service (ids) are skipped.
+CREATE OR REPLACE MACRO slow_attributes(min_traces := 5, max_values := 50, quantile := 0.95,
+                                        min_kind_traces := 20, baseline_sample := 20000,
+                                        since := NULL, until := NULL) AS TABLE
 WITH rooted AS (
-    SELECT c.*, r.service AS root_service, r.operation AS root_operation
+    SELECT c.trace_id, c.duration_us, r.service AS root_service, r.operation AS root_operation
     FROM critical_path_traces(since := since, until := until) AS c
     JOIN trace_roots AS r USING (trace_id)
 ),
+kinds AS (
+    SELECT root_service, root_operation, quantile_cont(duration_us, quantile) AS threshold
+    FROM rooted
+    GROUP BY ALL
+    HAVING count(*) >= min_kind_traces
+),
+labelled AS (
+    SELECT r.trace_id, r.duration_us >= k.threshold AS is_slow
+    FROM rooted AS r
+    JOIN kinds AS k
+      ON k.root_service IS NOT DISTINCT FROM r.root_service
+     AND k.root_operation IS NOT DISTINCT FROM r.root_operation
+),
 t AS (
-    -- the other traces are those of the same kinds of request (root operations) as slow ones
-    SELECT * FROM rooted
-    WHERE is_slow OR (root_service, root_operation) IN (
-        SELECT (root_service, root_operation) FROM rooted WHERE is_slow
-    )
+    SELECT * FROM labelled WHERE is_slow
+    UNION ALL
+    SELECT * FROM labelled WHERE NOT is_slow
+    QUALIFY row_number() OVER (ORDER BY hash(trace_id), trace_id) <= baseline_sample
 ),
 pairs AS (
-    SELECT DISTINCT trace_id, entry.key AS key, entry.value AS value
+    SELECT DISTINCT trace_id, service, entry.key AS key, entry.value AS value
     FROM (
-        SELECT trace_id, unnest(map_entries(attributes)) AS entry
+        SELECT trace_id, service, unnest(map_entries(attributes)) AS entry
         FROM span_rows WHERE trace_id IN (SELECT trace_id FROM t)
-        UNION ALL
-        SELECT trace_id, unnest(map_entries(resource))
+    )
+    UNION
+    SELECT DISTINCT trace_id, service, 'resource.' || entry.key, entry.value
+    FROM (
+        SELECT trace_id, service, unnest(map_entries(resource)) AS entry
         FROM span_rows WHERE trace_id IN (SELECT trace_id FROM t)
     )
 ),
 keys AS (
-    SELECT key FROM pairs GROUP BY key HAVING count(DISTINCT value) <= max_values
+    SELECT service, key FROM pairs GROUP BY ALL HAVING count(DISTINCT value) <= max_values
 ),
 counts AS (
-    SELECT p.key, p.value,
+    SELECT p.service, p.key, p.value,
            count(*) FILTER (WHERE t.is_slow) AS slow_traces,
-           count(*) FILTER (WHERE NOT t.is_slow) AS other_traces
+           count(*) FILTER (WHERE NOT t.is_slow) AS baseline_traces
     FROM pairs AS p
+    SEMI JOIN keys AS k ON k.service IS NOT DISTINCT FROM p.service AND k.key = p.key
     JOIN t USING (trace_id)
-    WHERE p.key IN (SELECT key FROM keys)
     GROUP BY ALL
 ),
 sizes AS (
     SELECT count(*) FILTER (WHERE is_slow) AS slow_total,
-           count(*) FILTER (WHERE NOT is_slow) AS other_total
+           count(*) FILTER (WHERE NOT is_slow) AS baseline_total
     FROM t
 )
-SELECT key, value, slow_traces, other_traces,
+SELECT service, key, value, slow_traces, baseline_traces,
        round(slow_traces / slow_total, 6) AS slow_share,
-       round(other_traces / nullif(other_total, 0), 6) AS other_share,
-       round((slow_traces / slow_total) / nullif(other_traces / nullif(other_total, 0), 0), 3)
-           AS lift
+       round(coalesce(baseline_traces / nullif(baseline_total, 0), 0), 6) AS baseline_share,
+       round(slow_share - baseline_share, 6) AS difference,
+       round((slow_traces / slow_total) / nullif(baseline_traces / nullif(baseline_total, 0), 0),
+             3) AS lift
 FROM counts CROSS JOIN sizes
 WHERE slow_traces >= min_traces
-ORDER BY lift DESC NULLS FIRST, slow_traces DESC, key, value;
+ORDER BY difference DESC, lift DESC NULLS FIRST, slow_traces DESC, service, key, value;
