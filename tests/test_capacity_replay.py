@@ -85,3 +85,52 @@ def test_usl_needs_a_range_of_concurrency() -> None:
     fit = fit_usl(n, n * 2)
     assert not fit.supported and "varies only" in fit.note
     assert not fit_usl(np.array([1.0, 2.0]), np.array([1.0, 2.0])).supported
+
+
+def fan_out(parallel: bool, n: int = 60) -> pd.DataFrame:
+    """n api requests (1 s) each calling db twice (0.5 s each), at once or one after another."""
+    window = pd.Timestamp("2026-01-05 10:00:00")
+    rows = []
+    for i in range(n):
+        start = i * 5_000_000
+        rows.append(
+            {
+                "service": "api",
+                "operation": "op",
+                "window_start": window,
+                "start_us": start,
+                "duration_us": 1_000_000,
+                "gap_us": None,
+                "caller_row": -1,
+                "call_island": -1,
+                "call_end_us": None,
+            }
+        )
+        for k in range(2):
+            offset = 100_000 if parallel else 100_000 + k * 500_000
+            rows.append(
+                {
+                    "service": "db",
+                    "operation": "op",
+                    "window_start": window,
+                    "start_us": start + offset,
+                    "duration_us": 500_000,
+                    "gap_us": 0,
+                    "caller_row": 3 * i,
+                    "call_island": 2 * i + (0 if parallel else k),
+                    "call_end_us": start + offset + 500_000,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("parallel", "added"), [(True, 1 / 6), (False, 2 / 6)])
+def test_parallel_calls_delay_the_caller_once(parallel: bool, added: float) -> None:
+    # At 2x db gets 0.8 req/s of 0.5 s work on one worker: M/D/1 at rho 0.4 waits
+    # 0.4 * 0.5 / (2 * 0.6) = 1/6 s on average. Two calls at once delay api by one wait,
+    # two in a row by two.
+    replay = Replayer(fan_out(parallel), window_s=300)
+    result = replay.run(2.0, np.array([1, 1]))
+    db, api = replay.services.index("db"), replay.services.index("api")
+    assert result.mean_wait_s[db][0] == pytest.approx(1 / 6)
+    assert result.duration_s[replay.by_service[api]] == pytest.approx(1 + added)

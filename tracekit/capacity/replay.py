@@ -102,22 +102,59 @@ class Replayer:
             i: _smooth(counts, self.window_starts, window_s) for i, counts in self.arrivals.items()
         }
         self._fixed = [self._prepare(i, rows) for i, rows in enumerate(self.by_service)]
+        self._islands = self._call_islands(work)
         # Services whose queue is modelled; the others are replayed without waits (used when
         # their worker count is unknown: they never queued, so a wait would be invented).
         self.queues = np.ones(count, dtype=bool)
 
     def _prepare(self, s: int, rows: np.ndarray) -> _Fixed:
-        up = self.caller_row[rows]
-        sync = up >= 0
-        targets, inverse = np.unique(up[sync], return_inverse=True)
+        sync = self.caller_row[rows] >= 0
         return _Fixed(
             windows=self.window_code[rows],
             network=np.where(self.has_caller[rows], self.network[s], 0.0),
             sync=sync,
             observed=self.gap[rows][sync] + self.duration[rows][sync],
-            targets=targets,
-            inverse=inverse.ravel(),
         )
+
+    def _call_islands(self, work: pd.DataFrame) -> list[_Islands | None]:
+        """Per caller service, its spans' synchronous calls grouped into islands of calls made
+        at once (without island columns every call is its own island: calls in sequence)."""
+        sync = np.flatnonzero(self.caller_row >= 0)
+        if "call_island" in work.columns:
+            island = work["call_island"].to_numpy(dtype=np.int64)[sync]
+            end_us = work["call_end_us"].to_numpy(dtype=float, na_value=np.nan)[sync]
+        else:
+            island = np.full(sync.size, -1, dtype=np.int64)
+            end_us = np.zeros(sync.size)
+        # a call without an island (no CLIENT span seen) stands alone
+        alone = island < 0
+        island = np.where(alone, -2 - sync, island)
+        finite = end_us[np.isfinite(end_us)]
+        end_s = np.nan_to_num((end_us - (finite.min() if finite.size else 0.0)) / 1e6)
+        caller_service = self.service_code[self.caller_row[sync]]
+        result: list[_Islands | None] = []
+        for s in range(len(self.services)):
+            mine = np.flatnonzero(caller_service == s)
+            if mine.size == 0:
+                result.append(None)
+                continue
+            order = mine[np.argsort(island[mine], kind="stable")]
+            keys = island[order]
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            ends = end_s[order]
+            callers = self.caller_row[sync[order]][starts]
+            targets, inverse = np.unique(callers, return_inverse=True)
+            result.append(
+                _Islands(
+                    rows=sync[order],
+                    end_s=ends,
+                    starts=starts,
+                    old_end_s=np.maximum.reduceat(ends, starts),
+                    targets=targets,
+                    inverse=inverse.ravel(),
+                )
+            )
+        return result
 
     def _callees_first(self) -> tuple[list[int], bool]:
         sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
@@ -163,12 +200,22 @@ class Replayer:
         """
         duration = self.duration.copy()
         latency = np.full(self.n, np.nan)
+        delta = np.zeros(self.n)  # per span: how much later its caller sees it finish
         result = ReplayResult(multiplier, duration, latency, {}, {}, {})
         for s in services if services is not None else self.order:
             rows = self.by_service[s]
             if rows.size == 0:
                 continue
             fixed = self._fixed[s]
+            islands = self._islands[s]
+            if islands is not None:
+                # the callees (replayed already) move each island of calls by its latest end
+                moved = np.maximum.reduceat(islands.end_s + delta[islands.rows], islands.starts)
+                duration[islands.targets] += np.bincount(
+                    islands.inverse,
+                    weights=moved - islands.old_end_s,
+                    minlength=islands.targets.size,
+                )
             held = duration[rows]
             windows = fixed.windows
             counts = self.arrivals[s]
@@ -201,13 +248,7 @@ class Replayer:
                 waits = np.where(waited, draws, 0.0)
             seen = fixed.network + waits + held
             latency[rows] = seen
-            if fixed.targets.size:
-                change = np.bincount(
-                    fixed.inverse,
-                    weights=seen[fixed.sync] - fixed.observed,
-                    minlength=fixed.targets.size,
-                )
-                duration[fixed.targets] += change
+            delta[rows[fixed.sync]] = seen[fixed.sync] - fixed.observed
         return result
 
 
@@ -219,8 +260,18 @@ class _Fixed:
     network: np.ndarray  # network time per span (0 when no traced caller)
     sync: np.ndarray  # spans whose caller held a worker for them
     observed: np.ndarray  # what those callers saw (gap + duration)
+
+
+@dataclass(frozen=True)
+class _Islands:
+    """A caller service's synchronous calls, sorted into islands of calls made at once."""
+
+    rows: np.ndarray  # callee rows, island by island
+    end_s: np.ndarray  # when each call ended (seconds from the earliest)
+    starts: np.ndarray  # where each island begins in ``rows``
+    old_end_s: np.ndarray  # each island's observed end
     targets: np.ndarray  # distinct caller rows
-    inverse: np.ndarray  # per synchronous span, its caller's index in targets
+    inverse: np.ndarray  # per island, its caller's index in targets
 
 
 def wait_arrays(

@@ -8,6 +8,7 @@
 --   caller_key the key of the server/consumer span whose worker made the call and waited for it
 --              (a CLIENT's parent, or its grandparent through one INTERNAL span); NULL for roots
 --              and for messages (a producer does not wait for its consumer)
+--   call_island, call_end_us  calls made at once by one span share an island (see below)
 -- Reads capacity_spans (spans.sql). Parameters: $window_s, the window length in seconds.
 CREATE OR REPLACE TEMP TABLE capacity_work AS
 WITH work AS (
@@ -50,6 +51,31 @@ covered AS (
         GROUP BY parent_key, island
     )
     GROUP BY parent_key
+),
+-- Calls one span made at the same time (overlapping CLIENT spans under one parent) form a
+-- call_island: a slower callee delays its caller only by how much it moves the island's end.
+-- Calls that merely touch (one starts as the previous ends) are sequential.
+calls AS (
+    SELECT w.key AS callee_key, c.parent_key AS caller,
+           epoch_us(c.start_time) AS call_start, epoch_us(c.end_time) AS call_end
+    FROM work AS w
+    JOIN capacity_spans AS c ON w.kind = 'server' AND c.key = w.parent_key AND c.kind = 'client'
+    WHERE c.parent_key IS NOT NULL
+),
+call_islands AS (
+    SELECT callee_key, call_end,
+           sum(CASE WHEN before IS NULL OR before.parent <> caller
+                         OR call_start >= before.until THEN 1 ELSE 0 END)
+               OVER (ORDER BY caller, call_start, call_end ROWS UNBOUNDED PRECEDING)
+               AS call_island
+    FROM (
+        SELECT *,
+               max({'parent': caller, 'until': call_end}) OVER (
+                   ORDER BY caller, call_start, call_end
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+               ) AS before
+        FROM calls
+    )
 )
 SELECT w.trace_id, w.span_id, w.key, w.service, w.operation, w.kind, w.instance, w.status,
        time_bucket(to_microseconds($window_s::BIGINT * 1000000), w.start_time) AS window_start,
@@ -67,9 +93,11 @@ SELECT w.trace_id, w.span_id, w.key, w.service, w.operation, w.kind, w.instance,
        coalesce(c.service, pr.service) AS caller_service,
        CASE WHEN p1.kind IN ('server', 'consumer') THEN p1.key
             WHEN p1.kind = 'internal' AND p2.kind IN ('server', 'consumer') THEN p2.key
-       END AS caller_key
+       END AS caller_key,
+       ci.call_island, ci.call_end AS call_end_us
 FROM work AS w
 LEFT JOIN covered AS cv ON cv.parent_key = w.key
+LEFT JOIN call_islands AS ci ON ci.callee_key = w.key
 LEFT JOIN capacity_spans AS c
        ON w.kind = 'server' AND c.key = w.parent_key AND c.kind = 'client'
 LEFT JOIN capacity_spans AS pr
