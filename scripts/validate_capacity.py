@@ -227,9 +227,10 @@ windows when they span at least a 2x concurrency range over 12+ windows, as a cr
 
 **Forecast.** A multiplier scales every window's arrivals. The real traces are replayed callees
 first: each server span gets a wait drawn from its window's model at the new load, and the change
-in what its caller saw is added to the caller's span (the caller holds its worker while waiting),
-so slow-downs compose along each trace's own call tree up to the entry requests (end-to-end
-latency, `plan.end_to_end`). `utilization` is the busiest window's; the saturation multiplier is
+in what its caller saw is added to the caller's span (the caller holds its worker while waiting;
+calls made at once count by the latest of them, calls in sequence add up), so slow-downs compose
+along each trace's own call tree up to the entry requests (end-to-end latency,
+`plan.end_to_end`). `utilization` is the busiest window's; the saturation multiplier is
 the load at which that reaches 1 (found by bisection with the callees' slow-down included);
 `workers_needed` is the fewest workers that keep the p95 callers see under the target in the
 busiest window.
@@ -265,8 +266,12 @@ LIMITS = """
   any other that could saturate earlier). Give real counts with `--workers FILE`.
 - A caller that holds a worker while it waits saturates no later than its callee: its saturation
   multiplier is capped at the callee's, and ties name the callee.
-- Calls made in parallel from one span are composed as if sequential (the simulator's calls are
-  sequential); asynchronous messages do not hold the producer's worker.
+- Calls one span makes at once (overlapping client spans) delay it by how much they move the
+  latest end among them, calls in sequence by the sum; the simulator only makes sequential
+  calls, so the parallel case is checked by a unit test, not by these runs. Asynchronous
+  messages do not hold the producer's worker.
+- Spans must say their kind: only SERVER and CONSUMER spans count as a component's work (old
+  Jaeger clients that send no `span.kind` give `unspecified` spans, which are left out).
 """
 
 
