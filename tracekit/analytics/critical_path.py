@@ -9,12 +9,13 @@ Thin wrappers over the ``critical_path`` view and the ``critical_path_by_operati
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
 
 from tracekit.errors import UserError
+from tracekit.times import naive_utc, utc_datetime
 
 TimeBound = datetime | str | timedelta | None
 
@@ -60,11 +61,9 @@ def _bound(con: duckdb.DuckDBPyConnection, value: TimeBound, name: str) -> datet
         return None if newest is None else newest - value
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return utc_datetime(value)
         except ValueError as exc:
             raise UserError(f"{name}: not an ISO date-time: {value!r}") from exc
     if not isinstance(value, datetime):
         raise UserError(f"{name}: expected a datetime, ISO text or timedelta, got {value!r}")
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return naive_utc(value)

@@ -7,23 +7,12 @@ Jaeger's searches include both bounds.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from tracekit.errors import UserError
+from tracekit.times import duration_seconds, utc_datetime
 
 Interval = tuple[int, int]
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d|w)")
-_UNIT_US = {
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 604_800_000_000,
-}
 
 
 def parse_duration_us(text: str, what: str = "duration") -> int:
@@ -32,16 +21,13 @@ def parse_duration_us(text: str, what: str = "duration") -> int:
     >>> parse_duration_us("1h30m")
     5400000000
     """
-    cleaned = text.strip().lower().replace(" ", "")
-    position, total = 0, 0.0
-    for match in _DURATION.finditer(cleaned):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_US[match.group(2)]
-        position = match.end()
-    if not cleaned or position != len(cleaned) or total <= 0:
+    try:
+        total = round(duration_seconds(text) * 1_000_000)
+    except ValueError:
+        total = 0
+    if total <= 0:
         raise UserError(f"{what}: {text!r} is not a duration like 30s, 15m, 2h or 1d")
-    return int(total)
+    return total
 
 
 def parse_time_us(text: str, what: str = "time") -> int:
@@ -53,12 +39,10 @@ def parse_time_us(text: str, what: str = "time") -> int:
     if text.strip().lower() == "now":
         return now_us()
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = utc_datetime(text)
     except ValueError as exc:
         raise UserError(f"{what}: {text!r} is not an ISO time like 2026-01-31T12:00:00Z") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return to_us(parsed)
+    return to_us(parsed.replace(tzinfo=UTC))
 
 
 def to_us(moment: datetime) -> int:

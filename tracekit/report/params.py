@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +19,10 @@ import yaml
 
 from tracekit.dataset import require_dataset
 from tracekit.errors import UserError
+from tracekit.times import duration_seconds, utc_datetime
 
 COMMON_PARAMS = ("dataset", "since", "start", "end", "services")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SECRET_NAMES = re.compile(r"token|secret|password|passwd|api[_-]?key|credential", re.I)
 
 
@@ -51,30 +50,30 @@ class ReportParams:
 
 
 def parse_duration(text: str, *, name: str = "since") -> timedelta:
-    """``"24h"`` -> ``timedelta(hours=24)``; units s, m, h, d, w.
+    """``"24h"`` -> ``timedelta(hours=24)``; units as in :func:`tracekit.times.duration_seconds`.
 
     >>> parse_duration("90m")
     datetime.timedelta(seconds=5400)
     """
-    match = _DURATION.match(str(text))
-    if not match or float(match.group(1)) <= 0:
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
         raise UserError(
             f"parameter {name}: expected a positive duration like 30m, 24h or 7d, got {text!r}"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return timedelta(seconds=seconds)
 
 
 def parse_time(text: str, *, name: str) -> datetime:
     """An ISO-8601 time as a naive UTC datetime (a time without offset is taken as UTC)."""
     try:
-        value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+        return utc_datetime(text)
     except ValueError:
         raise UserError(
             f"parameter {name}: expected an ISO time like 2026-11-24T08:00:00Z, got {text!r}"
         ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def validate_params(

@@ -9,7 +9,6 @@ See docs/simulator.md for the format.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tracekit.simulate.scenario import (
     TelemetryLoss,
     Window,
 )
+from tracekit.times import duration_seconds
 
 
 def builtin_scenarios() -> list[str]:
@@ -110,9 +110,6 @@ def _read(name_or_path: str) -> tuple[str, str]:
 
 # -- parsing -------------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def parse_duration(value: Any, where: str = "duration") -> float:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h30m"``, ``"1d"``.
@@ -125,15 +122,12 @@ def parse_duration(value: Any, where: str = "duration") -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     else:
-        text = str(value).strip().lower().replace(" ", "")
-        pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNIT_S[match.group(2)]
-            pos = match.end()
-        if not text or pos != len(text):
-            raise UserError(f"{where}: expected a duration like 30s, 15m, 1h, got {value!r}")
+        try:
+            seconds = duration_seconds(value)
+        except ValueError:
+            raise UserError(
+                f"{where}: expected a duration like 30s, 15m, 1h, got {value!r}"
+            ) from None
     if not seconds >= 0:
         raise UserError(f"{where}: must not be negative, got {value!r}")
     return seconds

@@ -23,6 +23,7 @@ from tracekit.simulate.model import Model
 from tracekit.simulate.scenario import Scenario
 from tracekit.simulate.spans import SpanCollector
 from tracekit.simulate.truth import compute_truth
+from tracekit.times import naive_utc, utc_datetime
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -75,14 +76,12 @@ def parse_start(value: str | datetime | None, duration_s: float) -> datetime:
         return now - timedelta(seconds=int(duration_s // 60) * 60 + 60)
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip().replace("z", "Z"))
+            return utc_datetime(value)
         except ValueError as exc:
             raise UserError(
                 f"--start: not an ISO time: {value!r} (e.g. 2026-01-05T09:00:00Z)"
             ) from exc
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return naive_utc(value)
 
 
 def simulate(
