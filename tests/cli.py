@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,21 @@ from pathlib import Path
 TRACEKIT = [str(Path(sys.executable).with_name("tracekit"))]
 
 
-def run(*args: str, stdin: bytes | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``tracekit ARGS``; returns the completed process with text stdout/stderr."""
+def run(
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """``tracekit ARGS`` (``env``: variables added to this process's environment); returns the
+    completed process with text stdout/stderr."""
     proc = subprocess.run(
-        [*TRACEKIT, *args], input=stdin, capture_output=True, timeout=timeout, check=False
+        [*TRACEKIT, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run
 from tracekit.errors import UserError
 from tracekit.report.params import coerce_param, parse_duration, validate_params
 from tracekit.report.runner import plan_reports
@@ -163,22 +162,7 @@ def test_cli_wrong_parameter_exits_2_in_one_line_before_running(
     small: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
     out = tmp_path / "reports"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracekit",
-            "report",
-            *args,
-            "--data",
-            str(small),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run("report", *args, "--data", str(small), "--out", str(out), timeout=120)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr

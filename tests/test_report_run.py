@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import nbformat
 import pytest
 import yaml
 
+from tests.cli import run
 from tests.plugins.reports import UI, ReportRuns
 from tracekit.report.charts import chart_problems
 from tracekit.report.findings import read_findings
@@ -150,22 +150,15 @@ def test_failing_notebook_exits_nonzero_keeps_output_and_names_the_cell(
     code = FAILING.replace("OUT", repr(str(folder / "explore.ipynb")))
     subprocess.run([sys.executable, "-c", code], check=True)
     out = tmp_path / "reports"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracekit",
-            "report",
-            "explore",
-            "--data",
-            str(dataset),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    done = run(
+        "report",
+        "explore",
+        "--data",
+        str(dataset),
+        "--out",
+        str(out),
         timeout=300,
-        env={**os.environ, "TRACEKIT_NOTEBOOKS": str(folder)},
+        env={"TRACEKIT_NOTEBOOKS": str(folder)},
     )
     assert done.returncode == 1, done.stderr
     assert "explore failed" in done.stderr
@@ -183,23 +176,16 @@ def test_failing_notebook_exits_nonzero_keeps_output_and_names_the_cell(
 
 def test_empty_window_is_a_user_error_exit_2(simulated: Any, tmp_path: Path) -> None:
     dataset, _ = simulated("mes-saturated", hours=1.0, seed=7)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracekit",
-            "report",
-            "explore",
-            "--data",
-            str(dataset),
-            "--out",
-            str(tmp_path / "reports"),
-            "-p",
-            "end",
-            "2000-01-01T00:00:00Z",
-        ],
-        capture_output=True,
-        text=True,
+    done = run(
+        "report",
+        "explore",
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path / "reports"),
+        "-p",
+        "end",
+        "2000-01-01T00:00:00Z",
         timeout=300,
     )
     assert done.returncode == 2, done.stderr
