@@ -7,7 +7,6 @@ Parquet; that Parquet is the ground truth every export is compared with.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -305,28 +304,25 @@ def test_credentials_are_sent_but_never_stored_or_logged(
     env_token, token = "TRACEKIT_TEST_TOKEN", "tok-SECRET-1234"
     window = (START, "2025-03-14T11:05:00Z")
     out = tmp_path / "d"
-    os.environ[env_token] = token
-    try:
-        proc = run(
-            "export",
-            "--jaeger",
-            fault_proxy.url,
-            "--out",
-            str(out),
-            "--start",
-            window[0],
-            "--end",
-            window[1],
-            "--token-env",
-            env_token,
-            "--header",
-            "X-Scope-OrgID: tenant-SECRET-9",
-            "--service",
-            "mes",
-            "--no-progress",
-        )
-    finally:
-        del os.environ[env_token]
+    proc = run(
+        "export",
+        "--jaeger",
+        fault_proxy.url,
+        "--out",
+        str(out),
+        "--start",
+        window[0],
+        "--end",
+        window[1],
+        "--token-env",
+        env_token,
+        "--header",
+        "X-Scope-OrgID: tenant-SECRET-9",
+        "--service",
+        "mes",
+        "--no-progress",
+        env={env_token: token},
+    )
     assert proc.returncode == 0, proc.stderr
     assert all(h.get("Authorization") == f"Bearer {token}" for h in fault_proxy.headers)
     assert all(h.get("X-Scope-OrgID") == "tenant-SECRET-9" for h in fault_proxy.headers)
@@ -335,24 +331,21 @@ def test_credentials_are_sent_but_never_stored_or_logged(
         assert secret not in stored + proc.stdout + proc.stderr
 
     fault_proxy.clear()
-    os.environ["TRACEKIT_JAEGER_USER"], os.environ["TRACEKIT_JAEGER_PASSWORD"] = "ana", "pw-SECRET"
-    try:
-        proc = run(
-            "export",
-            "--jaeger",
-            fault_proxy.url,
-            "--out",
-            str(out),
-            "--start",
-            window[0],
-            "--end",
-            window[1],
-            "--service",
-            "mes",
-            "--refresh",
-        )
-    finally:
-        del os.environ["TRACEKIT_JAEGER_USER"], os.environ["TRACEKIT_JAEGER_PASSWORD"]
+    proc = run(
+        "export",
+        "--jaeger",
+        fault_proxy.url,
+        "--out",
+        str(out),
+        "--start",
+        window[0],
+        "--end",
+        window[1],
+        "--service",
+        "mes",
+        "--refresh",
+        env={"TRACEKIT_JAEGER_USER": "ana", "TRACEKIT_JAEGER_PASSWORD": "pw-SECRET"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert fault_proxy.headers and all(
         h.get("Authorization") == "Basic YW5hOnB3LVNFQ1JFVA==" for h in fault_proxy.headers
