@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
+from tests.plugins.simulated import WORKSHOP_SERVICES
 from tracekit.schema import SPAN_SCHEMA
 from tracekit.simulate import builtin_scenarios, load_scenario, simulate
 
@@ -27,15 +28,7 @@ def test_spans_follow_the_schema_and_ids_are_hex() -> None:
     assert set(pc.utf8_length(table["trace_id"]).to_pylist()) == {32}
     assert set(pc.utf8_length(table["span_id"]).to_pylist()) == {16}
     assert pc.all(pc.match_substring_regex(table["trace_id"], "^[0-9a-f]+$")).as_py()
-    assert set(table["service"].to_pylist()) == {
-        "internet-shop",
-        "shop-api",
-        "mes-api",
-        "mes",
-        "model-storage",
-        "order-queue",
-        "crm",
-    }
+    assert set(table["service"].to_pylist()) == WORKSHOP_SERVICES
     assert pc.min(table["start_time"]).as_py().isoformat() >= "2026-01-05T18:00:00"
     assert pc.all(pc.greater_equal(table["duration_us"], 0)).as_py()
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tracekit
+from tests.plugins.simulated import WORKSHOP_SERVICES
 
 START = "2026-01-05T16:00:00Z"
 HOURS = 2.0
@@ -46,15 +47,7 @@ def test_truth_has_exactly_the_documented_fields(api_errors) -> None:  # type: i
         "lost_messages",
         "orphaned_spans",
     }
-    assert set(truth["components"]) == {
-        "internet-shop",
-        "shop-api",
-        "mes-api",
-        "mes",
-        "model-storage",
-        "order-queue",
-        "crm",
-    }
+    assert set(truth["components"]) == WORKSHOP_SERVICES
     for component in truth["components"].values():
         assert set(component) == {
             "workers",

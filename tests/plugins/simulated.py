@@ -12,6 +12,12 @@ from tracekit.dataset import write_spans
 
 Simulated = Callable[..., tuple[Path, dict[str, Any]]]
 
+# The components of the simulated workshop (docs/simulator.md), written out by hand: what the
+# built-in scenarios must produce.
+WORKSHOP_SERVICES = frozenset(
+    {"internet-shop", "shop-api", "mes-api", "mes", "model-storage", "order-queue", "crm"}
+)
+
 
 @pytest.fixture(scope="session")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Simulated:
