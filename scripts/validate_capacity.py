@@ -223,7 +223,9 @@ Allen-Cunneen correction scales the M/M/c wait by (1 + cv^2)/2 with the measured
 cv^2 (the table says "M/M/c" when cv^2 is within 0.15 of 1, where both agree). Waits are modelled
 at the arrival rate averaged over 15 minutes (a single 5-minute count is noisy, and a multiplier
 would scale its noise too). The Universal Scalability Law is fitted to (concurrency, throughput)
-windows when they span at least a 2x concurrency range over 12+ windows, as a cross-check.
+windows as a cross-check when 12+ windows hold at least one request in service on average and
+span a 2x range of concurrency and of throughput; the baseline scenario is too lightly loaded for
+that (below one request in service nearly all the time), so these runs report no USL fit.
 
 **Forecast.** A multiplier scales every window's arrivals. The real traces are replayed callees
 first: each server span gets a wait drawn from its window's model at the new load, and the change

@@ -61,13 +61,16 @@ def fit_usl(concurrency: np.ndarray, throughput: np.ndarray) -> USLFit:
     """Fit the USL to windows; unsupported when too few windows or too narrow a range."""
     n = np.asarray(concurrency, dtype=float)
     x = np.asarray(throughput, dtype=float)
-    keep = (n > 0) & (x > 0) & np.isfinite(n) & np.isfinite(x)
+    # The law describes N >= 1 requests in service; below one (a mostly idle component) its
+    # N - 1 terms turn negative and a fit says nothing about scaling.
+    keep = (n >= 1) & (x > 0) & np.isfinite(n) & np.isfinite(x)
     n, x = n[keep], x[keep]
     if n.size < MIN_WINDOWS:
         return USLFit(
             False,
             windows=int(n.size),
-            note=f"{n.size} busy windows; at least {MIN_WINDOWS} are needed",
+            note=f"{n.size} windows with at least one request in service on average; "
+            f"at least {MIN_WINDOWS} are needed",
         )
     for label, values in (("concurrency", n), ("throughput", x)):
         spread = float(values.max() / values.min())
