@@ -102,6 +102,11 @@ def test_window_since_counts_back_from_the_newest_span(small: Path) -> None:
         "SELECT count(*) FROM traces WHERE NOT list_contains(services, 'crm')"
     ).fetchall()[0]
     assert only_crm.traces < whole.traces and without_crm == 0
+    # per-service tables keep only the chosen services' rows (all of them when none was chosen)
+    per_service = only_crm.con.sql("SELECT service, count(*) AS spans FROM spans GROUP BY 1").df()
+    assert len(per_service) > 1
+    assert list(only_crm.keep_services(per_service)["service"]) == ["crm"]
+    assert whole.keep_services(per_service).equals(per_service)
 
 
 def test_window_outside_the_data_is_a_user_error(small: Path) -> None:

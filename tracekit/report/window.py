@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
+import pandas as pd
 
 from tracekit.connect import connect
 from tracekit.errors import UserError
@@ -60,6 +61,12 @@ class Window:
             name, table = quote_ident(view), quote_ident(f"{view}_window")
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {name}")
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {table}")
+
+    def keep_services(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` whose ``service`` is one the report was asked about (all rows
+        when it was asked about every service): traces touching a chosen service also reach
+        others, whose rows a per-service table would otherwise show."""
+        return frame[frame["service"].isin(self.services)] if self.services else frame
 
     def describe(self) -> str:
         """One sentence for a report's opening paragraph."""
