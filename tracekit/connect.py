@@ -39,6 +39,13 @@ def connect(
         columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
         con.execute(f"CREATE TEMP TABLE span_rows_empty ({columns})")
         con.execute("CREATE VIEW span_rows AS SELECT * FROM span_rows_empty")
+    create_views(con)
+    return con
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Define every tracekit view and macro on ``con`` over its existing ``span_rows``: the
+    ``tracekit/sql/views/*.sql`` files in name order (a file may use the views of lower numbers).
+    """
     for name in sql_names("views"):
         con.execute(load_sql(name))
-    return con

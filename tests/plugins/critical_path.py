@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from tracekit.connect import create_views
 from tracekit.importers import read_file
 from tracekit.schema import SPAN_SCHEMA
-from tracekit.sqlfiles import load_sql, sql_names
 
 
 def rows_connection(table: pa.Table) -> duckdb.DuckDBPyConnection:
@@ -23,8 +23,7 @@ def rows_connection(table: pa.Table) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.register("span_rows_input", table.cast(SPAN_SCHEMA))
     con.execute("CREATE VIEW span_rows AS SELECT * FROM span_rows_input")
-    for name in sql_names("views"):
-        con.execute(load_sql(name))
+    create_views(con)
     return con
 
 
