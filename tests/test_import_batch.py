@@ -1,7 +1,8 @@
 """Jaeger JSON is mapped a batch at a time (jaeger_json.traces_batch); a span it cannot read is
 named by the span-by-span check (jaeger_json.span_problem). The two must agree: the check passes
 every span the batch reads, and skipping bad spans gives exactly the rows of the same document
-without them."""
+without them, whether the document is mapped at once or (small documents, as in JSON Lines)
+checked first and mapped together with the next ones."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from tests.plugins.importers import CASES
-from tracekit.importers import BadInput, SkipLog, jaeger_to_batches
+from tracekit.importers import BadInput, SkipLog, jaeger_to_batches, otlp_to_batches, read_file
 from tracekit.importers.jaeger_json import Trace, span_problem, traces_batch
 
 # one bad span per kind of problem the batch can meet: (trace index, span index, change, message)
@@ -53,6 +54,17 @@ def _document() -> dict:
     return {"data": traces}
 
 
+@pytest.fixture(params=["batch", "deferred"])
+def path(request, monkeypatch) -> str:
+    """Documents below SMALL_DOCUMENT spans are checked span by span first and mapped together
+    later; the others are mapped at once and only their flagged spans checked. Both are run."""
+    import tracekit.importers.documents as documents
+
+    if request.param == "batch":
+        monkeypatch.setattr(documents, "SMALL_DOCUMENT", 0)
+    return request.param
+
+
 def _rows(document: dict, skips: SkipLog | None = None) -> list[dict]:
     batches = list(jaeger_to_batches(document, skip_bad=skips is not None, skips=skips))
     return pa.Table.from_batches(batches).to_pylist()
@@ -70,7 +82,7 @@ def test_the_check_passes_every_span_the_batch_reads():
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda breakage: breakage[3].split(":")[0])
-def test_a_bad_span_is_named_by_the_check(breakage):
+def test_a_bad_span_is_named_by_the_check(breakage, path):
     # (strings and ints pass as they are whatever the declared type, so the bad values here are
     # floats a type other than float64 cannot hold)
     trace_index, span_index, change, message = breakage
@@ -81,7 +93,7 @@ def test_a_bad_span_is_named_by_the_check(breakage):
     assert str(raised.value).startswith(f"$.data[{trace_index}].spans[{span_index}]{message}")
 
 
-def test_skipping_bad_spans_gives_the_rows_of_the_document_without_them():
+def test_skipping_bad_spans_gives_the_rows_of_the_document_without_them(path):
     broken = _document()
     pruned = _document()
     for trace_index, span_index, change, _ in BREAKAGES:
@@ -97,3 +109,22 @@ def test_skipping_bad_spans_gives_the_rows_of_the_document_without_them():
         # the skip log counts reasons by path pattern (indices dropped)
         pattern = re.sub(r"\[\d+\]", "[]", message)
         assert any(pattern in reason for reason in skips.reasons), pattern
+
+
+def test_small_documents_on_lines_are_mapped_together_in_order(tmp_path):
+    traces = _document()["data"]
+    otlp = json.loads((CASES / "good-trace.otlp.json").read_text())
+    lines = [{"data": [traces[0]]}, otlp, {"data": [traces[1]]}, {"data": [traces[2]]}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    expected = [
+        row
+        for batch in [
+            *jaeger_to_batches(lines[0]),
+            *otlp_to_batches(otlp),
+            *jaeger_to_batches({"data": traces[1:]}),
+        ]
+        for row in pa.Table.from_batches([batch]).to_pylist()
+    ]
+    assert pa.Table.from_batches(list(read_file(path))).to_pylist() == expected
+    assert len(expected) == 8

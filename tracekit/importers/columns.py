@@ -10,6 +10,7 @@ so the same span gives the same row whatever order its tags came in.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +33,10 @@ class SpanColumns:
         # batches built whole (add_batch), in order before the rows below
         self._ready: list[pa.RecordBatch] = []
         self._ready_rows = 0
+        # small documents kept to be built together (defer), in order after the above
+        self._pending: list[Any] = []
+        self._pending_rows = 0
+        self._build: Callable[[list[Any]], pa.RecordBatch] | None = None
         self._reset_rows()
 
     def _reset_rows(self) -> None:
@@ -52,14 +57,34 @@ class SpanColumns:
         self._event_values: list[str] = []
 
     def __len__(self) -> int:
-        return self._ready_rows + len(self._rows)
+        return self._ready_rows + self._pending_rows + len(self._rows)
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
         """Append rows already built as a RecordBatch in SPAN_SCHEMA, after the rows so far."""
-        if self._rows:
-            self._ready.append(self.take_rows())
+        self._settle()
         self._ready.append(batch)
         self._ready_rows += batch.num_rows
+
+    def defer(self, item: Any, rows: int, build: Callable[[list[Any]], pa.RecordBatch]) -> None:
+        """Append ``rows`` rows that ``build`` makes from ``item``, built later together with the
+        items deferred right after it (one call for many small documents)."""
+        if self._rows or (self._pending and build is not self._build):
+            self._settle()
+        self._pending.append(item)
+        self._pending_rows += rows
+        self._build = build
+
+    def _settle(self) -> None:
+        """Build what was deferred and the rows added so far into ready batches, in order."""
+        if self._pending:
+            assert self._build is not None
+            batch = self._build(self._pending)
+            self._ready.append(batch)
+            self._ready_rows += batch.num_rows
+            self._pending = []
+            self._pending_rows = 0
+        if self._rows:
+            self._ready.append(self.take_rows())
 
     def add(
         self,
@@ -117,8 +142,9 @@ class SpanColumns:
 
     def take_batch(self) -> pa.RecordBatch:
         """The rows added so far as a RecordBatch in SPAN_SCHEMA; the builder starts empty again."""
+        self._settle()
         batches = self._ready
-        if self._rows or not batches:
+        if not batches:
             batches.append(self.take_rows())
         self._reset()
         return batches[0] if len(batches) == 1 else pa.concat_batches(batches)

@@ -36,6 +36,10 @@ class Document(msgspec.Struct, kw_only=True, gc=False):
     result: otlp.TracesData | None = None
 
 
+# Jaeger documents with fewer spans are checked span by span and mapped together with the
+# documents after them (jaeger_json.defer_traces): a JSON Lines file may hold a trace per line.
+SMALL_DOCUMENT = 500
+
 _DOCUMENT = Document | list[Document]
 _decoder = msgspec.json.Decoder(_DOCUMENT)
 
@@ -98,6 +102,21 @@ def feed(
             _units(document, expect) if document is not None else _salvage(payload, expect, skips)  # type: ignore[arg-type]
         )
         if kind == "jaeger":
+            units = [(where, unit) for where, unit in items if unit is not None]
+            size = sum(len(unit.spans) for _, unit in units)
+            if size < SMALL_DOCUMENT and size < BATCH_ROWS:
+                if len(columns) + size > BATCH_ROWS:
+                    if collecting:
+                        gc.enable()
+                    yield columns.take_batch()
+                    gc.disable()
+                jaeger.defer_traces(units, columns, skips)
+                if len(columns) >= BATCH_ROWS:
+                    if collecting:
+                        gc.enable()
+                    yield columns.take_batch()
+                return kind
+            items = units
             # traces are mapped a batch at a time: as many as fill the current batch
             chunk: list[tuple[str, jaeger.Trace]] = []
             size = 0

@@ -118,6 +118,37 @@ def add_traces(units: list[tuple[str, Trace]], columns: SpanColumns, skips: Skip
     columns.add_batch(batch)
 
 
+def defer_traces(
+    units: list[tuple[str, Trace]], columns: SpanColumns, skips: SkipLog | None
+) -> None:
+    """Like add_traces for a small document: its spans are checked one by one now (so a bad
+    one is named while its document is current) and mapped later in one batch with the small
+    documents that follow it (the batch has a fixed cost of a few ms, JSON Lines can have a
+    trace per line)."""
+    for where, trace in units:
+        processes = trace.processes or {}
+        bad = set()
+        for index, span in enumerate(trace.spans):
+            found = span_problem(span, processes, where)
+            if found is not None:
+                problem = BadInput(f"{where}.spans[{index}]{found.where}", found.problem)
+                if skips is None:
+                    raise problem
+                skips.skip("span", problem)
+                bad.add(index)
+        if bad:
+            spans = [span for index, span in enumerate(trace.spans) if index not in bad]
+            trace = Trace(traceID=trace.traceID, spans=spans, processes=trace.processes)
+        columns.defer(trace, len(trace.spans), _checked_batch)
+
+
+def _checked_batch(traces: list[Trace]) -> pa.RecordBatch:
+    batch, bad = traces_batch(traces)
+    if bad:  # these spans passed span_problem: the two disagree, a bug rather than bad input
+        raise AssertionError(f"{len(bad)} spans passed span_problem but not traces_batch")
+    return batch
+
+
 def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
     """The spans of ``traces`` as one RecordBatch (SPAN_SCHEMA), with the positions of the spans
     that cannot be read (their rows are not meaningful: drop them; ``span_problem`` says why)."""
