@@ -35,12 +35,15 @@ LEFT JOIN peers AS p
 
 -- critical_path_traces: per trace, its critical-path length (the root's duration), its start,
 -- and whether it is slow: at or above the 95th percentile of the traces started in the window.
-CREATE OR REPLACE MACRO critical_path_traces(since := NULL, until := NULL) AS TABLE
+-- `segments` names the table of critical-path segments to read: bottleneck_shares passes its
+-- materialized charges (the same segments) so that the walk runs once.
+CREATE OR REPLACE MACRO critical_path_traces(since := NULL, until := NULL,
+                                             segments := 'critical_path') AS TABLE
 WITH per_trace AS (
     SELECT *
     FROM (
         SELECT trace_id, min(start_time) AS start_time, sum(duration_us) AS duration_us
-        FROM critical_path
+        FROM query_table(segments)
         GROUP BY trace_id
     )
     WHERE (since IS NULL OR start_time >= since) AND (until IS NULL OR start_time < until)
@@ -71,22 +74,12 @@ ORDER BY cp_us DESC, cp.service, cp.operation;
 CREATE OR REPLACE MACRO bottleneck_shares(by_operation := false, since := NULL, until := NULL)
 AS TABLE
 WITH charges AS MATERIALIZED (
-    -- the walk once: critical_path_traces() would walk every trace a second time
+    -- the walk once: critical_path_traces() over critical_path would walk every trace again
     SELECT * FROM critical_path_charges
 ),
-per_trace AS MATERIALIZED (
-    SELECT *
-    FROM (
-        SELECT trace_id, min(start_time) AS start_time, sum(duration_us) AS duration_us
-        FROM charges
-        GROUP BY trace_id
-    )
-    WHERE (since IS NULL OR start_time >= since) AND (until IS NULL OR start_time < until)
-),
-t AS (
-    SELECT trace_id,
-           duration_us >= (SELECT quantile_cont(duration_us, 0.95) FROM per_trace) AS is_slow
-    FROM per_trace
+t AS MATERIALIZED (
+    SELECT trace_id, is_slow
+    FROM critical_path_traces(since := since, until := until, segments := 'charges')
 ),
 charged AS (
     SELECT c.service, CASE WHEN by_operation THEN c.operation END AS operation, c.trace_id,
