@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tracekit.dataset import write_spans
 from tests.cli import assert_user_error, run
 from tests.spanrows import span, table
+from tracekit.dataset import write_spans
 
 
 @pytest.fixture
@@ -36,7 +36,10 @@ def test_sql_formats(small: Path) -> None:
     ]
     as_csv = run("sql", str(small), query, "--format", "csv")
     assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
-        ["service", "duration_us"], ["mes", "7"], ["mes-api", "50"], ["shop-api", "100"],
+        ["service", "duration_us"],
+        ["mes", "7"],
+        ["mes-api", "50"],
+        ["shop-api", "100"],
     ]
     as_table = run("sql", str(small), query)
     assert as_table.stdout.splitlines()[0].split() == ["service", "duration_us"]
@@ -48,9 +51,7 @@ def test_sql_is_read_only_and_confined_to_the_dataset(small: Path, tmp_path: Pat
     target = tmp_path / "out.csv"
     assert_user_error(run("sql", str(small), f"COPY spans TO '{target}'"), "only SELECT")
     assert_user_error(run("sql", str(small), "DROP VIEW spans"), "only SELECT")
-    assert_user_error(
-        run("sql", str(small), "SELECT * FROM read_csv('/etc/passwd')"), "query:"
-    )
+    assert_user_error(run("sql", str(small), "SELECT * FROM read_csv('/etc/passwd')"), "query:")
     assert not target.exists()
     assert sorted(p.name for p in small.rglob("*")) == before
 
@@ -72,7 +73,9 @@ def test_info_summarises(small: Path) -> None:
     assert info["totals"]["orphan spans"] == "1"
     assert info["totals"]["traces without root"] == "1"
     assert {s["service"]: s["errors"] for s in info["services"]} == {
-        "mes": 0, "mes-api": 1, "shop-api": 0,
+        "mes": 0,
+        "mes-api": 1,
+        "shop-api": 0,
     }
     text = run("info", str(small)).stdout
     assert "orphan spans" in text and "shop-api" in text

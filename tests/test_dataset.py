@@ -9,13 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import tracekit
+from tests.spanrows import span, table
 from tracekit.dataset import dataset_files, read_manifest, write_spans
 from tracekit.errors import UserError
-from tests.spanrows import span, table
 
 
 def listing(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def two_day_rows() -> list[dict]:

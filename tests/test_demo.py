@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tracekit.demo import DEMO_DATASETS, DemoDataset, run_demo
 from tracekit.dataset import read_manifest
+from tracekit.demo import DEMO_DATASETS, DemoDataset, run_demo
 
 
 def test_demo_plan_covers_every_report_and_the_incidents() -> None:

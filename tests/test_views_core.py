@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import tracekit
-from tracekit.dataset import write_spans
 from tests.spanrows import span, table
+from tracekit.dataset import write_spans
 
 
 def test_self_time_is_duration_minus_union_of_clipped_children(dataset: Path) -> None:
@@ -50,8 +50,16 @@ def test_dependencies_count_calls_errors_and_links(dataset: Path) -> None:
         span("t", "c2", "r", "mes", 200, 100, kind="client"),
         span("t", "s2", "c2", "model-storage", 210, 60, kind="server", status="ERROR"),
         span("t", "p", "r", "mes", 400, 5, kind="producer"),
-        span("u", "q", None, "order-queue", 500, 30, kind="consumer",
-             links=[{"trace_id": "t", "span_id": "p", "kind": "follows_from"}]),
+        span(
+            "u",
+            "q",
+            None,
+            "order-queue",
+            500,
+            30,
+            kind="consumer",
+            links=[{"trace_id": "t", "span_id": "p", "kind": "follows_from"}],
+        ),
     ]
     write_spans(dataset, [table(rows)])
     con = tracekit.connect(dataset)

@@ -90,8 +90,10 @@ def require_dataset(dataset: str | os.PathLike[str]) -> Path:
     """The dataset folder, or a UserError when it holds no tracekit dataset."""
     root = Path(dataset)
     if not (root / MANIFEST).exists():
-        raise UserError(f"{root}: no tracekit dataset here (no {MANIFEST}); create one with "
-                        "`tracekit import`, `tracekit simulate` or `tracekit export`")
+        raise UserError(
+            f"{root}: no tracekit dataset here (no {MANIFEST}); create one with "
+            "`tracekit import`, `tracekit simulate` or `tracekit export`"
+        )
     read_manifest(root)
     return root
 
@@ -111,7 +113,7 @@ def write_spans(
     (e.g. export state) in the same commit. An exception from the batches iterator aborts the
     write and leaves the dataset untouched.
 
-    >>> write_spans("data/ds", [table], source={"kind": "import", "path": "t.json"})  # doctest: +SKIP
+    >>> write_spans("data/ds", [table], source={"kind": "import"})  # doctest: +SKIP
     WriteResult(offered=12, added=12, files=1)
     """
     root = Path(dataset)
@@ -259,8 +261,11 @@ def _dedup_and_partition(
     for part_path in sorted(out.glob("date=*/*.parquet")):
         count = pq.ParquetFile(part_path).metadata.num_rows
         entries.append(
-            {"path": f"{part_path.parent.name}/{part_path.name}",
-             "date": part_path.parent.name[5:], "rows": count}
+            {
+                "path": f"{part_path.parent.name}/{part_path.name}",
+                "date": part_path.parent.name[5:],
+                "rows": count,
+            }
         )
     return entries
 

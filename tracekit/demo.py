@@ -30,7 +30,10 @@ class DemoDataset:
 
 DEMO_DATASETS = (
     DemoDataset(
-        "workshop-day", "baseline", "2026-01-05T00:00:00Z", 24,
+        "workshop-day",
+        "baseline",
+        "2026-01-05T00:00:00Z",
+        24,
         ("explore", "bottlenecks", "order_loss", "capacity"),
     ),
     DemoDataset("queue-loss", "queue-loss", "2026-01-06T17:00:00Z", 3, ("order_loss",)),
@@ -64,8 +67,10 @@ def run_demo(
         for result in run_reports(
             list(demo.reports), dataset, reports_dir, {"since": since}, label=demo.name
         ):
-            echo(f"report {result.name:<12} on {demo.name:<14} {result.status:<6} "
-                 f"{result.seconds:6.1f}s  {result.html}")
+            echo(
+                f"report {result.name:<12} on {demo.name:<14} {result.status:<6} "
+                f"{result.seconds:6.1f}s  {result.html}"
+            )
             results.append(result)
     return Path(reports_dir) / "index.html", results
 
@@ -87,5 +92,7 @@ def _ensure_simulated(
     written = write_spans(dataset, result.batches, source=result.source())
     truth = dataset.parent / f"{demo.name}.truth.json"
     result.write_truth(truth)
-    echo(f"simulate {demo.name}: {written.added} spans, "
-         f"{result.truth['orders']} orders, bottleneck {result.truth['bottleneck']} -> {dataset}")
+    echo(
+        f"simulate {demo.name}: {written.added} spans, "
+        f"{result.truth['orders']} orders, bottleneck {result.truth['bottleneck']} -> {dataset}"
+    )

@@ -37,8 +37,11 @@ def _write_text_table(names: list[str], rows: list[dict[str, Any]], stream: Text
     for line in cells:
         widths = [max(width, len(cell)) for width, cell in zip(widths, line, strict=True)]
     numeric = [
-        all(isinstance(row[name], int | float | decimal.Decimal) or row[name] is None
-            for row in rows) and rows != []
+        all(
+            isinstance(row[name], int | float | decimal.Decimal) or row[name] is None
+            for row in rows
+        )
+        and rows != []
         for name in names
     ]
 

@@ -15,9 +15,7 @@ STATUSES = ("OK", "ERROR", "UNSET")
 
 STRING_MAP = pa.map_(pa.string(), pa.string())
 LINK = pa.struct([("trace_id", pa.string()), ("span_id", pa.string()), ("kind", pa.string())])
-EVENT = pa.struct(
-    [("time", pa.timestamp("us")), ("name", pa.string()), ("attributes", STRING_MAP)]
-)
+EVENT = pa.struct([("time", pa.timestamp("us")), ("name", pa.string()), ("attributes", STRING_MAP)])
 
 SPAN_SCHEMA = pa.schema(
     [

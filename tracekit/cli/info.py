@@ -14,8 +14,9 @@ from tracekit.output import write_result
 
 @click.command("info")
 @click.argument("dataset", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def command(dataset: str, fmt: str) -> None:
     """Summarise DATASET: spans, traces, services, time range, orphan spans."""
     info = dataset_info(dataset)
@@ -25,8 +26,10 @@ def command(dataset: str, fmt: str) -> None:
         json.dump(info, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
         return
-    click.echo(f"dataset  {info['dataset']}  (schema v{info['schema_version']}, "
-               f"{info['files']} files, {info['sources']} sources)")
+    click.echo(
+        f"dataset  {info['dataset']}  (schema v{info['schema_version']}, "
+        f"{info['files']} files, {info['sources']} sources)"
+    )
     width = max(len(key) for key in info["totals"])
     for key, value in info["totals"].items():
         click.echo(f"{key.ljust(width)}  {value}")
