@@ -6,7 +6,7 @@ import os
 
 import duckdb
 
-from tracekit.dataset import dataset_files, require_dataset
+from tracekit.dataset import dataset_files, open_dataset
 from tracekit.schema import DUCKDB_COLUMNS
 from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
 
@@ -22,13 +22,13 @@ def connect(
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
     """
-    root = require_dataset(dataset)
+    root, manifest = open_dataset(dataset)
     con = duckdb.connect()
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    files = dataset_files(root)
+    files = dataset_files(root, manifest)
     if files:
         listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
         con.execute(

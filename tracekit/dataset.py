@@ -80,22 +80,30 @@ def read_manifest(dataset: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def dataset_files(dataset: str | os.PathLike[str]) -> list[str]:
+def dataset_files(
+    dataset: str | os.PathLike[str], manifest: dict[str, Any] | None = None
+) -> list[str]:
     """Absolute paths of the committed Parquet files, in manifest order."""
     root = Path(dataset)
-    return [str(root / entry["path"]) for entry in read_manifest(dataset)["files"]]
+    if manifest is None:
+        manifest = read_manifest(root)
+    return [str(root / entry["path"]) for entry in manifest["files"]]
 
 
-def require_dataset(dataset: str | os.PathLike[str]) -> Path:
-    """The dataset folder, or a UserError when it holds no tracekit dataset."""
+def open_dataset(dataset: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """The dataset folder and its manifest, or a UserError when it holds no tracekit dataset."""
     root = Path(dataset)
     if not (root / MANIFEST).exists():
         raise UserError(
             f"{root}: no tracekit dataset here (no {MANIFEST}); create one with "
             "`tracekit import`, `tracekit simulate` or `tracekit export`"
         )
-    read_manifest(root)
-    return root
+    return root, read_manifest(root)
+
+
+def require_dataset(dataset: str | os.PathLike[str]) -> Path:
+    """The dataset folder, or a UserError when it holds no tracekit dataset."""
+    return open_dataset(dataset)[0]
 
 
 def write_spans(

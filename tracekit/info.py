@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from tracekit.connect import connect
-from tracekit.dataset import read_manifest, require_dataset
+from tracekit.dataset import open_dataset
 from tracekit.sqlfiles import load_sql
 
 
@@ -16,8 +16,7 @@ def dataset_info(dataset: str | os.PathLike[str]) -> dict[str, Any]:
     >>> dataset_info("data/sample")["totals"]["spans"]  # doctest: +SKIP
     '1520'
     """
-    root = require_dataset(dataset)
-    manifest = read_manifest(root)
+    root, manifest = open_dataset(dataset)
     con = connect(root)
     try:
         totals = dict(con.execute(load_sql("info.sql")).fetchall())
