@@ -1,5 +1,6 @@
-"""Jaeger JSON is mapped a batch at a time (jaeger_json.traces_batch); a span it cannot read is
-named by the span-by-span check (jaeger_json.span_problem). The two must agree: the check passes
+"""Jaeger and OTLP JSON are mapped a batch at a time (jaeger_json.traces_batch,
+otlp_batch.resource_spans_batch); a span the batch cannot read is named by the span-by-span
+check (jaeger_json.span_problem, otlp_json.span_problem). The two must agree: the check passes
 every span the batch reads, and skipping bad spans gives exactly the rows of the same document
 without them, whether the document is mapped at once or (small documents, as in JSON Lines)
 checked first and mapped together with the next ones."""
@@ -15,7 +16,15 @@ import pyarrow as pa
 import pytest
 
 from tests.plugins.importers import CASES
-from tracekit.importers import BadInput, SkipLog, jaeger_to_batches, otlp_to_batches, read_file
+from tracekit.importers import (
+    BadInput,
+    SkipLog,
+    jaeger_to_batches,
+    otlp_batch,
+    otlp_json,
+    otlp_to_batches,
+    read_file,
+)
 from tracekit.importers.jaeger_json import Trace, span_problem, traces_batch
 
 # one bad span per kind of problem the batch can meet: (trace index, span index, change, message)
@@ -128,3 +137,116 @@ def test_small_documents_on_lines_are_mapped_together_in_order(tmp_path):
     ]
     assert pa.Table.from_batches(list(read_file(path))).to_pylist() == expected
     assert len(expected) == 8
+
+
+# OTLP: the same contract for otlp_batch.resource_spans_batch and otlp_json.span_problem.
+# (resource index, span index in its first scope, change, message)
+OTLP_BREAKAGES = [
+    (0, 0, {"startTimeUnixNano": "soon"}, ".startTimeUnixNano: expected an integer"),
+    (1, 0, {"endTimeUnixNano": "1.5"}, ".endTimeUnixNano: expected an integer"),
+    (
+        2,
+        0,
+        {"attributes": [{"key": "n", "value": {"doubleValue": "lots"}}]},
+        ".attributes[0].value: expected a number",
+    ),
+    (
+        3,
+        0,
+        {"events": [{"timeUnixNano": "x", "name": "e"}]},
+        ".events[0].timeUnixNano: expected an integer",
+    ),
+    (
+        4,
+        0,
+        {
+            "links": [
+                {
+                    "traceId": "ab" * 16,
+                    "spanId": "cd" * 8,
+                    "attributes": [{"key": "k", "value": {"intValue": "one"}}],
+                }
+            ]
+        },
+        ".links[0].attributes[0].value: expected an integer",
+    ),
+    (
+        5,
+        0,
+        {
+            "events": [
+                {
+                    "timeUnixNano": "1",
+                    "attributes": [
+                        {"key": "k", "value": {"arrayValue": {"values": [{"intValue": "x"}]}}}
+                    ],
+                }
+            ]
+        },
+        ".events[0].attributes[0].value: expected an integer",
+    ),
+]
+
+
+def _otlp_document() -> dict:
+    """Six copies of the OTLP case (two resources each, every value type, events, links), each
+    with its own trace id."""
+    case = json.loads((CASES / "good-trace.otlp.json").read_text())["resourceSpans"]
+    resources = []
+    for number in range(len(OTLP_BREAKAGES)):
+        trace_id = f"{number + 1:032x}"
+        for resource in copy.deepcopy(case):
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    span["traceId"] = trace_id
+            resources.append(resource)
+    # breakage i hits resource 2i (the first copy's first resource)
+    return {"resourceSpans": resources}
+
+
+def _otlp_rows(document: dict, skips: SkipLog | None = None) -> list[dict]:
+    batches = list(otlp_to_batches(document, skip_bad=skips is not None, skips=skips))
+    return pa.Table.from_batches(batches).to_pylist()
+
+
+def _break(document: dict, breakage: tuple) -> tuple[int, int]:
+    copy_index, span_index, change, _ = breakage
+    resource = 2 * copy_index
+    document["resourceSpans"][resource]["scopeSpans"][0]["spans"][span_index].update(change)
+    return resource, span_index
+
+
+@pytest.mark.parametrize("breakage", OTLP_BREAKAGES, ids=lambda breakage: breakage[3].split(":")[0])
+def test_a_bad_otlp_span_is_named_by_the_check(breakage, path):
+    document = _otlp_document()
+    resource, span_index = _break(document, breakage)
+    with pytest.raises(BadInput) as raised:
+        _otlp_rows(document)
+    expected = f"$.resourceSpans[{resource}].scopeSpans[0].spans[{span_index}]{breakage[3]}"
+    assert str(raised.value).startswith(expected)
+
+
+def test_skipping_bad_otlp_spans_gives_the_rows_of_the_document_without_them(path):
+    broken = _otlp_document()
+    pruned = _otlp_document()
+    for breakage in OTLP_BREAKAGES:
+        resource, span_index = _break(broken, breakage)
+        del pruned["resourceSpans"][resource]["scopeSpans"][0]["spans"][span_index]
+    skips = SkipLog()
+    rows = _otlp_rows(broken, skips)
+    assert rows == _otlp_rows(pruned)
+    assert len(rows) == len(OTLP_BREAKAGES)  # the second resource's span of every copy
+    assert skips.units == {"span": len(OTLP_BREAKAGES)}
+
+
+def test_otlp_batch_and_span_by_span_checks_agree_on_good_spans():
+    document = _otlp_document()
+    units = msgspec.convert(document, otlp_json.TracesData).resourceSpans or []
+    resources = [otlp_batch._Resource(f"$[{n}]", unit) for n, unit in enumerate(units)]
+    batch, bad = otlp_batch.resource_spans_batch(resources)
+    assert bad == []
+    assert batch.num_rows == 2 * len(OTLP_BREAKAGES)
+    for unit in units:
+        for scope in unit.scopeSpans or ():
+            for span in scope.spans or ():
+                assert otlp_json.span_problem(span, "$") is None

@@ -18,9 +18,9 @@ import msgspec
 import pyarrow as pa
 
 from tracekit.importers import jaeger_json as jaeger
+from tracekit.importers import otlp_batch
 from tracekit.importers import otlp_json as otlp
 from tracekit.importers.columns import BATCH_ROWS, SpanColumns
-from tracekit.importers.ids import IdCache
 from tracekit.importers.problems import BadInput, SkipLog, validation_problem
 
 
@@ -36,8 +36,9 @@ class Document(msgspec.Struct, kw_only=True, gc=False):
     result: otlp.TracesData | None = None
 
 
-# Jaeger documents with fewer spans are checked span by span and mapped together with the
-# documents after them (jaeger_json.defer_traces): a JSON Lines file may hold a trace per line.
+# Documents with fewer spans are checked span by span and mapped together with the documents
+# after them (jaeger_json.defer_traces, otlp_batch.defer_resource_spans): a JSON Lines file
+# may hold a trace per line.
 SMALL_DOCUMENT = 500
 
 _DOCUMENT = Document | list[Document]
@@ -101,56 +102,53 @@ def feed(
         kind, items = (
             _units(document, expect) if document is not None else _salvage(payload, expect, skips)  # type: ignore[arg-type]
         )
-        if kind == "jaeger":
-            units = [(where, unit) for where, unit in items if unit is not None]
-            size = sum(len(unit.spans) for _, unit in units)
-            if size < SMALL_DOCUMENT and size < BATCH_ROWS:
-                if len(columns) + size > BATCH_ROWS:
-                    if collecting:
-                        gc.enable()
-                    yield columns.take_batch()
-                    gc.disable()
-                jaeger.defer_traces(units, columns, skips)
-                if len(columns) >= BATCH_ROWS:
-                    if collecting:
-                        gc.enable()
-                    yield columns.take_batch()
-                return kind
-            items = units
-            # traces are mapped a batch at a time: as many as fill the current batch
-            chunk: list[tuple[str, jaeger.Trace]] = []
-            size = 0
-            for where, unit in items:
-                if unit is None:
-                    continue
-                chunk.append((where, unit))
-                size += len(unit.spans)
-                if len(columns) + size >= BATCH_ROWS:
-                    jaeger.add_traces(chunk, columns, skips)
-                    chunk, size = [], 0
-                    if not len(columns):  # all skipped (--skip-bad)
-                        continue
-                    if collecting:
-                        gc.enable()
-                    yield columns.take_batch()
-                    gc.disable()
-            if chunk:
-                jaeger.add_traces(chunk, columns, skips)
-            return kind
-        ids = IdCache()
-        for where, unit in items:
-            if unit is None:
-                continue
-            otlp.add_resource_spans(unit, where, columns, skips, ids)
-            if len(columns) >= BATCH_ROWS:
+        units = [(where, unit) for where, unit in items if unit is not None]
+        size = sum(_span_count(kind, unit) for _, unit in units)
+        add, defer = (
+            (jaeger.add_traces, jaeger.defer_traces)
+            if kind == "jaeger"
+            else (otlp_batch.add_resource_spans, otlp_batch.defer_resource_spans)
+        )
+        if size < SMALL_DOCUMENT and size < BATCH_ROWS:
+            if len(columns) + size > BATCH_ROWS:
                 if collecting:
                     gc.enable()
                 yield columns.take_batch()
                 gc.disable()
+            defer(units, columns, skips)
+            if len(columns) >= BATCH_ROWS:
+                if collecting:
+                    gc.enable()
+                yield columns.take_batch()
+            return kind
+        # units are mapped a batch at a time: as many as fill the current batch
+        chunk: list[tuple[str, Any]] = []
+        size = 0
+        for where, unit in units:
+            chunk.append((where, unit))
+            size += _span_count(kind, unit)
+            if len(columns) + size >= BATCH_ROWS:
+                add(chunk, columns, skips)
+                chunk, size = [], 0
+                if not len(columns):  # all skipped (--skip-bad)
+                    continue
+                if collecting:
+                    gc.enable()
+                yield columns.take_batch()
+                gc.disable()
+        if chunk:
+            add(chunk, columns, skips)
         return kind
     finally:
         if collecting:
             gc.enable()
+
+
+def _span_count(kind: str, unit: Any) -> int:
+    if kind == "jaeger":
+        return len(unit.spans)
+    scopes = unit.scopeSpans if unit.scopeSpans is not None else unit.instrumentationLibrarySpans
+    return sum(len(scope.spans or ()) for scope in scopes or ())
 
 
 def document_batches(

@@ -22,8 +22,6 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from tracekit.importers.columns import SpanColumns
-from tracekit.importers.ids import IdCache, span_id
 from tracekit.importers.problems import BadInput, SkipLog
 from tracekit.importers.values import go_float, go_json, parse_float, parse_int
 
@@ -114,25 +112,6 @@ class TracesData(msgspec.Struct, gc=False):
     resourceSpans: list[ResourceSpans] | None = None  # noqa: N815
 
 
-_KIND_NUMBERS = {
-    0: "unspecified",
-    1: "internal",
-    2: "server",
-    3: "client",
-    4: "producer",
-    5: "consumer",
-}
-_KIND_NAMES = {f"SPAN_KIND_{name.upper()}": name for name in _KIND_NUMBERS.values()}
-_STATUS = {
-    0: "UNSET",
-    1: "OK",
-    2: "ERROR",
-    "STATUS_CODE_UNSET": "UNSET",
-    "STATUS_CODE_OK": "OK",
-    "STATUS_CODE_ERROR": "ERROR",
-}
-
-
 def value_text(value: AnyValue | None) -> str:
     """An OTLP AnyValue as text, the way Jaeger renders it as a tag (see values.py)."""
     if value is None:
@@ -173,7 +152,11 @@ def _raw(value: AnyValue | None) -> Any:
     return None
 
 
-def _attributes(items: list[KeyValue] | None, into: dict[str, str], where: str) -> dict[str, str]:
+def attributes_dict(
+    items: list[KeyValue] | None, into: dict[str, str], where: str
+) -> dict[str, str]:
+    """``items`` added to ``into`` as texts (the last of a repeated key wins); a value that
+    cannot be rendered raises BadInput at ``where[index].value``."""
     if items:
         try:
             for item in items:
@@ -204,131 +187,28 @@ def otlp_id(text: str, size: int) -> str:
     return text
 
 
-def add_resource_spans(
-    resource_spans: ResourceSpans,
-    where: str,
-    columns: SpanColumns,
-    skips: SkipLog | None,
-    ids: IdCache,
-) -> None:
-    """Append the spans of one ``resourceSpans`` entry; a bad span raises BadInput or is skipped."""
-    resource_attrs: dict[str, str] = {}
-    if resource_spans.resource is not None:
-        _attributes(
-            resource_spans.resource.attributes, resource_attrs, f"{where}.resource.attributes"
-        )
-    service = resource_attrs.pop("service.name", None) or None
-    keys = sorted(resource_attrs)
-    resource = (keys, [resource_attrs[key] for key in keys])
-    scope_field = "scopeSpans"
-    scope_list = resource_spans.scopeSpans
-    if scope_list is None:
-        scope_field, scope_list = (
-            "instrumentationLibrarySpans",
-            resource_spans.instrumentationLibrarySpans,
-        )
-    for scope_index, scope_spans in enumerate(scope_list or ()):
-        scope = scope_spans.scope or scope_spans.instrumentationLibrary
-        scope_attrs: dict[str, str] = {}
-        if scope is not None and scope.name:
-            scope_attrs["otel.scope.name"] = scope.name
-            # Jaeger keeps the version only along with a name
-            if scope.version:
-                scope_attrs["otel.scope.version"] = scope.version
-        for index, span in enumerate(scope_spans.spans or ()):
-            span_where = f"{where}.{scope_field}[{scope_index}].spans[{index}]"
+def span_problem(span: Span, where: str) -> BadInput | None:
+    """What makes one span unreadable (a value its field cannot hold), as BadInput with the
+    span's JSON path ``where``, or None: the careful, span-by-span check behind the precise
+    message for a span ``otlp_batch.resource_spans_batch`` flags."""
+    try:
+        attributes_dict(span.attributes, {}, f"{where}.attributes")
+        for field in ("startTimeUnixNano", "endTimeUnixNano"):
             try:
-                _add_span(span, service, resource, scope_attrs, columns, span_where, ids)
-            except BadInput as exc:
-                if skips is None:
-                    raise
-                skips.skip("span", exc)
-
-
-def _add_span(
-    span: Span,
-    service: str | None,
-    resource: tuple[list[str], list[str]],
-    scope_attrs: dict[str, str],
-    columns: SpanColumns,
-    where: str,
-    ids: IdCache,
-) -> None:
-    attributes = _attributes(span.attributes, dict(scope_attrs), f"{where}.attributes")
-    if span.droppedAttributesCount:
-        attributes["otel.dropped_attributes_count"] = str(span.droppedAttributesCount)
-    if span.droppedEventsCount:
-        attributes["otel.dropped_events_count"] = str(span.droppedEventsCount)
-    if span.droppedLinksCount:
-        attributes["otel.dropped_links_count"] = str(span.droppedLinksCount)
-    if span.traceState:
-        attributes["w3c.tracestate"] = span.traceState
-    kind = (
-        _KIND_NUMBERS.get(span.kind)  # type: ignore[call-overload]
-        if span.kind.__class__ is int
-        else _KIND_NAMES.get(span.kind)  # type: ignore[arg-type]
-    )
-    status = "UNSET"
-    message = None
-    if span.status is not None:
-        status = _STATUS.get(span.status.code, "UNSET")
-        message = span.status.message or None
-    try:
-        start_ns = parse_int(span.startTimeUnixNano)
-    except ValueError as exc:
-        raise BadInput(f"{where}.startTimeUnixNano", str(exc)) from None
-    try:
-        end_ns = parse_int(span.endTimeUnixNano)
-    except ValueError as exc:
-        raise BadInput(f"{where}.endTimeUnixNano", str(exc)) from None
-    trace_id = ids.trace_id(otlp_id(span.traceId, 16))
-    parent = span.parentSpanId
-    parent = span_id(otlp_id(parent, 8)) if parent else None
-
-    links: list[tuple[str, str, str]] = []
-    for number, link in enumerate(span.links or ()):
-        link_attrs = _attributes(link.attributes, {}, f"{where}.links[{number}].attributes")
-        link_kind = (
-            "child_of" if link_attrs.get("opentracing.ref_type") == "child_of" else "follows_from"
-        )
-        links.append(
-            (ids.trace_id(otlp_id(link.traceId, 16)), span_id(otlp_id(link.spanId, 8)), link_kind)
-        )
-
-    events: list[tuple[int, str, dict[str, str]]] = []
-    for number, event in enumerate(span.events or ()):
-        fields = _attributes(event.attributes, {}, f"{where}.events[{number}].attributes")
-        if event.droppedAttributesCount:
-            fields["otel.dropped_attributes_count"] = str(event.droppedAttributesCount)
-        name = event.name
-        # Jaeger writes the name as an "event" field unless the event already has one, which
-        # then names it when read back: do the same so both formats agree.
-        if "event" in fields:
-            name = fields.pop("event")
-        try:
-            time_us = parse_int(event.timeUnixNano) // 1000
-        except ValueError as exc:
-            raise BadInput(f"{where}.events[{number}].timeUnixNano", str(exc)) from None
-        events.append((time_us, name, fields))
-
-    start_us = start_ns // 1000
-    duration = (end_ns - start_ns) // 1000 if end_ns > start_ns else 0
-    columns.add(
-        trace_id,
-        span_id(otlp_id(span.spanId, 8)),
-        parent,
-        service,
-        span.name,
-        kind or "unspecified",
-        start_us,
-        duration,
-        status,
-        message,
-        attributes,
-        resource,
-        links,
-        events,
-    )
+                parse_int(getattr(span, field))
+            except ValueError as exc:
+                raise BadInput(f"{where}.{field}", str(exc)) from None
+        for number, link in enumerate(span.links or ()):
+            attributes_dict(link.attributes, {}, f"{where}.links[{number}].attributes")
+        for number, event in enumerate(span.events or ()):
+            attributes_dict(event.attributes, {}, f"{where}.events[{number}].attributes")
+            try:
+                parse_int(event.timeUnixNano)
+            except ValueError as exc:
+                raise BadInput(f"{where}.events[{number}].timeUnixNano", str(exc)) from None
+    except BadInput as problem:
+        return problem
+    return None
 
 
 def otlp_to_batches(
