@@ -271,7 +271,10 @@ def _texts(lists: list[Any], bad_lists: set[int], list_of: np.ndarray) -> tuple[
 
 
 def _attributes(
-    spans: list[Span], scope_of: np.ndarray, scope_entries: list[list[tuple[str, str]]], bad: set
+    spans: list[Span],
+    scope_of: np.ndarray,
+    scope_entries: list[list[tuple[str, str]]],
+    bad: set[int],
 ) -> pa.Array:
     """The attribute maps: the scope's name and version, then the span's attributes, then the
     dropped counts and the trace state (later entries win for a repeated key)."""
@@ -353,7 +356,8 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     """Events: an ``event`` attribute (the last one) names the event, as Jaeger writes it."""
     count = len(spans)
     events, span_of = flatten([span.events or () for span in spans])
-    times = _integers([event.timeUnixNano for event in events], bad_events := set())
+    bad_events: set[int] = set()  # positions in events
+    times = _integers([event.timeUnixNano for event in events], bad_events)
     lists = [event.attributes or () for event in events]
     _, event_of = flatten(lists)
     keys, texts = _texts(lists, bad_events, event_of)
