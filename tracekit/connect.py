@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from tracekit.dataset import dataset_files, open_dataset
 from tracekit.schema import DUCKDB_COLUMNS
 from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def connect(
@@ -22,6 +24,8 @@ def connect(
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
     """
+    import duckdb  # here, not at import: the importers' worker processes never need it
+
     root, manifest = open_dataset(dataset)
     con = duckdb.connect()
     if memory_limit:

@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,7 +38,7 @@ from tracekit.sqlfiles import load_sql, quote_literal
 MANIFEST = "manifest.json"
 FORMAT = "tracekit-dataset"
 _STAGING_PREFIX = ".staging-"
-_ROWS_PER_STAGING_FILE = 250_000
+_ROWS_PER_STAGING_FILE = 50_000
 # DuckDB only sorts out keys here; beyond this it spills to the staging folder.
 _DUCKDB_MEMORY = "512MB"
 _ROW_GROUP_SIZE = 122_880
@@ -282,6 +281,8 @@ def _rows_to_keep(
     root: Path, manifest: dict[str, Any], staged: list[str], scratch: Path
 ) -> dict[str, Any]:
     """Per staging stem, the sorted row numbers to keep (numpy int64 arrays)."""
+    import duckdb  # here, not at import: the importers' worker processes never need it
+
     con = duckdb.connect()
     try:
         con.execute(f"SET temp_directory = {quote_literal(str(scratch / 'spill'))}")
