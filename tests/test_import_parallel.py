@@ -4,10 +4,12 @@ with the same errors and the same --skip-bad reports."""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.plugins.importers import CASES, run, snapshot
 from tracekit.connect import connect
 from tracekit.dataset import read_manifest
+from tracekit.importers.parallel import PARALLEL_MIN_BYTES, default_jobs
 
 
 def _inputs(tmp_path):
@@ -98,3 +100,19 @@ def test_worker_skip_reports(tmp_path, capsys):
     files = read_manifest(dataset)["sources"][0]["files"]
     assert [entry["skipped"] for entry in files] == [0, 1, 0]
     assert json.loads(json.dumps(files))[1]["path"].endswith("missing-process.json")
+
+
+def test_workers_by_default_only_for_enough_input(tmp_path):
+    small = _inputs(tmp_path)
+    assert default_jobs(small) == 1
+    # sparse files: sizes count, contents are never read here
+    large = []
+    for number in range(3):
+        path = tmp_path / f"large-{number}.json"
+        with open(path, "wb") as handle:
+            handle.truncate(PARALLEL_MIN_BYTES // 2)
+        large.append(str(path))
+    cpus = len(os.sched_getaffinity(0))
+    assert default_jobs(large) == min(3, cpus)
+    assert default_jobs(large[:1]) == 1  # one file: nothing to spread
+    assert default_jobs([*large[:1], str(tmp_path / "missing.json"), *small]) == 1

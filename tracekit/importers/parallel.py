@@ -10,6 +10,7 @@ and an error in file N surfaces exactly where a sequential read would raise it. 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,14 +20,29 @@ import pyarrow as pa
 
 from tracekit.importers import FileReport, read_file
 
+# Below this much input, starting workers (each imports pyarrow and msgspec, ~0.5 s) costs more
+# than reading the files in this process.
+PARALLEL_MIN_BYTES = 64 * 2**20
 
-def default_jobs() -> int:
-    """Worker processes to use by default: one (read in this process).
 
-    Workers pay a start-up (imports) and an IPC copy per batch; on the 2-core machine the
-    benchmark ran on (docs/benchmarks.md) two workers were slower than one process, so they are
-    opt-in (``--jobs``) for machines with idle cores and many files.
+def default_jobs(paths: Sequence[str | Path]) -> int:
+    """Worker processes to use by default: one per CPU this process may run on, when there are
+    several files on disk adding up to PARALLEL_MIN_BYTES or more; otherwise one (read here).
+
+    On an idle 2-core machine two workers import the benchmark's 60 files in 0.56 of the time
+    one process takes (docs/benchmarks.md, "Import"); on a machine whose cores are busy with
+    other work they gain nothing, and ``--jobs 1`` keeps the import in one process.
     """
+    if len(paths) < 2:
+        return 1
+    total = 0
+    for path in paths:
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            continue
+        if total >= PARALLEL_MIN_BYTES:
+            return max(1, min(len(paths), len(os.sched_getaffinity(0))))
     return 1
 
 
@@ -38,8 +54,8 @@ def read_files(
 ) -> Iterator[pa.RecordBatch]:
     """Span batches of every file, in order; one FileReport per file is appended to
     ``reports`` when its batches have all been yielded. ``-`` (stdin) is read in this process."""
-    jobs = default_jobs() if jobs is None else jobs
     on_disk = [path for path in paths if str(path) != "-"]
+    jobs = default_jobs(on_disk) if jobs is None else jobs
     if jobs <= 1 or len(on_disk) < 2:
         for path in paths:
             report = FileReport(str(path) if str(path) != "-" else "<stdin>")
