@@ -2,9 +2,10 @@
 
 Generates seeded Jaeger /api/traces responses (1000 traces of 8 spans per file, with typed tags,
 logs and references; benchmarks/jaeger_gen.py), then imports the first SMALL files and all FILES
-files with both `tracekit import` and benchmarks/naive_import.py (json.load, a Python loop
+files with `tracekit import` (its default workers, and `--jobs 1`) and benchmarks/naive_import.py (json.load, a Python loop
 building dicts, pandas.DataFrame(...).to_parquet). Each run is a fresh subprocess; its wall time,
-CPU time and peak RSS come from getrusage(RUSAGE_CHILDREN) in a tiny wrapper process.
+CPU time and peak memory (summed RSS and summed PSS of its process tree) come from a tiny
+wrapper process.
 
     .venv/bin/python benchmarks/bench_import.py [--files 60] [--small 15] [--workdir DIR]
 
@@ -32,9 +33,11 @@ from jaeger_gen import write_responses  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 # Runs a command and reports its usage: CPU from getrusage(RUSAGE_CHILDREN) (worker processes
-# are waited for by the command, so their time is included) and the peak of the summed RSS of the
-# whole process tree, sampled every 50 ms from /proc (ru_maxrss alone would give only the largest
-# single process).
+# are waited for by the command, so their time is included) and the peaks of the summed RSS and
+# of the summed PSS of the whole process tree, sampled every 50 ms from /proc (ru_maxrss alone
+# would give only the largest single process). PSS (proportional set size) counts a page shared by
+# n processes as 1/n in each: summed RSS counts the libraries that worker processes all map (about
+# 80 MB of pyarrow, numpy, pandas) once per process, PSS once in all.
 WRAPPER = """
 import json, os, resource, subprocess, sys, time
 
@@ -54,32 +57,36 @@ def tree_rss(root):
             if ppid == parent and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
-    total = 0
+    rss = pss = 0
     for pid in tree:
         try:
-            with open(f"/proc/{pid}/status") as handle:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
                 for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
         except OSError:
             pass
-    return total
+    return rss, pss
 
 start = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-peak = 0
+peak = peak_pss = 0
 while child.poll() is None:
-    peak = max(peak, tree_rss(child.pid))
+    rss, pss = tree_rss(child.pid)
+    peak, peak_pss = max(peak, rss), max(peak_pss, pss)
     time.sleep(0.05)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"rc": child.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-                  "peak_mb": max(peak, usage.ru_maxrss) / 1024}))
+                  "peak_mb": max(peak, usage.ru_maxrss) / 1024,
+                  "peak_pss_mb": max(peak_pss, 1) / 1024}))
 """
 
 
 def measure(command: list[str]) -> dict[str, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one command in a fresh process."""
+    """Wall seconds, CPU seconds and peak RSS and PSS (MB) of one command in a fresh process."""
     out = subprocess.run(
         [sys.executable, "-c", WRAPPER, *command], check=True, capture_output=True, text=True
     )
@@ -143,6 +150,11 @@ def main() -> None:
         print(f"tracekit import, {count} files ...", file=sys.stderr)
         results["tracekit", count] = measure([*tracekit, *chosen, "--out", str(out / "ds")])
         shutil.rmtree(out, ignore_errors=True)
+        print(f"tracekit import --jobs 1, {count} files ...", file=sys.stderr)
+        results["tracekit --jobs 1", count] = measure(
+            [*tracekit, *chosen, "--out", str(out / "ds"), "--jobs", "1"]
+        )
+        shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         print(f"naive import, {count} files ...", file=sys.stderr)
         results["naive", count] = measure([*naive, str(out / "naive.parquet"), *chosen])
@@ -152,23 +164,29 @@ def main() -> None:
 
     print(f"Machine: {machine()}.")
     print(f"Input: {args.files} Jaeger /api/traces files, {spans:,} spans, {size_mb:.0f} MB.\n")
-    print("| run | files | wall s | CPU s | peak RSS MB |")
-    print("|---|---|---|---|---|")
+    print("| run | files | wall s | CPU s | peak RSS MB | peak PSS MB |")
+    print("|---|---|---|---|---|---|")
     for (name, count), result in sorted(results.items(), key=lambda item: (item[0][1], item[0][0])):
         print(
             f"| {name} | {count} | {result['wall']:.1f} | {result['cpu']:.1f} | "
-            f"{result['peak_mb']:.0f} |"
+            f"{result['peak_mb']:.0f} | {result['peak_pss_mb']:.0f} |"
         )
     ours, theirs = results["tracekit", args.files], results["naive", args.files]
+    single = results["tracekit --jobs 1", args.files]
     small = results["tracekit", args.small]
     print()
     print(
         f"- time ratio (naive / tracekit, {args.files} files): wall "
-        f"{theirs['wall'] / ours['wall']:.1f}x, CPU {theirs['cpu'] / ours['cpu']:.1f}x"
+        f"{theirs['wall'] / ours['wall']:.1f}x, CPU {theirs['cpu'] / ours['cpu']:.1f}x; "
+        f"with --jobs 1: wall {theirs['wall'] / single['wall']:.1f}x, "
+        f"CPU {theirs['cpu'] / single['cpu']:.1f}x"
     )
     print(
         f"- peak memory ratio (tracekit / naive, {args.files} files): "
-        f"{ours['peak_mb'] / theirs['peak_mb']:.2f}"
+        f"RSS {ours['peak_mb'] / theirs['peak_mb']:.2f}, PSS "
+        f"{ours['peak_pss_mb'] / theirs['peak_pss_mb']:.2f}; with --jobs 1: RSS "
+        f"{single['peak_mb'] / theirs['peak_mb']:.2f}, PSS "
+        f"{single['peak_pss_mb'] / theirs['peak_pss_mb']:.2f}"
     )
     print(
         f"- memory flatness (tracekit peak at {args.files} / at {args.small} files): "
