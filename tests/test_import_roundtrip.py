@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracekit.importers import jaeger_to_batches, otlp_to_batches
-from tracekit.importers.ids import IdCache, span_id
+from tracekit.importers.flat import normalize_ids
 from tracekit.importers.values import go_float, go_json
 from tracekit.schema import KINDS, normalize_span_id, normalize_trace_id
 
@@ -315,6 +315,7 @@ def test_doubles_render_losslessly(value):
         st.text("0123456789abcdefABCDEF", min_size=32, max_size=32),
     )
 )
-def test_fast_id_normalisation_agrees_with_the_schema(text):
-    assert IdCache().trace_id(text) == normalize_trace_id(text)
-    assert span_id(text) == normalize_span_id(text)
+def test_batch_id_normalisation_agrees_with_the_schema(text):
+    ids = pa.array([text, None], pa.string())
+    assert normalize_ids(ids, 32).to_pylist() == [normalize_trace_id(text), None]
+    assert normalize_ids(ids, 16).to_pylist() == [normalize_span_id(text), None]

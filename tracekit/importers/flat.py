@@ -22,9 +22,10 @@ _NOT_FLOAT = frozenset(("bool", "int64", "binary"))
 
 
 def normalize_ids(raw: pa.Array, width: int) -> pa.Array:
-    """Ids as ``tracekit.importers.ids`` normalises them, for a whole array at once: trace ids
-    (``width`` 32) of 16 or 32 hex chars lower-cased and left-padded to 32, span ids (``width``
-    16) of 16 hex chars lower-cased; anything else (and nulls) unchanged."""
+    """Ids as ``tracekit.schema.normalize_trace_id``/``normalize_span_id`` normalise them, for a
+    whole array at once: trace ids (``width`` 32) of 16 or 32 hex chars lower-cased and
+    left-padded to 32, span ids (``width`` 16) of 16 hex chars lower-cased; anything else (and
+    nulls) unchanged."""
     lengths = pc.utf8_length(raw)
     sized = pc.equal(lengths, 16) if width == 16 else pc.is_in(lengths, pa.array([16, 32]))
     hex_ids = pc.and_(sized, pc.match_substring_regex(raw, _HEX))
