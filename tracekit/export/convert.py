@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracekit.errors import UserError
-from tracekit.importers import BadInput, jaeger_to_batches, otlp_to_batches
+from tracekit.importers import BadInput
+from tracekit.importers.documents import document_batches
 from tracekit.schema import SPAN_SCHEMA
 
 if TYPE_CHECKING:
@@ -29,9 +30,13 @@ def docs_to_table(api: V3Api | ClassicApi, docs: list[TraceDoc]) -> pa.Table:
     if not docs:
         return SPAN_SCHEMA.empty_table()
     document = api.document(docs)
-    convert = otlp_to_batches if api.name == "v3" else jaeger_to_batches
     try:
-        batches = list(convert(document))
+        # one document per call: nothing to map small documents together with
+        batches = list(
+            document_batches(
+                document, expect="otlp" if api.name == "v3" else "jaeger", defer_small=False
+            )
+        )
     except BadInput as exc:
         raise UserError(f"Jaeger {api.name} answer: spans tracekit cannot read: {exc}") from exc
     if not batches:

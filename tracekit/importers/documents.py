@@ -81,12 +81,15 @@ def feed(
     *,
     expect: str | None = None,
     skips: SkipLog | None = None,
+    defer_small: bool = True,
 ) -> Generator[pa.RecordBatch, None, str]:
     """Add one document's spans to ``columns``, yielding a batch whenever BATCH_ROWS are full.
 
     Returns the format name ("jaeger" or "otlp") as the generator's value. Rows of the last,
     partly filled batch stay in ``columns``. With ``skips`` bad records are counted there and
-    skipped instead of raising BadInput.
+    skipped instead of raising BadInput. A document under SMALL_DOCUMENT spans is checked now
+    and mapped with the documents fed after it, unless ``defer_small`` is false (no documents
+    follow: mapping it at once skips the span-by-span check).
     """
     # Decoding and row building allocate millions of small objects without cycles: the cyclic
     # collector would rescan them again and again, so it is paused (not across yields).
@@ -109,7 +112,7 @@ def feed(
             if kind == "jaeger"
             else (otlp_batch.add_resource_spans, otlp_batch.defer_resource_spans)
         )
-        if size < SMALL_DOCUMENT and size < BATCH_ROWS:
+        if defer_small and size < SMALL_DOCUMENT and size < BATCH_ROWS:
             if len(columns) + size > BATCH_ROWS:
                 if collecting:
                     gc.enable()
@@ -157,12 +160,19 @@ def document_batches(
     expect: str | None = None,
     skip_bad: bool = False,
     skips: SkipLog | None = None,
+    defer_small: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """All span batches of one document (see ``feed``)."""
     columns = SpanColumns()
     if skip_bad and skips is None:
         skips = SkipLog()
-    yield from feed(payload, columns, expect=expect, skips=skips if skip_bad else None)
+    yield from feed(
+        payload,
+        columns,
+        expect=expect,
+        skips=skips if skip_bad else None,
+        defer_small=defer_small,
+    )
     if len(columns):
         yield columns.take_batch()
 
