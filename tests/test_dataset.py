@@ -120,3 +120,36 @@ def test_empty_dataset_has_every_view(dataset: Path) -> None:
     con = tracekit.connect(dataset)
     assert con.execute("SELECT count(*) FROM spans").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM traces").fetchone() == (0,)
+
+
+def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3 rows per staging file and 3 copy threads: the kept rows of 14 staging files are written
+    # by parallel threads, each into its own file per date
+    monkeypatch.setattr(tracekit.dataset, "_ROWS_PER_STAGING_FILE", 3)
+    monkeypatch.setattr(tracekit.dataset, "_COPY_THREADS", 3)
+    rows = [
+        span(f"t{n // 4}", f"s{n}", None, "svc", n, 10, operation=f"first-{n}", day_offset=n % 2)
+        for n in range(40)
+    ]
+    repeats = [{**row, "operation": "repeat"} for row in rows[::3]]
+    write_spans(dataset, [table(rows[:20]), table(repeats), table(rows[20:])])
+    con = tracekit.connect(dataset)
+    stored = con.execute("SELECT span_id, operation FROM spans ORDER BY start_time").fetchall()
+    # the repeats come after rows 0-19 and before rows 20-39: they win for those of 20-39
+    first = {row["span_id"]: row["operation"] for row in rows[:20]}
+    first.update(
+        {row["span_id"]: row["operation"] for row in repeats if row["span_id"] not in first}
+    )
+    first.update(
+        {row["span_id"]: row["operation"] for row in rows[20:] if row["span_id"] not in first}
+    )
+    by_start = sorted(rows, key=lambda row: row["start_time"])
+    assert stored == [(row["span_id"], first[row["span_id"]]) for row in by_start]
+    assert sum(operation == "repeat" for _, operation in stored) == 7  # 21, 24, ..., 39
+    files = dataset_files(dataset)
+    assert len(files) == 6  # 3 threads x 2 dates
+    for path in files:  # each file holds its rows in input order
+        starts = pq.read_table(path, columns=["start_time"]).column(0).to_pylist()
+        assert starts == sorted(starts)

@@ -22,6 +22,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,8 @@ _ROWS_PER_STAGING_FILE = 50_000
 # DuckDB only sorts out keys here; beyond this it spills to the staging folder.
 _DUCKDB_MEMORY = "512MB"
 _ROW_GROUP_SIZE = 122_880
+# threads copying kept rows into Parquet (each writes its own file per date)
+_COPY_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -235,19 +238,47 @@ def _conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
 def _dedup_and_partition(
     root: Path, manifest: dict[str, Any], staged: list[str], out: Path
 ) -> list[dict[str, Any]]:
-    """Write the new, distinct rows of ``staged`` as one Parquet file per UTC date.
+    """Write the new, distinct rows of ``staged`` as Parquet files per UTC date.
 
     DuckDB decides which rows to keep from the key files alone; pyarrow then copies the kept
     rows of one staging file at a time (bounded memory) into the date's file, in input order
-    (importers and export give each trace's spans together).
+    (importers and export give each trace's spans together). Parquet encoding and compression
+    release the GIL, so the staging files are split into contiguous runs copied by parallel
+    threads, each into its own file per date.
     """
     keep = _rows_to_keep(root, manifest, staged, out.parent)
+    wanted = [stem for stem in staged if len(keep[stem])]
+    threads = max(1, min(_COPY_THREADS, len(wanted)))
+    bounds = [len(wanted) * index // threads for index in range(threads + 1)]
+    runs = [
+        wanted[start:end] for start, end in zip(bounds, bounds[1:], strict=False) if end > start
+    ]
+    if len(runs) == 1:
+        _copy_rows(runs[0], keep, out)
+    elif runs:
+        with ThreadPoolExecutor(len(runs), thread_name_prefix="tracekit-copy") as pool:
+            for future in [pool.submit(_copy_rows, run, keep, out) for run in runs]:
+                future.result()
+    entries = []
+    for part_path in sorted(out.glob("date=*/*.parquet")):
+        count = pq.ParquetFile(part_path).metadata.num_rows
+        entries.append(
+            {
+                "path": f"{part_path.parent.name}/{part_path.name}",
+                "date": part_path.parent.name[5:],
+                "rows": count,
+            }
+        )
+    return entries
+
+
+def _copy_rows(stems: list[str], keep: dict[str, Any], out: Path) -> None:
+    """Copy the kept rows of the staging files ``stems``, in order, into one new Parquet file
+    per UTC date under ``out``."""
     writers: dict[str, pq.ParquetWriter] = {}
     try:
-        for stem in staged:
+        for stem in stems:
             rows = keep[stem]
-            if len(rows) == 0:
-                continue
             with pa.memory_map(stem + ".arrow") as source:
                 table = pa.ipc.open_file(source).read_all()
                 if len(rows) < table.num_rows:
@@ -264,17 +295,6 @@ def _dedup_and_partition(
     finally:
         for writer in writers.values():
             writer.close()
-    entries = []
-    for part_path in sorted(out.glob("date=*/*.parquet")):
-        count = pq.ParquetFile(part_path).metadata.num_rows
-        entries.append(
-            {
-                "path": f"{part_path.parent.name}/{part_path.name}",
-                "date": part_path.parent.name[5:],
-                "rows": count,
-            }
-        )
-    return entries
 
 
 def _rows_to_keep(
