@@ -8,12 +8,14 @@ Python (``tag_texts``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracekit.importers.problems import BadInput, SkipLog
 from tracekit.importers.values import go_float, jaeger_tag_text
 from tracekit.schema import STRING_MAP
 
@@ -132,3 +134,30 @@ def flatten(lists: list[Any]) -> tuple[list[Any], np.ndarray]:
     counts = np.fromiter(map(len, lists), np.int64, len(lists))
     items = [item for items in lists for item in items]
     return items, np.repeat(np.arange(len(lists)), counts)
+
+
+def without_bad_spans(
+    batch: pa.RecordBatch,
+    bad: list[int],
+    unit_sizes: Sequence[int],
+    check: Callable[[int, int], tuple[str, BadInput | None]],
+    skips: SkipLog | None,
+) -> pa.RecordBatch:
+    """``batch`` (the spans of units of ``unit_sizes`` spans, in order) without the rows at
+    ``bad``. Each bad span is described by ``check(unit, index in unit)``, the careful
+    span-by-span check, which gives its JSON path and problem; the first is raised as BadInput,
+    or every one counted in ``skips``."""
+    if not bad:
+        return batch
+    starts = np.cumsum([0, *unit_sizes])
+    for position in bad:
+        unit = int(np.searchsorted(starts, position, side="right")) - 1
+        where, problem = check(unit, position - int(starts[unit]))
+        if problem is None:  # the batch and the careful check disagree: a bug, not bad input
+            raise AssertionError(f"{where} flagged bad but passes the check")
+        if skips is None:
+            raise problem
+        skips.skip("span", problem)
+    keep = np.ones(batch.num_rows, bool)
+    keep[bad] = False
+    return batch.filter(pa.array(keep))

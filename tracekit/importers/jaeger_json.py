@@ -38,6 +38,7 @@ from tracekit.importers.flat import (
     pick,
     sorted_map,
     tag_texts,
+    without_bad_spans,
 )
 from tracekit.importers.problems import BadInput, SkipLog
 from tracekit.importers.values import go_json, jaeger_tag_text
@@ -99,22 +100,15 @@ def add_traces(units: list[tuple[str, Trace]], columns: SpanColumns, skips: Skip
     """Append the spans of (json path, trace) units as one batch; a bad span raises BadInput
     naming it, or is counted in ``skips`` and left out."""
     batch, bad = traces_batch([trace for _, trace in units])
-    if bad:
-        starts = np.cumsum([0] + [len(trace.spans) for _, trace in units])
-        for position in bad:
-            unit = int(np.searchsorted(starts, position, side="right")) - 1
-            where, trace = units[unit]
-            index = position - int(starts[unit])
-            found = span_problem(trace.spans[index], trace.processes or {}, where)
-            if found is None:  # the batch and the careful check disagree: a bug, not bad input
-                raise AssertionError(f"{where}.spans[{index}] flagged bad but passes the check")
-            problem = BadInput(f"{where}.spans[{index}]{found.where}", found.problem)
-            if skips is None:
-                raise problem
-            skips.skip("span", problem)
-        keep = np.ones(batch.num_rows, bool)
-        keep[bad] = False
-        batch = batch.filter(pa.array(keep))
+
+    def check(unit: int, index: int) -> tuple[str, BadInput | None]:
+        where, trace = units[unit]
+        found = span_problem(trace.spans[index], trace.processes or {}, where)
+        where = f"{where}.spans[{index}]"
+        return where, found and BadInput(f"{where}{found.where}", found.problem)
+
+    sizes = [len(trace.spans) for _, trace in units]
+    batch = without_bad_spans(batch, bad, sizes, check, skips)
     columns.add_batch(batch)
 
 

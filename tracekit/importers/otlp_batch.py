@@ -24,6 +24,7 @@ from tracekit.importers.flat import (
     offsets,
     pick,
     sorted_map,
+    without_bad_spans,
 )
 from tracekit.importers.otlp_json import (
     KeyValue,
@@ -109,20 +110,13 @@ def add_resource_spans(
     attributes are bad raises BadInput whatever ``skips`` says (all its spans would be bad)."""
     resources = [_Resource(where, unit) for where, unit in units]
     batch, bad = resource_spans_batch(resources)
-    if bad:
-        starts = np.cumsum([0] + [resource.spans for resource in resources])
-        for position in bad:
-            index = int(np.searchsorted(starts, position, side="right")) - 1
-            where, span = resources[index].span_where(position - int(starts[index]))
-            problem = span_problem(span, where)
-            if problem is None:  # the batch and the careful check disagree: a bug, not bad input
-                raise AssertionError(f"{where} flagged bad but passes the check")
-            if skips is None:
-                raise problem
-            skips.skip("span", problem)
-        keep = np.ones(batch.num_rows, bool)
-        keep[bad] = False
-        batch = batch.filter(pa.array(keep))
+
+    def check(unit: int, index: int) -> tuple[str, BadInput | None]:
+        where, span = resources[unit].span_where(index)
+        return where, span_problem(span, where)
+
+    sizes = [resource.spans for resource in resources]
+    batch = without_bad_spans(batch, bad, sizes, check, skips)
     columns.add_batch(batch)
 
 
