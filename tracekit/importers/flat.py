@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracekit.importers.problems import BadInput, SkipLog
+from tracekit.importers.problems import BadInput, SkipLog, reject
 from tracekit.importers.values import go_float, jaeger_tag_text
 from tracekit.schema import STRING_MAP
 
@@ -155,9 +155,22 @@ def without_bad_spans(
         where, problem = check(unit, position - int(starts[unit]))
         if problem is None:  # the batch and the careful check disagree: a bug, not bad input
             raise AssertionError(f"{where} flagged bad but passes the check")
-        if skips is None:
-            raise problem
-        skips.skip("span", problem)
+        reject(problem, skips)
     keep = np.ones(batch.num_rows, bool)
     keep[bad] = False
     return batch.filter(pa.array(keep))
+
+
+def checked_build(
+    mapper: Callable[[list[Any]], tuple[pa.RecordBatch, list[int]]],
+) -> Callable[[list[Any]], pa.RecordBatch]:
+    """``mapper`` for items whose spans were all checked already (SpanColumns.defer): a span it
+    still flags means the batch and the careful check disagree, a bug rather than bad input."""
+
+    def build(items: list[Any]) -> pa.RecordBatch:
+        batch, bad = mapper(items)
+        if bad:
+            raise AssertionError(f"{len(bad)} spans passed the check but not {mapper.__name__}")
+        return batch
+
+    return build

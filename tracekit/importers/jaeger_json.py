@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from tracekit.importers.columns import SpanColumns
 from tracekit.importers.flat import (
     TagTypes,
+    checked_build,
     flatten,
     last_per_group,
     normalize_ids,
@@ -40,7 +41,7 @@ from tracekit.importers.flat import (
     tag_texts,
     without_bad_spans,
 )
-from tracekit.importers.problems import BadInput, SkipLog
+from tracekit.importers.problems import BadInput, SkipLog, reject
 from tracekit.importers.values import go_json, jaeger_tag_text
 from tracekit.schema import EVENT, KINDS, LINK, SPAN_SCHEMA, STRING_MAP
 
@@ -125,22 +126,12 @@ def defer_traces(
         for index, span in enumerate(trace.spans):
             found = span_problem(span, processes, where)
             if found is not None:
-                problem = BadInput(f"{where}.spans[{index}]{found.where}", found.problem)
-                if skips is None:
-                    raise problem
-                skips.skip("span", problem)
+                reject(BadInput(f"{where}.spans[{index}]{found.where}", found.problem), skips)
                 bad.add(index)
         if bad:
             spans = [span for index, span in enumerate(trace.spans) if index not in bad]
             trace = Trace(traceID=trace.traceID, spans=spans, processes=trace.processes)
-        columns.defer(trace, len(trace.spans), _checked_batch)
-
-
-def _checked_batch(traces: list[Trace]) -> pa.RecordBatch:
-    batch, bad = traces_batch(traces)
-    if bad:  # these spans passed span_problem: the two disagree, a bug rather than bad input
-        raise AssertionError(f"{len(bad)} spans passed span_problem but not traces_batch")
-    return batch
+        columns.defer(trace, len(trace.spans), _CHECKED_BATCH)
 
 
 def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
@@ -203,6 +194,9 @@ def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
         schema=SPAN_SCHEMA,
     )
     return batch, sorted(bad)
+
+
+_CHECKED_BATCH = checked_build(traces_batch)
 
 
 def _resources(traces: list[Trace]) -> tuple[list[int], list[str | None], list[Any]]:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from tracekit.importers.columns import SpanColumns
 from tracekit.importers.flat import (
+    checked_build,
     flatten,
     last_per_group,
     normalize_ids,
@@ -35,7 +36,7 @@ from tracekit.importers.otlp_json import (
     span_problem,
     value_text,
 )
-from tracekit.importers.problems import BadInput, SkipLog
+from tracekit.importers.problems import BadInput, SkipLog, reject
 from tracekit.importers.values import parse_int
 from tracekit.schema import EVENT, LINK, SPAN_SCHEMA
 
@@ -136,19 +137,10 @@ def defer_resource_spans(
                 )
                 if problem is None:
                     good.append(span)
-                elif skips is None:
-                    raise problem
                 else:
-                    skips.skip("span", problem)
+                    reject(problem, skips)
             resource.scopes[scope_index] = (entries, good)
-        columns.defer(resource, resource.spans, _checked_batch)
-
-
-def _checked_batch(resources: list[_Resource]) -> pa.RecordBatch:
-    batch, bad = resource_spans_batch(resources)
-    if bad:  # these spans passed span_problem: the two disagree, a bug rather than bad input
-        raise AssertionError(f"{len(bad)} spans passed span_problem but not the OTLP batch")
-    return batch
+        columns.defer(resource, resource.spans, _CHECKED_BATCH)
 
 
 def resource_spans_batch(resources: list[_Resource]) -> tuple[pa.RecordBatch, list[int]]:
@@ -213,6 +205,9 @@ def resource_spans_batch(resources: list[_Resource]) -> tuple[pa.RecordBatch, li
         schema=SPAN_SCHEMA,
     )
     return batch, sorted(bad)
+
+
+_CHECKED_BATCH = checked_build(resource_spans_batch)
 
 
 def _integers(values: list[Any], bad: set[int]) -> np.ndarray:

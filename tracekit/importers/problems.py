@@ -35,6 +35,13 @@ def validation_problem(exc: msgspec.ValidationError, prefix: str = "$") -> BadIn
     return BadInput(where, problem)
 
 
+def reject(problem: BadInput, skips: SkipLog | None, unit: str = "span") -> None:
+    """Raise ``problem``, or under --skip-bad (``skips``) count the ``unit`` as skipped."""
+    if skips is None:
+        raise problem
+    skips.skip(unit, problem)
+
+
 _INDEX = re.compile(r"\[\d+\]")
 
 
