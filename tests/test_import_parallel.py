@@ -9,6 +9,7 @@ import os
 from tests.plugins.importers import CASES, run, snapshot
 from tracekit.connect import connect
 from tracekit.dataset import read_manifest
+from tracekit.importers import parallel
 from tracekit.importers.parallel import PARALLEL_MIN_BYTES, default_jobs
 
 
@@ -102,7 +103,8 @@ def test_worker_skip_reports(tmp_path, capsys):
     assert json.loads(json.dumps(files))[1]["path"].endswith("missing-process.json")
 
 
-def test_workers_by_default_only_for_enough_input(tmp_path):
+def test_workers_by_default_only_for_enough_input(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "_available_memory", lambda: None)
     small = _inputs(tmp_path)
     assert default_jobs(small) == 1
     # sparse files: sizes count, contents are never read here
@@ -113,6 +115,25 @@ def test_workers_by_default_only_for_enough_input(tmp_path):
             handle.truncate(PARALLEL_MIN_BYTES // 2)
         large.append(str(path))
     cpus = len(os.sched_getaffinity(0))
-    assert default_jobs(large) == min(3, cpus)
+    assert default_jobs(large) == min(3, cpus, parallel.MAX_DEFAULT_JOBS)
     assert default_jobs(large[:1]) == 1  # one file: nothing to spread
     assert default_jobs([*large[:1], str(tmp_path / "missing.json"), *small]) == 1
+
+
+def test_default_workers_fit_in_the_available_memory(tmp_path, monkeypatch):
+    paths = []
+    for number in range(4):
+        path = tmp_path / f"large-{number}.json"
+        with open(path, "wb") as handle:
+            handle.truncate(PARALLEL_MIN_BYTES)
+        paths.append(str(path))
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _: set(range(8)))
+    per_worker = parallel.WORKER_BASE_BYTES + parallel.WORKER_BYTES_PER_INPUT_BYTE * (
+        PARALLEL_MIN_BYTES
+    )
+    monkeypatch.setattr(parallel, "_available_memory", lambda: None)
+    assert default_jobs(paths) == parallel.MAX_DEFAULT_JOBS  # 8 CPUs, capped
+    monkeypatch.setattr(parallel, "_available_memory", lambda: 2 * per_worker + 1)
+    assert default_jobs(paths) == 2
+    monkeypatch.setattr(parallel, "_available_memory", lambda: per_worker // 2)
+    assert default_jobs(paths) == 1  # never fewer than one: read here

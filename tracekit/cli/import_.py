@@ -35,8 +35,8 @@ from tracekit.importers.parallel import read_files
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes reading files at once (default: one per CPU for 64 MB or more of "
-    "files, else 1: read in this process).",
+    help="Worker processes reading files at once (default: one per CPU, at most 4 and as many "
+    "as memory holds, for 64 MB or more of files; else 1: read in this process).",
 )
 def command(paths: tuple[str, ...], dataset: str, skip_bad: bool, jobs: int | None) -> None:
     """Import Jaeger JSON or OTLP JSON files (plain or gzip; - for stdin) into DATASET.

@@ -23,27 +23,52 @@ from tracekit.importers import FileReport, read_file
 # Below this much input, starting workers (each imports pyarrow and msgspec, ~0.5 s) costs more
 # than reading the files in this process.
 PARALLEL_MIN_BYTES = 64 * 2**20
+# Workers used at most unless --jobs says otherwise: each holds a decoded file in memory.
+MAX_DEFAULT_JOBS = 4
+# A worker's memory: its imports, and the decoded structs of the file it reads (about 8-10 times
+# the JSON: docs/benchmarks.md, "Import").
+WORKER_BASE_BYTES = 160 * 2**20
+WORKER_BYTES_PER_INPUT_BYTE = 12
 
 
 def default_jobs(paths: Sequence[str | Path]) -> int:
-    """Worker processes to use by default: one per CPU this process may run on, when there are
-    several files on disk adding up to PARALLEL_MIN_BYTES or more; otherwise one (read here).
+    """Worker processes to use by default: one per CPU this process may run on (at most
+    MAX_DEFAULT_JOBS, and no more than the available memory holds, each worker reading the
+    largest file), when there are several files on disk adding up to PARALLEL_MIN_BYTES or
+    more; otherwise one (read here).
 
-    On an idle 2-core machine two workers import the benchmark's 60 files in 0.56 of the time
-    one process takes (docs/benchmarks.md, "Import"); on a machine whose cores are busy with
-    other work they gain nothing, and ``--jobs 1`` keeps the import in one process.
+    On an idle 2-core machine two workers import the benchmark's 60 files in 0.6-0.8 of the
+    time one process takes (docs/benchmarks.md, "Import"); on a machine whose cores are busy
+    with other work they gain nothing, and ``--jobs 1`` keeps the import in one process.
     """
     if len(paths) < 2:
         return 1
-    total = 0
+    sizes = []
     for path in paths:
         try:
-            total += os.path.getsize(path)
+            sizes.append(os.path.getsize(path))
         except OSError:
             continue
-        if total >= PARALLEL_MIN_BYTES:
-            return max(1, min(len(paths), len(os.sched_getaffinity(0))))
-    return 1
+    if sum(sizes) < PARALLEL_MIN_BYTES:
+        return 1
+    jobs = min(len(paths), len(os.sched_getaffinity(0)), MAX_DEFAULT_JOBS)
+    available = _available_memory()
+    if available is not None:
+        per_worker = WORKER_BASE_BYTES + WORKER_BYTES_PER_INPUT_BYTE * max(sizes)
+        jobs = min(jobs, available // per_worker)
+    return max(1, jobs)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def read_files(
