@@ -2,8 +2,9 @@
 
 Generates seeded Jaeger /api/traces responses (1000 traces of 8 spans per file, with typed tags,
 logs and references; benchmarks/jaeger_gen.py), then imports the first SMALL files and all FILES
-files with `tracekit import` (its default workers, and `--jobs 1`) and benchmarks/naive_import.py (json.load, a Python loop
-building dicts, pandas.DataFrame(...).to_parquet). Each run is a fresh subprocess; its wall time,
+files with `tracekit import` (its default workers, and `--jobs 1`) and
+benchmarks/naive_import.py (json.load, a Python loop building dicts,
+pandas.DataFrame(...).to_parquet). Each run is a fresh subprocess; its wall time,
 CPU time and peak memory (summed RSS and summed PSS of its process tree) come from a tiny
 wrapper process.
 
