@@ -250,3 +250,27 @@ def test_otlp_batch_and_span_by_span_checks_agree_on_good_spans():
         for scope in unit.scopeSpans or ():
             for span in scope.spans or ():
                 assert otlp_json.span_problem(span, "$") is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"intValue": "99999999999999999999"},  # beyond int64: rendered one by one
+        {"intValue": " 0042"},
+        {"intValue": -7},
+        {"intValue": "-9223372036854775808"},
+        {"doubleValue": 72.5},
+        {"doubleValue": "NaN"},
+        {"boolValue": True, "intValue": "1"},  # the first set field wins, as in value_text
+        {"arrayValue": {"values": [{"intValue": "3"}, {"stringValue": "x"}]}},
+        {},
+    ],
+)
+def test_otlp_batch_renders_values_as_value_text_does(value):
+    document = _otlp_document()
+    span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["attributes"] = [{"key": "v", "value": value}, {"key": "n", "value": {"intValue": "5"}}]
+    rows = _otlp_rows(document)
+    expected = otlp_json.value_text(msgspec.convert(value, otlp_json.AnyValue))
+    assert dict(rows[0]["attributes"])["v"] == expected
+    assert dict(rows[0]["attributes"])["n"] == "5"

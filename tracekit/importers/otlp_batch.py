@@ -249,9 +249,24 @@ def _texts(lists: list[Any], bad_lists: set[int], list_of: np.ndarray) -> tuple[
     """Keys and texts (value_text) of the KeyValue lists ``lists``, flattened; the indices (in
     ``lists``) of lists holding a value that cannot be rendered go to ``bad_lists``."""
     items: list[KeyValue] = [item for entries in lists for item in entries]
-    values = [item.value for item in items]
+    values: list[Any] = [item.value for item in items]  # None (no value) renders as ""
     texts = [value.stringValue if value is not None else "" for value in values]
-    for index in [index for index, text in enumerate(texts) if text is None]:
+    others = [index for index, text in enumerate(texts) if text is None]
+    # integers (int64 arrives as a JSON string) are rendered together: parsed, then printed
+    ints = [
+        index
+        for index in others
+        if values[index].boolValue is None and values[index].intValue is not None
+    ]
+    if ints:
+        unparsed: set[int] = set()
+        numbers = _integers([values[index].intValue for index in ints], unparsed)
+        printed = pc.cast(pa.array(numbers), pa.string()).to_pylist()
+        for position, index in enumerate(ints):
+            if position not in unparsed:  # the others (beyond int64, or bad) one by one below
+                texts[index] = printed[position]
+        others = [index for index in others if texts[index] is None]
+    for index in others:
         try:
             texts[index] = value_text(values[index])
         except ValueError:
