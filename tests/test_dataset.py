@@ -153,3 +153,21 @@ def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
     for path in files:  # each file holds its rows in input order
         starts = pq.read_table(path, columns=["start_time"]).column(0).to_pylist()
         assert starts == sorted(starts)
+
+
+def test_every_view_binds_and_runs(dataset: Path) -> None:
+    # views are created WITH (DEFER_BINDING): a broken one would only fail when first used
+    write_spans(dataset, [table(two_day_rows())])
+    for source in (dataset, dataset.parent / "empty"):
+        if source.name == "empty":
+            write_spans(source, [])
+        con = tracekit.connect(source)
+        views = [
+            name
+            for (name,) in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+            ).fetchall()
+        ]
+        assert {"spans", "traces", "critical_path", "bottlenecks", "lost_messages"} <= set(views)
+        for name in views:
+            con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
