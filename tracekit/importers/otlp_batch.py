@@ -92,13 +92,15 @@ class _Resource:
     def spans(self) -> int:
         return sum(len(spans) for _, spans in self.scopes)
 
+    def span_path(self, scope_index: int, index: int) -> str:
+        """The JSON path of span ``index`` of scope ``scope_index``."""
+        return f"{self.where}.{self.field}[{scope_index}].spans[{index}]"
+
     def span_where(self, position: int) -> tuple[str, Span]:
         """The JSON path and the span at ``position`` among this resource's spans."""
         for scope_index, (_, spans) in enumerate(self.scopes):
             if position < len(spans):
-                return f"{self.where}.{self.field}[{scope_index}].spans[{position}]", spans[
-                    position
-                ]
+                return self.span_path(scope_index, position), spans[position]
             position -= len(spans)
         raise IndexError(position)
 
@@ -132,9 +134,7 @@ def defer_resource_spans(
         for scope_index, (entries, spans) in enumerate(resource.scopes):
             good = []
             for index, span in enumerate(spans):
-                problem = span_problem(
-                    span, f"{where}.{resource.field}[{scope_index}].spans[{index}]"
-                )
+                problem = span_problem(span, resource.span_path(scope_index, index))
                 if problem is None:
                     good.append(span)
                 else:
