@@ -44,7 +44,7 @@ _ROWS_PER_STAGING_FILE = 50_000
 _DUCKDB_MEMORY = "512MB"
 _ROW_GROUP_SIZE = 122_880
 # threads copying kept rows into Parquet (each writes its own file per date)
-_COPY_THREADS = min(4, os.cpu_count() or 1)
+_COPY_THREADS = min(4, len(os.sched_getaffinity(0)))
 
 
 @dataclass(frozen=True)
