@@ -18,10 +18,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+import tracekit.export.run_export as run_export_module
 from tests.cli import TRACEKIT, assert_user_error, run
 from tests.otlp_post import wait_stored
 from tests.plugins.fault_proxy import FaultProxy
 from tracekit.dataset import dataset_files, read_manifest
+from tracekit.export.client import ClientOptions, JaegerClient
+from tracekit.export.run_export import ChunkSummary, ExportOptions, run_export
+from tracekit.export.state import done_intervals, source_key
 from tracekit.export.window import format_us, now_us, parse_time_us
 
 pytestmark = [pytest.mark.jaeger, pytest.mark.slow]
@@ -150,6 +154,36 @@ def test_export_yields_exactly_the_simulated_spans(
     refreshed = _export(jaeger.query_url, out, "--api", api, "--limit", "100", "--refresh")
     assert refreshed["spans"] == hour.truth.num_rows and refreshed["added"] == 0
     assert read_manifest(out)["files"] == before["files"]
+    _exact(out, hour.truth)
+
+
+@pytest.mark.parametrize("interval", [60.0, 0.0])
+def test_chunks_finished_close_together_share_a_commit(
+    jaeger, hour: Hour, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float
+) -> None:
+    """Within COMMIT_INTERVAL_S of the last commit, finished chunks wait to be committed
+    together (at most MAX_CHUNKS_PER_COMMIT); every chunk is still recorded done."""
+    monkeypatch.setattr(run_export_module, "COMMIT_INTERVAL_S", interval)
+    out = tmp_path / "d"
+    commits: list[ChunkSummary] = []
+    window = (parse_time_us(START), parse_time_us(END) - 1)
+    client = JaegerClient(ClientOptions(jaeger.query_url))
+    key = source_key(client.display_url, [])
+    try:
+        report = run_export(
+            client,
+            ExportOptions(out, window, chunk_us=5 * 60_000_000, overlap_us=0),
+            on_chunk=commits.append,
+        )
+    finally:
+        client.close()
+    chunks = 12
+    assert report.chunks_total == chunks and sum(c.chunks for c in commits) == chunks
+    assert all(c.chunks <= run_export_module.MAX_CHUNKS_PER_COMMIT for c in commits)
+    if interval:  # all 12 finish within a minute of each other: full groups of 4
+        assert [c.chunks for c in commits] == [4, 4, 4]
+    assert [c.interval for c in commits] == sorted(c.interval for c in commits)
+    assert done_intervals(read_manifest(out), key) == [window]
     _exact(out, hour.truth)
 
 

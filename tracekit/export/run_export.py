@@ -10,7 +10,8 @@ traces per search:
    a trace with spans whose parent is missing is fetched again by id.
 4. The chunk's new traces are converted by the importers, redacted, and committed with
    write_spans together with the chunk's interval in the manifest (one atomic commit), so an
-   interrupted run keeps every finished chunk and a rerun fetches only the rest.
+   interrupted run keeps every finished chunk and a rerun fetches only the rest. Chunks that
+   finish within COMMIT_INTERVAL_S of the last commit share the next one.
 
 Fetching runs in a thread pool a few chunks ahead while the main thread converts, and one
 writer thread commits, so downloading, converting and writing overlap.
@@ -47,6 +48,10 @@ log = logging.getLogger("tracekit.export")
 MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
 MAX_RUNS_KEPT = 50
 MAX_CHUNKS_PER_COMMIT = 4
+# A commit has a fixed cost (~60 ms: staging, a DuckDB dedup, Parquet files, the manifest), so
+# chunks finished within this long of the last commit wait to share the next one. An interrupted
+# run loses at most about this much converted work.
+COMMIT_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -347,16 +352,19 @@ class _Pipeline:
                 continue
 
     def _writer(self) -> None:
+        last_commit = time.monotonic()
         while True:
             item = self.commits.get()
             if item is None:
                 return
             group = [item]
-            # When writing falls behind, commit the chunks waiting in one write: fewer DuckDB
-            # passes, and each chunk is still recorded as done in that same atomic commit.
+            # Commit the chunks waiting, and those that finish before COMMIT_INTERVAL_S has
+            # passed since the last commit, in one write: each chunk is still recorded as done in
+            # that same atomic commit.
+            deadline = last_commit + COMMIT_INTERVAL_S
             while len(group) < MAX_CHUNKS_PER_COMMIT:
                 try:
-                    waiting = self.commits.get_nowait()
+                    waiting = self.commits.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if waiting is None:
@@ -369,6 +377,7 @@ class _Pipeline:
                 self._commit(group)
             except BaseException as error:  # reported by the main thread
                 self.writer_error = error
+            last_commit = time.monotonic()
 
     def _commit(self, group: list[tuple[_Chunk, pa.Table]]) -> None:
         updates = [
