@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pyarrow as pa
 import pytest
 
 from tracekit.errors import UserError
+from tracekit.export.api import V3Api
 from tracekit.export.client import ClientOptions, JaegerClient, safe_url
 from tracekit.export.redact import parse_rules
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
@@ -131,3 +133,51 @@ def test_redaction_rules() -> None:
         parse_rules(["mask:foo"])
     with pytest.raises(UserError, match="missing the key pattern"):
         parse_rules(["drop:"])
+
+
+def _resource(service: str, *spans: dict) -> dict:
+    return {
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "t"}, "spans": list(spans)}],
+    }
+
+
+def _span(trace_id: str, span_id: str, links: tuple[str, ...] = ()) -> dict:
+    span: dict = {"traceId": trace_id, "spanId": span_id, "name": "op", "kind": 2}
+    span["startTimeUnixNano"], span["endTimeUnixNano"] = "1000", "2000"
+    if links:
+        span["links"] = [{"traceId": link, "spanId": "00000000000000aa"} for link in links]
+    return span
+
+
+def test_v3_answers_split_into_traces_by_byte_search_or_exactly() -> None:
+    """Each trace gets all its resources and its span count whichever path read them: the byte
+    search (one trace id in the resource) or the exact decode (several ids, links elsewhere)."""
+    a, b = "0000000000000000000000000000000a", "0000000000000000000000000000000b"
+    resources = [
+        _resource("shop", _span(a.upper(), "0000000000000001")),  # fast path, upper-case id
+        _resource("mes", _span(a, "0000000000000002"), _span(a, "0000000000000003")),
+        # two traces in one resource, and a link into trace b: the exact path
+        _resource("crm", _span(a, "0000000000000004", links=(b,)), _span(b, "0000000000000005")),
+        _resource("queue", _span(b[16:], "0000000000000006")),  # a 64-bit id, padded
+    ]
+    body = msgspec.json.encode({"result": {"resourceSpans": resources}})
+    docs = {doc.trace_id: doc for doc in V3Api().parse(body, "test")}
+    assert sorted(docs) == [a, b]
+    assert (docs[a].spans, len(docs[a].payload)) == (4, 3)
+    assert (docs[b].spans, len(docs[b].payload)) == (2, 2)
+    span_ids = {
+        trace_id: sorted(
+            span["spanId"]
+            for piece in doc.payload
+            for scope in msgspec.json.decode(piece)["scopeSpans"]
+            for span in scope["spans"]
+        )
+        for trace_id, doc in docs.items()
+    }
+    assert span_ids == {
+        a: ["0000000000000001", "0000000000000002", "0000000000000003", "0000000000000004"],
+        b: ["0000000000000005", "0000000000000006"],
+    }
+    with pytest.raises(UserError, match="test: unexpected answer from Jaeger"):
+        V3Api().parse(body[:-3], "test")
