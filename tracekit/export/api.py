@@ -181,8 +181,9 @@ class V3Api:
         resources = (answer.result.resourceSpans if answer.result else None) or []
         payloads: dict[str, list[bytes]] = {}
         counts: dict[str, int] = {}
+        names: dict[bytes, str] = {}  # each trace has a resource per service: normalize once
         for raw in resources:
-            for trace_id, spans, piece in _resource_traces(raw, where):
+            for trace_id, spans, piece in _resource_traces(raw, where, names):
                 payloads.setdefault(trace_id, []).append(piece)
                 counts[trace_id] = counts.get(trace_id, 0) + spans
         return [
@@ -197,15 +198,18 @@ class V3Api:
 
 
 _TRACE_KEY = b'"traceId":"'
-_SPAN_KEY = b'"spanId":"'
 
 
-def _resource_traces(raw: bytes, where: str) -> list[tuple[str, int, bytes]]:
+def _resource_traces(
+    raw: bytes, where: str, names: dict[bytes, str]
+) -> list[tuple[str, int, bytes]]:
     """(trace id, spans, JSON) of the traces in one resourceSpans object.
 
     Jaeger writes compact JSON and puts each trace's resources separately, so the ids and the
     span count are read with byte searches (a quote inside a JSON string is escaped, so the
-    key pattern only matches real keys); anything else takes the slow, exact path.
+    key pattern only matches real keys: those of spans and of their links); a resource with
+    several trace ids, or links into other traces, takes the slow, exact path. `names` caches
+    the normalized ids.
     """
     data = bytes(raw)
     first = data.find(_TRACE_KEY)
@@ -213,8 +217,11 @@ def _resource_traces(raw: bytes, where: str) -> list[tuple[str, int, bytes]]:
         start = first + len(_TRACE_KEY)
         trace_id = data[start : data.find(b'"', start)]
         spans = data.count(_TRACE_KEY)
-        if data.count(_TRACE_KEY + trace_id + b'"') == spans == data.count(_SPAN_KEY):
-            return [(normalize_trace_id(trace_id.decode()), spans, raw)]
+        if data.count(_TRACE_KEY + trace_id + b'"') == spans:
+            name = names.get(trace_id)
+            if name is None:
+                name = names[trace_id] = normalize_trace_id(trace_id.decode())
+            return [(name, spans, raw)]
     return _split_resource(data, where)
 
 
