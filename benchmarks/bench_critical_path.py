@@ -368,7 +368,7 @@ def main() -> None:
                 con.close()
 
         sql_s, sql_cpu, sql_per_op = _best(query, args.repeat)
-        # the same query on a connection opened beforehand (views bound once, ~0.3 s)
+        # the same query on a connection opened and used beforehand (views bound, files read)
         open_con = connect(dataset, threads=args.threads)
         open_s, open_cpu, _ = _best(lambda: open_con.execute(PER_OP_SQL).fetchall(), args.repeat)
         open_con.close()
