@@ -106,13 +106,14 @@ def feed(
             _units(document, expect) if document is not None else _salvage(payload, expect, skips)  # type: ignore[arg-type]
         )
         units = [(where, unit) for where, unit in items if unit is not None]
-        size = sum(_span_count(kind, unit) for _, unit in units)
         add, defer = (
             (jaeger.add_traces, jaeger.defer_traces)
             if kind == "jaeger"
             else (otlp_batch.add_resource_spans, otlp_batch.defer_resource_spans)
         )
-        if defer_small and size < SMALL_DOCUMENT and size < BATCH_ROWS:
+        # counted only when the document may be deferred (the loop below counts again)
+        size = sum(_span_count(kind, unit) for _, unit in units) if defer_small else None
+        if size is not None and size < SMALL_DOCUMENT and size < BATCH_ROWS:
             if len(columns) + size > BATCH_ROWS:
                 if collecting:
                     gc.enable()
