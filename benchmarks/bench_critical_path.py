@@ -20,7 +20,6 @@ import argparse
 import bisect
 import os
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.cpu import own_cpu  # noqa: E402
 from tracekit.connect import connect  # noqa: E402
 from tracekit.dataset import write_spans  # noqa: E402
 from tracekit.schema import SPAN_SCHEMA  # noqa: E402
@@ -327,11 +327,6 @@ PER_OP_SQL = "SELECT service, operation, sum(duration_us)::BIGINT FROM critical_
 PER_TRACE_SQL = "SELECT trace_id, sum(duration_us)::BIGINT FROM critical_path GROUP BY ALL"
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _best(fn, repeat: int) -> tuple[float, float, object]:
     """Best wall-clock and best CPU seconds (all threads) over ``repeat`` runs, and the result.
 
@@ -340,10 +335,10 @@ def _best(fn, repeat: int) -> tuple[float, float, object]:
     best_wall = best_cpu = float("inf")
     result = None
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), own_cpu()
         result = fn()
         best_wall = min(best_wall, time.perf_counter() - t0)
-        best_cpu = min(best_cpu, _cpu() - c0)
+        best_cpu = min(best_cpu, own_cpu() - c0)
     return best_wall, best_cpu, result
 
 

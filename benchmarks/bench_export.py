@@ -25,10 +25,8 @@ time is the lowest ratio this machine allows, printed next to the measured one.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
-import resource
 import statistics
 import sys
 import tempfile
@@ -41,6 +39,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.cpu import own_cpu, process_cpu  # noqa: E402
 from tests.otlp_post import wait_stored  # noqa: E402
 from tests.plugins.jaeger import load_jaeger_script  # noqa: E402
 from tracekit.dataset import write_spans  # noqa: E402
@@ -73,24 +72,6 @@ ANALYSIS = (
     "answers are larger and slower for Jaeger to produce, so the same tracekit work weighs "
     "less and v1 meets the target."
 )
-
-
-def own_cpu() -> float:
-    """CPU seconds of this process so far, all threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu(pid: int | None) -> float:
-    """CPU seconds of process `pid` so far (nan when unknown or /proc is missing)."""
-    if pid is None:
-        return math.nan
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    # after the command name: state is field 3, utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
