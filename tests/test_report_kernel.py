@@ -36,6 +36,35 @@ def test_a_foreign_python3_kernelspec_is_not_used(
         )
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    _explore_notebook(tmp_path, monkeypatch, "import sys\nprint(sys.executable)")
+    dataset, _ = simulated("mes-saturated", hours=1.0, seed=7)
+    (result,) = run_reports(["explore"], dataset, tmp_path / "reports")
+    assert result.ok, result.error
+    executed = nbformat.read(result.notebook, 4)
+    assert executed.cells[-1].outputs[0]["text"].strip() == sys.executable
+    assert not (result.folder / "kernel.log").exists()  # the kernel wrote nothing outside
+
+
+def test_a_dying_kernel_leaves_its_stderr_in_the_run_folder_not_the_terminal(
+    simulated: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    # Native code writes straight to file descriptor 2 (a libzmq assertion as the kernel exits,
+    # a crashing extension): that must not reach tracekit's one-line error on stderr.
+    _explore_notebook(
+        tmp_path, monkeypatch, "import os\nos.write(2, b'native last words\\n')\nos._exit(3)"
+    )
+    dataset, _ = simulated("mes-saturated", hours=1.0, seed=7)
+    (result,) = run_reports(["explore"], dataset, tmp_path / "reports")
+    assert result.status == "failed" and result.error is not None
+    log = result.folder / "kernel.log"
+    assert log.read_bytes() == b"native last words\n"
+    assert result.error.startswith("DeadKernelError") and str(log) in result.error
+    assert "native last words" not in capfd.readouterr().err
+
+
+def _explore_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """An `explore` notebook with the usual parameters and one cell of `code`, used instead of
+    the shipped ones (TRACEKIT_NOTEBOOKS)."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     params = nbformat.v4.new_code_cell(
@@ -43,9 +72,7 @@ def test_a_foreign_python3_kernelspec_is_not_used(
         'end: str = ""  # e\nservices: list = []  # s'
     )
     params.metadata["tags"] = ["parameters"]
-    notebook = nbformat.v4.new_notebook(
-        cells=[params, nbformat.v4.new_code_cell("import sys\nprint(sys.executable)")]
-    )
+    notebook = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(code)])
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -53,8 +80,3 @@ def test_a_foreign_python3_kernelspec_is_not_used(
     }
     nbformat.write(notebook, folder / "explore.ipynb")
     monkeypatch.setenv("TRACEKIT_NOTEBOOKS", str(folder))
-    dataset, _ = simulated("mes-saturated", hours=1.0, seed=7)
-    (result,) = run_reports(["explore"], dataset, tmp_path / "reports")
-    assert result.ok, result.error
-    executed = nbformat.read(result.notebook, 4)
-    assert executed.cells[-1].outputs[0]["text"].strip() == sys.executable

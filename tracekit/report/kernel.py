@@ -7,15 +7,19 @@ user-level kernelspec may point at another Python without tracekit. Pinning the 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Unicode
 
 KERNEL_NAME = "python3"
+# The kernel's own stderr, in the folder it runs in (papermill runs it in the report's folder).
+KERNEL_LOG = "kernel.log"
 
 
 class CurrentPythonKernelManager(AsyncKernelManager):  # type: ignore[misc]
@@ -25,12 +29,24 @@ class CurrentPythonKernelManager(AsyncKernelManager):  # type: ignore[misc]
     # kernel does not warn about unencrypted TCP on every run.
     transport = Unicode("ipc")
 
+    _stderr_log: IO[bytes] | None = None
+
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         # What the kernel prints outside Jupyter's channels (DuckDB's progress bar from a JupySQL
-        # cursor) would land in the terminal or the cron mail; reports get their output through
-        # the channels anyway. stderr stays, for a kernel that dies.
+        # cursor, a native library's last words as the kernel exits) would land in the terminal
+        # or the cron mail; reports get their output through the channels anyway. stdout is
+        # dropped; stderr is kept in KERNEL_LOG, for a kernel that dies.
         kw.setdefault("stdout", subprocess.DEVNULL)
+        if "stderr" not in kw:
+            folder = Path(kw.get("cwd") or os.getcwd())
+            self._stderr_log = kw["stderr"] = (folder / KERNEL_LOG).open("ab")
         return await super()._async_pre_start_kernel(**kw)  # type: ignore[no-any-return]
+
+    async def _async_post_start_kernel(self, **kw: Any) -> None:
+        if self._stderr_log is not None:  # the kernel has its own copy of the descriptor
+            self._stderr_log.close()
+            self._stderr_log = None
+        await super()._async_post_start_kernel(**kw)
 
     @property
     def kernel_spec(self) -> KernelSpec:

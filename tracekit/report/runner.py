@@ -2,7 +2,8 @@
 
 Each run folder holds ``report.ipynb`` (executed; saved after every cell, so a failing run keeps
 its partial output), ``report.html`` (offline), ``params.yaml`` (exactly what the notebook got,
-reusable as ``papermill -f params.yaml``) and ``run.json`` (status, seconds, the failing cell).
+reusable as ``papermill -f params.yaml``), ``run.json`` (status, seconds, the failing cell) and,
+when the kernel wrote to its own stderr (a native crash message), ``kernel.log``.
 Parameters are type-checked against the notebook's declared types and value-checked with
 :func:`tracekit.report.params.validate_params` before any kernel starts.
 """
@@ -23,7 +24,7 @@ import yaml
 from tracekit.errors import UserError
 from tracekit.report.html import write_html, write_text_atomic
 from tracekit.report.index import write_index
-from tracekit.report.kernel import KERNEL_NAME, CurrentPythonKernelManager
+from tracekit.report.kernel import KERNEL_LOG, KERNEL_NAME, CurrentPythonKernelManager
 from tracekit.report.notebooks import notebook_path, report_names
 from tracekit.report.params import check_param_type, coerce_param, validate_params
 
@@ -164,6 +165,10 @@ def run_planned(
     except Exception as exc:  # the kernel died or never started: still record the run
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if _has_content(folder / KERNEL_LOG):
+            result.error += f" (the kernel's stderr: {folder / KERNEL_LOG})"
+    if (folder / KERNEL_LOG).exists() and not _has_content(folder / KERNEL_LOG):
+        (folder / KERNEL_LOG).unlink()
     if result.notebook.exists():
         try:
             write_html(result.notebook, result.html, title=f"tracekit {plan.name}")
@@ -220,6 +225,10 @@ def run_reports(
         if on_result is not None:
             on_result(result)
     return results
+
+
+def _has_content(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
 
 
 def _new_run_folder(root: Path, name: str) -> Path:
