@@ -141,6 +141,7 @@ def run_planned(
     _write_status(result)
     write_index(root)
     began = time.monotonic()
+    kernel_log = folder / KERNEL_LOG
     try:
         papermill.execute_notebook(
             str(plan.path),
@@ -165,10 +166,10 @@ def run_planned(
     except Exception as exc:  # the kernel died or never started: still record the run
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        if _has_content(folder / KERNEL_LOG):
-            result.error += f" (the kernel's stderr: {folder / KERNEL_LOG})"
-    if (folder / KERNEL_LOG).exists() and not _has_content(folder / KERNEL_LOG):
-        (folder / KERNEL_LOG).unlink()
+        if _has_content(kernel_log):
+            result.error += f" (the kernel's stderr: {kernel_log})"
+    if kernel_log.exists() and not _has_content(kernel_log):
+        kernel_log.unlink()
     if result.notebook.exists():
         try:
             write_html(result.notebook, result.html, title=f"tracekit {plan.name}")
