@@ -8,13 +8,15 @@ traces per search:
    and both are searched again, down to a millisecond.
 3. Traces are merged across services and sub-windows (kept once, the copy with most spans);
    a trace with spans whose parent is missing is fetched again by id.
-4. The chunk's new traces are converted by the importers, redacted, and committed with
-   write_spans together with the chunk's interval in the manifest (one atomic commit), so an
-   interrupted run keeps every finished chunk and a rerun fetches only the rest. Chunks that
-   finish within COMMIT_INTERVAL_S of the last commit share the next one.
+4. Once all its searches are answered, the chunk's new traces are converted by the importers
+   in one go, redacted, and committed with write_spans together with the chunk's interval in
+   the manifest (one atomic commit), so an interrupted run keeps every finished chunk and a
+   rerun fetches only the rest. Chunks that finish within COMMIT_INTERVAL_S of the last commit
+   share the next one.
 
 Fetching runs in a thread pool a few chunks ahead while the main thread converts, and one
-writer thread commits, so downloading, converting and writing overlap.
+writer thread commits, so downloading, converting and writing overlap (v3 answers are read by
+Arrow's JSON reader, which does not hold the GIL: tracekit.importers.otlp_arrow).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from tracekit.export.convert import docs_to_table, orphan_traces, warm_up
 from tracekit.export.redact import Redactor
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
 from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
-from tracekit.schema import SPAN_SCHEMA
 
 log = logging.getLogger("tracekit.export")
 
@@ -127,22 +128,24 @@ class _Chunk:
     interval: Interval
     pending: int = 0
     refetching: bool = False
-    pieces: list[pa.Table] = field(default_factory=list)  # converted answers, in order
-    owner: dict[str, int] = field(default_factory=dict)  # trace id -> piece with its latest copy
-    superseded: dict[int, list[str]] = field(default_factory=dict)  # piece -> stale trace ids
+    docs: dict[str, TraceDoc] = field(default_factory=dict)  # trace id -> its copy to convert
+    converted: pa.Table | None = None  # the searches' traces, converted once all answered
     counts: Counter[str] = field(default_factory=Counter)
 
-    def table(self) -> pa.Table:
-        """The chunk's rows: every piece, minus copies of traces a later piece replaced."""
-        pieces = []
-        for index, piece in enumerate(self.pieces):
-            stale = self.superseded.get(index)
-            if stale:
-                piece = piece.filter(
-                    pc.invert(pc.is_in(piece.column("trace_id"), pa.array(stale, pa.string())))
+    def convert(self, api: V3Api | ClassicApi) -> pa.Table:
+        """The chunk's rows: the traces taken so far, converted, where traces fetched again by
+        id replace their earlier copies. The traces taken since the last call are converted in
+        one go: a conversion has a fixed cost."""
+        if self.docs or self.converted is None:
+            fresh = docs_to_table(api, list(self.docs.values()))
+            if self.converted is not None:
+                replaced = pa.array(list(self.docs), pa.string())
+                kept = self.converted.filter(
+                    pc.invert(pc.is_in(self.converted.column("trace_id"), replaced))
                 )
-            pieces.append(piece)
-        return pa.concat_tables(pieces) if pieces else SPAN_SCHEMA.empty_table()
+                fresh = pa.concat_tables([kept, fresh])
+            self.converted, self.docs = fresh, {}
+        return self.converted
 
 
 def run_export(
@@ -289,8 +292,7 @@ class _Pipeline:
         if kind == "search":
             service, interval = detail
             found: SearchResult = result
-            # Convert now, while other searches are still downloading.
-            self._convert_new(chunk, found.traces)
+            self._take_new(chunk, found.traces)
             if found.full:
                 if interval[1] - interval[0] >= MIN_SPLIT_US:
                     chunk.counts["splits"] += 1
@@ -306,36 +308,30 @@ class _Pipeline:
                         format_us(interval[1]),
                     )
         elif result is not None:  # a trace fetched by id
-            self._convert_new(chunk, [result])
+            self._take_new(chunk, [result])
 
-    def _convert_new(self, chunk: _Chunk, docs: list[TraceDoc]) -> None:
-        """Convert the traces of `docs` not yet converted with as many spans in this run."""
-        fresh = [doc for doc in docs if doc.spans > self.emitted.get(doc.trace_id, 0)]
-        if not fresh:
-            return
-        piece = len(chunk.pieces)
-        for doc in fresh:
-            if doc.trace_id not in self.emitted:
-                chunk.counts["traces"] += 1
-            elif doc.trace_id in chunk.owner:  # a fuller copy of a trace this chunk holds
-                chunk.superseded.setdefault(chunk.owner[doc.trace_id], []).append(doc.trace_id)
-            self.emitted[doc.trace_id] = doc.spans
-            chunk.owner[doc.trace_id] = piece
-        chunk.pieces.append(docs_to_table(self.api, fresh))
+    def _take_new(self, chunk: _Chunk, docs: list[TraceDoc]) -> None:
+        """Keep the traces of `docs` not yet taken with as many spans in this run."""
+        for doc in docs:
+            if doc.spans > self.emitted.get(doc.trace_id, 0):
+                if doc.trace_id not in self.emitted:
+                    chunk.counts["traces"] += 1
+                self.emitted[doc.trace_id] = doc.spans
+                chunk.docs[doc.trace_id] = doc  # a fuller copy replaces the one kept before
 
     def _complete(self, pool: ThreadPoolExecutor, chunk: _Chunk) -> bool:
         """All requests of `chunk` answered: refetch partial traces by id, then commit."""
         if not chunk.refetching:
             chunk.refetching = True
-            for trace_id in orphan_traces(chunk.table()):
+            for trace_id in orphan_traces(chunk.convert(self.api)):
                 future = pool.submit(self.api.trace, self.client, trace_id)
                 self.futures[future] = ("trace", chunk, trace_id)
                 chunk.pending += 1
                 chunk.counts["refetched"] += 1
             if chunk.pending:
                 return False
-        table = chunk.table()
-        chunk.pieces, chunk.owner, chunk.superseded = [], {}, {}
+        table = chunk.convert(self.api)
+        chunk.converted = None
         chunk.counts["incomplete"] += len(orphan_traces(table))
         table = self.options.redactor.apply(table)
         chunk.counts["spans"] += table.num_rows

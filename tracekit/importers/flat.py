@@ -64,15 +64,22 @@ def tag_texts(values: list[Any], types: Any) -> tuple[list[Any], list[int]]:
                 bad.append(index)
     if floats:
         numbers = np.array([values[index] for index in floats], np.float64)
-        magnitude = np.abs(numbers)
-        # Arrow writes the same shortest digits as Go here; outside it, Go's exponent rules differ
-        plain = ((magnitude >= 1e-5) & (magnitude < 1e9)) | (numbers == 0)
-        arrow_texts = pc.cast(pa.array(numbers), pa.string()).to_pylist()
-        for index, text, simple, number in zip(
-            floats, arrow_texts, plain.tolist(), numbers.tolist(), strict=True
-        ):
-            texts[index] = text if simple else go_float(number)
+        for index, text in zip(floats, float_texts(numbers), strict=True):
+            texts[index] = text
     return texts, bad
+
+
+def float_texts(numbers: np.ndarray) -> list[str]:
+    """Doubles as ``go_float`` renders them: one Arrow cast for the common range, Python for the
+    rest."""
+    magnitude = np.abs(numbers)
+    # Arrow writes the same shortest digits as Go here; outside it, Go's exponent rules differ
+    plain = ((magnitude >= 1e-5) & (magnitude < 1e9)) | (numbers == 0)
+    arrow_texts = pc.cast(pa.array(numbers), pa.string()).to_pylist()
+    return [
+        text if simple else go_float(number)
+        for text, simple, number in zip(arrow_texts, plain.tolist(), numbers.tolist(), strict=True)
+    ]
 
 
 class TagTypes:
