@@ -90,7 +90,7 @@ def _objects() -> list[dict[str, Any]]:
         "traceId": TRACE,
         "spanId": "00f067aa0ba902b7",
         "parentSpanId": "b7ad6b7169203331",
-        "name": "Заказ ✓ 😀 \"quoted\"\ttab",
+        "name": 'Заказ ✓ 😀 "quoted"\ttab',
         "kind": 9,  # out of range: unspecified
         "startTimeUnixNano": "1732000000010000000",
         "endTimeUnixNano": "1732000000005000000",  # ends before it starts: duration 0
