@@ -283,10 +283,12 @@ def _copy_rows(stems: list[str], keep: dict[str, Any], out: Path) -> None:
                 table = pa.ipc.open_file(source).read_all()
                 if len(rows) < table.num_rows:
                     table = table.take(pa.array(rows))
-                days = pc.strftime(table["start_time"], format="%Y-%m-%d")
-                distinct_days = pc.unique(days).to_pylist()
-                for day in distinct_days:
-                    part = table if len(distinct_days) == 1 else table.filter(pc.equal(days, day))
+                # dates, formatted once each (a cast is ~30x cheaper than strftime per row)
+                days = pc.cast(table["start_time"], pa.date32())
+                distinct = pc.unique(days)
+                names = pc.strftime(distinct, format="%Y-%m-%d").to_pylist()
+                for date, day in zip(distinct, names, strict=True):
+                    part = table if len(names) == 1 else table.filter(pc.equal(days, date))
                     if day not in writers:
                         target = out / f"date={day}" / f"part-{uuid.uuid4().hex}.parquet"
                         target.parent.mkdir(parents=True, exist_ok=True)
