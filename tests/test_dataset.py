@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,6 +13,15 @@ import tracekit
 from tests.spanrows import span, table
 from tracekit.dataset import dataset_files, read_manifest, write_spans
 from tracekit.errors import UserError
+
+
+@pytest.fixture(params=["in memory", "duckdb"])
+def dedup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with each way of finding the rows to keep: in memory (small writes) and with
+    DuckDB from the key files (large ones)."""
+    if request.param == "duckdb":
+        monkeypatch.setattr(tracekit.dataset, "_IN_MEMORY_KEYS", 0)
+    return str(request.param)
 
 
 def listing(root: Path) -> dict[str, bytes]:
@@ -41,7 +51,7 @@ def test_writes_hive_partitions_by_utc_date_and_counts_in_manifest(dataset: Path
 
 
 def test_same_rows_twice_add_nothing_and_repeats_in_one_batch_are_kept_once(
-    dataset: Path,
+    dataset: Path, dedup: str
 ) -> None:
     rows = two_day_rows()
     first = write_spans(dataset, [table(rows), table(rows[:1])])
@@ -52,7 +62,7 @@ def test_same_rows_twice_add_nothing_and_repeats_in_one_batch_are_kept_once(
     assert con.execute("SELECT count(*) FROM spans").fetchone() == (3,)
 
 
-def test_first_occurrence_wins_within_a_write(dataset: Path) -> None:
+def test_first_occurrence_wins_within_a_write(dataset: Path, dedup: str) -> None:
     first = span("t1", "a", None, "svc", 0, 10, operation="first")
     second = span("t1", "a", None, "svc", 0, 10, operation="second")
     write_spans(dataset, [table([first]), table([second])])
@@ -123,7 +133,7 @@ def test_empty_dataset_has_every_view(dataset: Path) -> None:
 
 
 def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
-    dataset: Path, monkeypatch: pytest.MonkeyPatch
+    dataset: Path, monkeypatch: pytest.MonkeyPatch, dedup: str
 ) -> None:
     # 3 rows per staging file and 3 copy threads: the kept rows of 14 staging files are written
     # by parallel threads, each into its own file per date
@@ -153,6 +163,35 @@ def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
     for path in files:  # each file holds its rows in input order
         starts = pq.read_table(path, columns=["start_time"]).column(0).to_pylist()
         assert starts == sorted(starts)
+
+
+def test_both_ways_of_deduplicating_keep_the_same_rows(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ids that would run into each other if simply joined ("a/b" + "c" and "a" + "b/c"), keys
+    # repeated within and across staging files, and keys stored on both dates
+    monkeypatch.setattr(tracekit.dataset, "_ROWS_PER_STAGING_FILE", 4)
+    write_spans(dataset, [table([span("t1", "a", None, "svc", 0, 10)])])
+    write_spans(dataset, [table([span("t9", "z", None, "svc", 5, 10, day_offset=1)])])
+    ids = [("a/b", "c"), ("a", "b/c"), ("t1", "a"), ("t9", "z"), ("a/b", "c"), ("t2", "b")]
+    rows = [
+        span(trace, span_id, None, "svc", n, 10, operation=str(n), day_offset=n % 2)
+        for n, (trace, span_id) in enumerate(ids * 3)
+    ]
+    keys = []
+    for threshold in (10**6, 0):  # in memory, then DuckDB
+        monkeypatch.setattr(tracekit.dataset, "_IN_MEMORY_KEYS", threshold)
+        root, manifest = tracekit.dataset.open_dataset(dataset)
+        staging = dataset / "scratch"
+        offered, staged = tracekit.dataset._stage([table(rows[:7]), table(rows[7:])], staging)
+        kept = tracekit.dataset._rows_to_keep(root, manifest, staged, offered, staging)
+        keys.append({Path(stem).name: rows.tolist() for stem, rows in kept.items()})
+        shutil.rmtree(staging)
+    assert keys[0] == keys[1]
+    # a batch goes to one staging file: rows 0-6, then 7-17. Kept: rows 0 and 1 (distinct
+    # although they join alike), not 2 and 3 (stored), not 4 (a repeat of 0), 5; then only
+    # repeats follow
+    assert keys[0] == {"00000": [0, 1, 5], "00001": []}
 
 
 def test_every_view_binds_and_runs(dataset: Path) -> None:

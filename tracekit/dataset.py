@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -42,6 +43,11 @@ _STAGING_PREFIX = ".staging-"
 _ROWS_PER_STAGING_FILE = 50_000
 # DuckDB only sorts out keys here; beyond this it spills to the staging folder.
 _DUCKDB_MEMORY = "512MB"
+# Writes with at most this many keys (staged, plus stored on the dates written) find the rows to
+# keep in memory with pyarrow (~60 MB at most), in a few ms; larger ones with DuckDB, which reads
+# the key files within _DUCKDB_MEMORY and spills, but costs ~50 ms to start. An export commits a
+# few thousand spans at a time. Both keep the same rows (tests/test_dataset.py).
+_IN_MEMORY_KEYS = 1_000_000
 _ROW_GROUP_SIZE = 122_880
 # threads copying kept rows into Parquet (each writes its own file per date)
 _COPY_THREADS = min(4, len(os.sched_getaffinity(0)))
@@ -137,7 +143,7 @@ def write_spans(
             offered, staged = _stage(batches, staging / "in")
             new_entries: list[dict[str, Any]] = []
             if offered:
-                new_entries = _dedup_and_partition(root, manifest, staged, staging / "out")
+                new_entries = _dedup_and_partition(root, manifest, staged, offered, staging / "out")
             added = sum(entry["rows"] for entry in new_entries)
             for entry in new_entries:
                 target = root / entry["path"]
@@ -236,7 +242,7 @@ def _conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
 
 
 def _dedup_and_partition(
-    root: Path, manifest: dict[str, Any], staged: list[str], out: Path
+    root: Path, manifest: dict[str, Any], staged: list[str], offered: int, out: Path
 ) -> list[dict[str, Any]]:
     """Write the new, distinct rows of ``staged`` as Parquet files per UTC date.
 
@@ -246,7 +252,7 @@ def _dedup_and_partition(
     release the GIL, so the staging files are split into contiguous runs copied by parallel
     threads, each into its own file per date.
     """
-    keep = _rows_to_keep(root, manifest, staged, out.parent)
+    keep = _rows_to_keep(root, manifest, staged, offered, out.parent)
     wanted = [stem for stem in staged if len(keep[stem])]
     threads = max(1, min(_COPY_THREADS, len(wanted)))
     bounds = [len(wanted) * index // threads for index in range(threads + 1)]
@@ -300,9 +306,60 @@ def _copy_rows(stems: list[str], keep: dict[str, Any], out: Path) -> None:
 
 
 def _rows_to_keep(
+    root: Path, manifest: dict[str, Any], staged: list[str], offered: int, scratch: Path
+) -> dict[str, Any]:
+    """Per staging stem, the sorted row numbers to keep (numpy int64 arrays): the rows whose
+    (trace_id, span_id) is not stored yet, each key once, the first in the order given."""
+    if offered <= _IN_MEMORY_KEYS:
+        keys = [pq.ParquetFile(stem + ".keys.parquet").read() for stem in staged]
+        days = pc.unique(pc.cast(pa.concat_tables(keys)["start_time"], pa.date32()))
+        existing = _stored_files(root, manifest, pc.strftime(days, format="%Y-%m-%d").to_pylist())
+        if offered + sum(rows for _, rows in existing) <= _IN_MEMORY_KEYS:
+            return _keep_in_memory(staged, keys, [path for path, _ in existing])
+    return _keep_with_duckdb(root, manifest, staged, scratch)
+
+
+def _stored_files(root: Path, manifest: dict[str, Any], dates: list[str]) -> list[tuple[str, int]]:
+    """The stored files (path, rows) of ``dates``: rows of one (trace_id, span_id) always share
+    a start date, so only they can hold keys of rows starting on those dates."""
+    wanted = set(dates)
+    return [
+        (str(root / entry["path"]), entry["rows"])
+        for entry in manifest["files"]
+        if entry["date"] in wanted
+    ]
+
+
+def _keep_in_memory(staged: list[str], keys: list[pa.Table], stored: list[str]) -> dict[str, Any]:
+    """keep_rows.sql's answer for keys that fit in memory, with pyarrow and numpy."""
+    ids = _key_ids(pa.concat_tables(keys))
+    keep = np.zeros(len(ids), bool)
+    _, first = np.unique(pc.dictionary_encode(ids).indices.to_numpy(), return_index=True)
+    keep[first] = True
+    if stored:
+        columns = ["trace_id", "span_id"]
+        known = pa.concat_tables([pq.ParquetFile(path).read(columns=columns) for path in stored])
+        keep &= ~pc.is_in(ids, value_set=_key_ids(known)).to_numpy(False)
+    bounds = np.cumsum([0] + [table.num_rows for table in keys])
+    return {
+        stem: np.flatnonzero(keep[bounds[index] : bounds[index + 1]]).astype(np.int64)
+        for index, stem in enumerate(staged)
+    }
+
+
+def _key_ids(keys: pa.Table) -> pa.Array:
+    """One text per (trace_id, span_id), distinct for distinct pairs: the trace id's length
+    first, so no id can run into the other."""
+    trace_ids = keys["trace_id"]
+    length = pc.cast(pc.utf8_length(trace_ids), pa.string())
+    return pc.binary_join_element_wise(length, trace_ids, keys["span_id"], "/").combine_chunks()
+
+
+def _keep_with_duckdb(
     root: Path, manifest: dict[str, Any], staged: list[str], scratch: Path
 ) -> dict[str, Any]:
-    """Per staging stem, the sorted row numbers to keep (numpy int64 arrays)."""
+    """keep_rows.sql run by DuckDB on the key files, within a memory limit (spilling to
+    ``scratch``)."""
     import duckdb  # here, not at import: the importers' worker processes never need it
 
     con = duckdb.connect()
@@ -321,11 +378,7 @@ def _rows_to_keep(
                 "SELECT DISTINCT CAST(start_time AS DATE) FROM staged_keys"
             ).fetchall()
         ]
-        # Rows of one (trace_id, span_id) always share a start date, so only the stored files
-        # of the dates being written can hold duplicates.
-        existing = [
-            str(root / entry["path"]) for entry in manifest["files"] if entry["date"] in dates
-        ]
+        existing = [path for path, _ in _stored_files(root, manifest, dates)]
         if existing:
             con.execute(
                 "CREATE TEMP VIEW stored_keys AS SELECT trace_id, span_id "
