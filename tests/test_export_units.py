@@ -160,12 +160,15 @@ def test_v3_answers_split_into_traces_by_byte_search_or_exactly() -> None:
         # two traces in one resource, and a link into trace b: the exact path
         _resource("crm", _span(a, "0000000000000004", links=(b,)), _span(b, "0000000000000005")),
         _resource("queue", _span(b[16:], "0000000000000006")),  # a 64-bit id, padded
+        # spans of one trace with a link into another: kept whole, its span counted once
+        _resource("crm", _span(b, "0000000000000007", links=(a,))),
     ]
     body = msgspec.json.encode({"result": {"resourceSpans": resources}})
     docs = {doc.trace_id: doc for doc in V3Api().parse(body, "test")}
     assert sorted(docs) == [a, b]
     assert (docs[a].spans, len(docs[a].payload)) == (4, 3)
-    assert (docs[b].spans, len(docs[b].payload)) == (2, 2)
+    assert (docs[b].spans, len(docs[b].payload)) == (3, 3)
+    assert docs[b].payload[-1] == msgspec.json.encode(resources[-1])
     span_ids = {
         trace_id: sorted(
             span["spanId"]
@@ -177,7 +180,7 @@ def test_v3_answers_split_into_traces_by_byte_search_or_exactly() -> None:
     }
     assert span_ids == {
         a: ["0000000000000001", "0000000000000002", "0000000000000003", "0000000000000004"],
-        b: ["0000000000000005", "0000000000000006"],
+        b: ["0000000000000005", "0000000000000006", "0000000000000007"],
     }
     with pytest.raises(UserError, match="test: unexpected answer from Jaeger"):
         V3Api().parse(body[:-3], "test")

@@ -208,7 +208,7 @@ def _resource_traces(
     Jaeger writes compact JSON and puts each trace's resources separately, so the ids and the
     span count are read with byte searches (a quote inside a JSON string is escaped, so the
     key pattern only matches real keys: those of spans and of their links); a resource with
-    several trace ids, or links into other traces, takes the slow, exact path. `names` caches
+    several trace ids (or links into other traces) goes to _split_resource. `names` caches
     the normalized ids.
     """
     data = bytes(raw)
@@ -225,7 +225,35 @@ def _resource_traces(
     return _split_resource(data, where)
 
 
+class _SpanTraceId(msgspec.Struct, gc=False):
+    traceId: str = ""  # noqa: N815
+
+
+class _ScopeTraceIds(msgspec.Struct, gc=False):
+    spans: list[_SpanTraceId] | None = None
+
+
+class _ResourceTraceIds(msgspec.Struct, gc=False):
+    scopeSpans: list[_ScopeTraceIds] | None = None  # noqa: N815
+
+
+_resource_trace_ids = msgspec.json.Decoder(_ResourceTraceIds)
+
+
 def _split_resource(data: bytes, where: str) -> list[tuple[str, int, bytes]]:
+    """(trace id, spans, JSON) of a resource whose byte search found several trace ids (or
+    none): those of its spans are read first, and a resource whose spans are all of one trace
+    (the others were links) is kept whole; else it is split into a resource per trace."""
+    try:
+        scopes = _resource_trace_ids.decode(data).scopeSpans or []
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        scopes = None  # the exact decode below names the problem
+    if scopes is not None:
+        ids = {span.traceId for scope in scopes for span in scope.spans or ()}
+        names = {normalize_trace_id(trace_id) for trace_id in ids}
+        if len(names) == 1:
+            spans = sum(len(scope.spans or ()) for scope in scopes)
+            return [(names.pop(), spans, data)]
     try:
         resource = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
