@@ -61,7 +61,7 @@ ANALYSIS = (
     "reader and pyarrow.compute (tracekit.importers.otlp_arrow): the reader does not hold the "
     "GIL, so the fetch threads go on meanwhile, and it reads the kept 24 MB in ~0.2 CPU-s; the "
     "exact msgspec path (0.6 CPU-s for the same spans) reads only what it declines. A commit "
-    "of fewer than 1M keys finds the rows to keep in memory with pyarrow (~9 ms) instead of "
+    "of at most 200k keys finds the rows to keep in memory with pyarrow (~9 ms) instead of "
     "starting DuckDB (~50 ms). Two limits remain: the cores (the CPU floor above) and Python's "
     "GIL, which the parsing (~0.3 s: msgspec finds each resource, byte searches its trace ids), "
     "the HTTP client and the glue between the stages still take turns on. Tried and dropped "
