@@ -216,6 +216,7 @@ UNCOMMON = {
     "a base64 span id": lambda o: _root(o).update(spanId="t61rcWkgMzE="),
     "a base64 link id": lambda o: _root(o)["links"][0].update(spanId="t61rcWkgMzE="),
     "an unknown field": lambda o: _root(o).update(novel=1),
+    "an explicit null": lambda o: _root(o)["links"][1].update(traceState=None),
     "instrumentationLibrarySpans": lambda o: o[1].update(
         instrumentationLibrarySpans=o[1].pop("scopeSpans")
     ),
@@ -229,6 +230,17 @@ def test_anything_else_is_declined_and_export_reads_it_with_the_exact_path(chang
     assert resource_spans_table(_lines(objects)) is None
     docs = [TraceDoc(f"{number}", 1, [line]) for number, line in enumerate(_lines(objects))]
     assert docs_to_table(V3Api(), docs).to_pylist() == _exact(objects).to_pylist()
+
+
+def test_a_null_the_exact_path_refuses_is_declined_and_named_by_it() -> None:
+    objects = _objects()
+    _root(objects)["name"] = None  # Arrow alone would read it as a name left out
+    assert resource_spans_table(_lines(objects)) is None
+    docs = [TraceDoc("0", 1, _lines(objects)[:1])]
+    with pytest.raises(
+        UserError, match=r"spans\[0\]\.name: wrong value type: expected str, got null"
+    ):
+        docs_to_table(V3Api(), docs)
 
 
 def test_a_span_without_an_id_is_declined_and_named_by_the_exact_path() -> None:
