@@ -49,9 +49,9 @@ log = logging.getLogger("tracekit.export")
 MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
 MAX_RUNS_KEPT = 50
 MAX_CHUNKS_PER_COMMIT = 4
-# A commit has a fixed cost (~60 ms: staging, a DuckDB dedup, Parquet files, the manifest), so
-# chunks finished within this long of the last commit wait to share the next one. An interrupted
-# run loses at most about this much converted work.
+# A commit has a fixed cost (~20 ms: staging, the dedup, Parquet files, the manifest; ~60 ms
+# when the dedup started DuckDB), so chunks finished within this long of the last commit wait to
+# share the next one. An interrupted run loses at most about this much converted work.
 COMMIT_INTERVAL_S = 1.0
 
 
