@@ -291,10 +291,7 @@ def _copy_rows(stems: list[str], keep: dict[str, Any], out: Path) -> None:
                 table = pa.ipc.open_file(source).read_all()
                 if len(rows) < table.num_rows:
                     table = table.take(pa.array(rows))
-                # dates, formatted once each (a cast is ~30x cheaper than strftime per row)
-                days = pc.cast(table["start_time"], pa.date32())
-                distinct = pc.unique(days)
-                names = pc.strftime(distinct, format="%Y-%m-%d").to_pylist()
+                days, distinct, names = _dates(table["start_time"])
                 for date, day in zip(distinct, names, strict=True):
                     part = table if len(names) == 1 else table.filter(pc.equal(days, date))
                     if day not in writers:
@@ -307,6 +304,14 @@ def _copy_rows(stems: list[str], keep: dict[str, Any], out: Path) -> None:
             writer.close()
 
 
+def _dates(start_times: pa.ChunkedArray) -> tuple[Any, pa.Array, list[str]]:
+    """Each row's UTC date, the distinct dates, and their names as partitions spell them
+    (``2026-01-05``), formatted once each: a cast is ~30x cheaper than strftime per row."""
+    days = pc.cast(start_times, pa.date32())
+    distinct = pc.unique(days)
+    return days, distinct, pc.strftime(distinct, format="%Y-%m-%d").to_pylist()
+
+
 def _rows_to_keep(
     root: Path, manifest: dict[str, Any], staged: list[str], offered: int, scratch: Path
 ) -> dict[str, Any]:
@@ -314,8 +319,7 @@ def _rows_to_keep(
     (trace_id, span_id) is not stored yet, each key once, the first in the order given."""
     if offered <= _IN_MEMORY_KEYS:
         keys = [pq.ParquetFile(stem + ".keys.parquet").read() for stem in staged]
-        days = pc.unique(pc.cast(pa.concat_tables(keys)["start_time"], pa.date32()))
-        existing = _stored_files(root, manifest, pc.strftime(days, format="%Y-%m-%d").to_pylist())
+        existing = _stored_files(root, manifest, _dates(pa.concat_tables(keys)["start_time"])[2])
         if offered + sum(rows for _, rows in existing) <= _IN_MEMORY_KEYS:
             return _keep_in_memory(staged, keys, [path for path, _ in existing])
     return _keep_with_duckdb(root, manifest, staged, scratch)
