@@ -109,6 +109,16 @@ def last_per_group(selected: np.ndarray, group: np.ndarray) -> tuple[np.ndarray,
     return groups[last], selected[last]
 
 
+def last_texts(selected: np.ndarray, group: np.ndarray, texts: pa.Array, count: int) -> pa.Array:
+    """For each of ``count`` lists, the text of its last entry among ``selected`` (a mask over
+    the entries; ``group``: each entry's list index, ascending), null where it has none: the
+    last one wins, as in a dict built from the entries in order."""
+    lists, positions = last_per_group(np.flatnonzero(selected), group)
+    source = np.full(count, -1, np.int64)
+    source[lists] = positions
+    return pick(texts, source)
+
+
 def pick(values: pa.Array, source: np.ndarray) -> pa.Array:
     """``values[source[i]]`` for each i, null where ``source`` is -1."""
     return values.take(pa.array(source, mask=source < 0))

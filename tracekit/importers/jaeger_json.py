@@ -34,6 +34,7 @@ from tracekit.importers.flat import (
     checked_build,
     flatten,
     last_per_group,
+    last_texts,
     normalize_ids,
     offsets,
     pick,
@@ -333,10 +334,7 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     keys = pa.array([tag.key for items in lists for tag in items], pa.string())
     values = pa.array(texts, pa.string())
     is_event = pc.equal(keys, "event").to_numpy(False)
-    named_logs, positions = last_per_group(np.flatnonzero(is_event), log_of)
-    source = np.full(len(logs), -1, np.int64)
-    source[named_logs] = positions
-    names = pick(values, source).fill_null("")
+    names = last_texts(is_event, log_of, values, len(logs)).fill_null("")
     keep = pa.array(~is_event)
     attributes = sorted_map(log_of[~is_event], keys.filter(keep), values.filter(keep), len(logs))
     times = pa.array(np.fromiter([log.timestamp for log in logs], np.int64, len(logs)), _TIMESTAMP)

@@ -30,11 +30,13 @@ import pyarrow.json as pj
 from tracekit.importers.flat import (
     float_texts,
     last_per_group,
+    last_texts,
     normalize_ids,
     offsets,
     pick,
     sorted_map,
 )
+from tracekit.importers.otlp_batch import KIND_NAMES, STATUS_NAMES
 from tracekit.schema import EVENT, LINK, SPAN_SCHEMA
 
 _S = pa.string()
@@ -104,8 +106,9 @@ _PARSE = pj.ParseOptions(explicit_schema=RESOURCE_SPANS, unexpected_field_behavi
 _NULL = re.compile(rb":[ \t\r]*null")
 _BLOCK = 4 << 20  # bytes the reader parses at a time (an object must fit in one)
 
-_KINDS = pa.array(["unspecified", "internal", "server", "client", "producer", "consumer"])
-_STATUSES = pa.array(["UNSET", "OK", "ERROR"])
+# the names of OTLP's kind and status numbers, in number order
+_KINDS = pa.array([KIND_NAMES[code] for code in range(6)])
+_STATUSES = pa.array([STATUS_NAMES[code] for code in range(3)])
 _TIMESTAMP = pa.timestamp("us")
 
 
@@ -258,10 +261,7 @@ def _resources(resources: pa.Array) -> tuple[pa.Array, pa.Array]:
     its other attributes."""
     group, keys, texts = _key_texts(pc.struct_field(resources, "attributes"))
     is_service = pc.equal(keys, "service.name").to_numpy(False)
-    named, positions = last_per_group(np.flatnonzero(is_service), group)
-    source = np.full(len(resources), -1, np.int64)
-    source[named] = positions
-    services = pick(texts, source)
+    services = last_texts(is_service, group, texts, len(resources))
     services = pc.if_else(pc.equal(services, ""), pa.scalar(None, _S), services)
     keep = pa.array(~is_service)
     return services, sorted_map(
@@ -336,10 +336,10 @@ def _events(lists: pa.Array, count: int) -> pa.Array:
     times = _nanos(pc.struct_field(events, "timeUnixNano")) // 1000
     group, keys, texts = _key_texts(pc.struct_field(events, "attributes"))
     is_event = pc.equal(keys, "event").to_numpy(False)
-    named, positions = last_per_group(np.flatnonzero(is_event), group)
-    source = np.full(len(events), -1, np.int64)
-    source[named] = positions
-    names = pc.coalesce(pick(texts, source), pc.fill_null(pc.struct_field(events, "name"), ""))
+    names = pc.coalesce(
+        last_texts(is_event, group, texts, len(events)),
+        pc.fill_null(pc.struct_field(events, "name"), ""),
+    )
     dropped = pc.fill_null(pc.struct_field(events, "droppedAttributesCount"), 0).to_numpy()
     dropping = np.flatnonzero(dropped)
     keep = pa.array(~is_event)

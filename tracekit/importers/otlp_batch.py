@@ -20,10 +20,9 @@ from tracekit.importers.columns import SpanColumns
 from tracekit.importers.flat import (
     checked_build,
     flatten,
-    last_per_group,
+    last_texts,
     normalize_ids,
     offsets,
-    pick,
     sorted_map,
     without_bad_spans,
 )
@@ -42,7 +41,8 @@ from tracekit.schema import EVENT, LINK, SPAN_SCHEMA
 
 _TIMESTAMP = pa.timestamp("us")
 
-_KINDS: dict[int | str, str] = {
+# OTLP's span kinds and status codes, by number and by name (both are valid OTLP JSON)
+KIND_NAMES: dict[int | str, str] = {
     0: "unspecified",
     1: "internal",
     2: "server",
@@ -50,8 +50,8 @@ _KINDS: dict[int | str, str] = {
     4: "producer",
     5: "consumer",
 }
-_KINDS.update({f"SPAN_KIND_{name.upper()}": name for name in list(_KINDS.values())})
-_STATUS: dict[int | str, str] = {
+KIND_NAMES.update({f"SPAN_KIND_{name.upper()}": name for name in list(KIND_NAMES.values())})
+STATUS_NAMES: dict[int | str, str] = {
     0: "UNSET",
     1: "OK",
     2: "ERROR",
@@ -167,7 +167,7 @@ def resource_spans_batch(resources: list[_Resource]) -> tuple[pa.RecordBatch, li
     trace_ids = _ids([span.traceId for span in spans], 16)
     parents = _ids([span.parentSpanId or None for span in spans], 8)
     statuses = [span.status for span in spans]
-    status = [_STATUS.get(s.code, "UNSET") if s is not None else "UNSET" for s in statuses]
+    status = [STATUS_NAMES.get(s.code, "UNSET") if s is not None else "UNSET" for s in statuses]
     message = [(s.message or None) if s is not None else None for s in statuses]
 
     resource_index = pa.array(np.array(resource_of, np.int64))
@@ -191,7 +191,7 @@ def resource_spans_batch(resources: list[_Resource]) -> tuple[pa.RecordBatch, li
             parents,
             services.take(resource_index),
             pa.array([span.name for span in spans], pa.string()),
-            pa.array([_KINDS.get(span.kind, "unspecified") for span in spans], pa.string()),
+            pa.array([KIND_NAMES.get(span.kind, "unspecified") for span in spans], pa.string()),
             pa.array(start, _TIMESTAMP),
             pa.array(start + duration, _TIMESTAMP),
             pa.array(duration),
@@ -367,11 +367,9 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     keys, texts = _texts(lists, bad_events, event_of)
     bad.update(int(span_of[index]) for index in bad_events)
     is_event = pc.equal(keys, "event").to_numpy(False)
-    named, positions = last_per_group(np.flatnonzero(is_event), event_of)
-    source = np.full(len(events), -1, np.int64)
-    source[named] = positions
     names = pc.coalesce(
-        pick(texts, source), pa.array([event.name for event in events], pa.string())
+        last_texts(is_event, event_of, texts, len(events)),
+        pa.array([event.name for event in events], pa.string()),
     )
     keep = pa.array(~is_event)
     dropped = [index for index, event in enumerate(events) if event.droppedAttributesCount]
