@@ -7,8 +7,7 @@ CREATE OR REPLACE VIEW span_errors AS
 SELECT trace_id, span_id, parent_span_id, service, operation, kind, start_time, end_time,
        duration_us, coalesce(status, 'UNSET') AS status,
        coalesce(status = 'ERROR', false) AS is_error,
-       coalesce(attributes['http.response.status_code'], attributes['http.status_code'])
-           AS http_status,
+       conv_http_status(attributes) AS http_status,
        coalesce(exception.attributes['exception.type'], attributes['exception.type'],
                 attributes['error.type']) AS exception_type,
        coalesce(nullif(status_message, ''),

@@ -5,10 +5,8 @@
 -- OpenTelemetry messaging attribute names).
 CREATE OR REPLACE VIEW message_producers AS
 SELECT trace_id, span_id, service, operation, start_time, end_time,
-       coalesce(attributes['messaging.destination.name'], attributes['messaging.destination'])
-           AS destination,
-       coalesce(attributes['messaging.message.id'], attributes['messaging.message_id'])
-           AS message_id
+       conv_destination(attributes) AS destination,
+       conv_message_id(attributes) AS message_id
 FROM span_rows
 WHERE kind = 'producer';
 
@@ -29,8 +27,7 @@ UNION ALL
 SELECT p.trace_id, p.span_id, c.trace_id, c.span_id, c.service, 'message_id'
 FROM span_rows AS c
 JOIN message_producers AS p
-  ON p.message_id = coalesce(c.attributes['messaging.message.id'],
-                             c.attributes['messaging.message_id'])
+  ON p.message_id = conv_message_id(c.attributes)
 WHERE c.kind = 'consumer';
 
 -- destination_consumers: which services consume each destination, learned from the deliveries.
@@ -136,8 +133,7 @@ evidence AS (
     UNION ALL
     SELECT s.trace_id, st.step_no, false
     FROM span_rows AS s
-    JOIN st ON coalesce(s.attributes['peer.service'], s.attributes['server.address'])
-                   = st.service
+    JOIN st ON conv_peer(s.attributes) = st.service
            AND (st.operation IS NULL OR s.operation = st.operation)
     WHERE s.kind = 'client'
     UNION ALL
