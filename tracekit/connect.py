@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import weakref
@@ -14,7 +13,8 @@ from typing import TYPE_CHECKING
 from tracekit.dataset import SPANS, Manifest, open_dataset, table_files
 from tracekit.per_trace import PER_TRACE_VIEWS
 from tracekit.schema import DUCKDB_COLUMNS
-from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
+from tracekit.sqlfiles import quote_ident, quote_literal
+from tracekit.views import create_views, deferred
 
 if TYPE_CHECKING:
     import duckdb
@@ -153,26 +153,3 @@ def restrict_to_traces(
 
 def _list(paths: list[str]) -> str:
     return "[" + ", ".join(quote_literal(path) for path in paths) + "]"
-
-
-def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Define every tracekit view and macro on ``con`` over its existing ``span_rows``: the
-    ``tracekit/sql/views/*.sql`` files in name order (a file may use the views of lower numbers).
-    """
-    for name in sql_names("views"):
-        con.execute(deferred(load_sql(name)))
-
-
-_VIEW = re.compile(r"(CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+)?VIEW\s+\w+)\s+AS\b", re.IGNORECASE)
-
-
-def deferred(sql: str) -> str:
-    """``sql`` with its views created ``WITH (DEFER_BINDING)``: DuckDB then binds a view when a
-    query first uses it, not when it is created. Binding all of them (and reading the Parquet
-    schema behind ``span_rows``) was most of the time ``connect`` took, ~0.3 s, paid by every
-    command however few views it used.
-
-    >>> deferred("CREATE OR REPLACE VIEW traces AS SELECT 1")
-    'CREATE OR REPLACE VIEW traces WITH (DEFER_BINDING) AS SELECT 1'
-    """
-    return _VIEW.sub(r"\1 WITH (DEFER_BINDING) AS", sql)
