@@ -27,7 +27,11 @@ DEFAULT_MEMORY_SHARE = 0.5
 
 
 def connect(
-    dataset: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None
+    dataset: str | os.PathLike[str],
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    live: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open ``dataset`` as an in-memory DuckDB database whose views read its Parquet files.
 
@@ -39,7 +43,9 @@ def connect(
 
     ``memory_limit`` (e.g. ``"4GB"``; default ``$TRACEKIT_MEMORY_LIMIT``, else half the
     machine's memory) bounds what DuckDB holds; beyond it, queries spill to a private temporary
-    folder, removed when the connection is gone.
+    folder, removed when the connection is gone. ``live=True`` ignores the stored per-trace
+    results and computes every view from the spans at query time, as for an old dataset (the
+    benchmarks' baseline, and the tests' check that stored and computed results agree).
 
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
@@ -64,7 +70,7 @@ def connect(
     weakref.finalize(con, shutil.rmtree, spill, True)
     _span_views(con, root, manifest)
     create_views(con)
-    if manifest.derived:
+    if manifest.derived and not live:
         _stored_results(con, root, manifest)
     return con
 

@@ -35,6 +35,7 @@ from tracekit.views import create_views, deferred
 PER_TRACE_VIEWS: tuple[str, ...] = (
     "trace_roots",
     "traces",
+    "cross_service_spans",
     "critical_path",
     "critical_path_charges",
     "error_origins",
