@@ -83,7 +83,7 @@ def open_window(params: ReportParams) -> Window:
     ``since`` counts back from ``end`` (default: the newest span); ``start`` alone runs to the
     newest span. An empty window is a UserError naming the bounds.
     """
-    con = connect(params.dataset)
+    con = connect(params.dataset, memory_limit=params.memory_limit)
     # A progress bar would land in the report as output (or as a widget needing scripts). In a
     # kernel without ipywidgets DuckDB refuses to touch the setting, and shows no bar anyway.
     with contextlib.suppress(duckdb.Error):
