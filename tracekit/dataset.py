@@ -82,12 +82,39 @@ def read_manifest(dataset: str | os.PathLike[str]) -> dict[str, Any]:
         raise UserError(f"{path}: unreadable dataset manifest: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserError(f"{path}: not a tracekit dataset manifest")
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        raise UserError(f"{path}: damaged dataset manifest: {problem}")
     if manifest.get("schema_version", 0) > SCHEMA_VERSION:
         raise UserError(
             f"{path}: dataset schema version {manifest['schema_version']} is newer than this "
             f"tracekit understands ({SCHEMA_VERSION}); upgrade tracekit"
         )
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a manifest (edited by hand, or by another tool), or None:
+    every reader indexes into it and would otherwise end in a traceback."""
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"schema_version is {version!r}, not a number"
+    for key in ("files", "sources"):
+        if not isinstance(manifest.get(key), list):
+            return f"{key} is {manifest.get(key)!r}, not a list"
+    for index, entry in enumerate(manifest["files"]):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("date"), str)
+            and type(entry.get("rows")) is int
+        ):
+            return f"files[{index}] is not {{path, date, rows}}: {entry!r:.80}"
+    if not all(isinstance(source, dict) for source in manifest["sources"]):
+        return "sources holds an entry that is not an object"
+    if not isinstance(manifest.get("counts"), dict):
+        return f"counts is {manifest.get('counts')!r}, not an object"
+    return None
 
 
 def dataset_files(

@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pyarrow as pa
 
+from tracekit.cli.failures import writing
 from tracekit.dataset import write_spans
 from tracekit.errors import UserError
 from tracekit.importers import FileReport
@@ -63,9 +64,10 @@ def command(paths: tuple[str, ...], dataset: str, skip_bad: bool, jobs: int | No
     root = Path(dataset)
     before = set(os.listdir(root)) if root.is_dir() else None
     try:
-        result = write_spans(
-            root, batches(), source={"kind": "import"}, manifest_update=record_files
-        )
+        with writing(dataset):
+            result = write_spans(
+                root, batches(), source={"kind": "import"}, manifest_update=record_files
+            )
     except BaseException:
         _undo_empty_dataset(root, before)
         raise
