@@ -31,13 +31,39 @@ def writing(dataset: str | os.PathLike[str]) -> Iterator[None]:
     """
     try:
         yield
-    except OSError as exc:
-        if exc.errno not in _WRITE_ERRNOS:
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise UserError(
+                f"{dataset}: cannot write: {os.strerror(exc.errno)}{where}; nothing was stored"
+            ) from None
+        # Arrow's errors for a stored part it cannot read do not name the file: find it
+        damaged = damaged_dataset_file(exc) or _damaged_part(dataset)
+        if damaged is None:
             raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise UserError(
-            f"{dataset}: cannot write: {os.strerror(exc.errno)}{where}; nothing was stored"
-        ) from None
+        raise UserError(damaged) from None
+
+
+def _damaged_part(dataset: str | os.PathLike[str]) -> str | None:
+    """The line for the first committed part file that is missing or has no Parquet footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracekit.dataset import dataset_files
+
+    try:
+        files = dataset_files(dataset)
+    except UserError:
+        return None
+    for path in files:
+        if not os.path.exists(path):
+            return f"{path}: dataset file missing (the manifest lists it)"
+        try:
+            pq.ParquetFile(path).close()
+        except (pa.ArrowException, OSError) as exc:
+            reason = str(exc).splitlines()[0].split(". ")[0]
+            return f"{path}: dataset file damaged, not readable as Parquet: {reason}"
+    return None
 
 
 _PARQUET_PATH = re.compile(r"""['"]?([^'"\s]+\.parquet)['"]?""")
