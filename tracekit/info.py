@@ -28,9 +28,9 @@ def dataset_info(
         con.close()
     return {
         "dataset": str(root),
-        "schema_version": manifest["schema_version"],
-        "files": manifest["counts"]["files"],
+        "schema_version": manifest.schema_version,
+        "files": manifest.counts["files"],
         "totals": totals,
         "services": services,
-        "sources": len(manifest["sources"]),
+        "sources": len(manifest.sources),
     }

@@ -26,6 +26,8 @@ COMMANDS = {
     "capacity": "capacity",
     "report": "report",
     "demo": "demo",
+    "upgrade": "upgrade",
+    "repair": "repair",
 }
 
 
