@@ -179,7 +179,7 @@ def test_mutated_inputs_fail_cleanly_or_import(
                 rows = sum(
                     pq.ParquetFile(path).metadata.num_rows for path in dataset_files(dataset)
                 )
-                assert rows == manifest["counts"]["spans"], where
+                assert rows == manifest.counts["spans"], where
                 assert out.startswith("imported 1 file"), (where, out)
                 assert skip_bad or err == "", (where, err)
             shutil.rmtree(case.parent)

@@ -12,9 +12,10 @@ import math
 import os
 import re
 
+from tracekit.connect import MEMORY_LIMIT_ENV
 from tracekit.errors import UserError
 
-MEMORY_LIMIT_ENV = "TRACEKIT_MEMORY_LIMIT"
+__all__ = ["MEMORY_LIMIT_ENV", "memory_limit", "memory_limit_from_env", "timeout_seconds"]
 
 # DuckDB's own size units (https://duckdb.org/docs/configuration/overview: memory_limit).
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|bytes|kb|mb|gb|tb|kib|mib|gib|tib)", re.IGNORECASE)

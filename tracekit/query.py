@@ -11,9 +11,7 @@ only when DuckDB next checks for it, which a long operator can put off for tens 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -54,20 +52,15 @@ def run_query(
 
     >>> run_query("data/sample", "SELECT count(*) AS n FROM spans")  # doctest: +SKIP
     """
-    spill = tempfile.mkdtemp(prefix="tracekit-sql-")
     worker = _Worker()
+    con = connect(dataset, memory_limit=memory_limit)
     try:
-        con = connect(dataset, memory_limit=memory_limit)
-        try:
-            statements = _read_only_statements(con, query)
-            _confine(con, dataset, spill)
-            return worker.run(con, lambda: _execute(con, statements), timeout_s)
-        finally:
-            if not worker.busy:  # closing a connection under a running query can crash DuckDB
-                con.close()
+        statements = _read_only_statements(con, query)
+        _confine(con, dataset)
+        return worker.run(con, lambda: _execute(con, statements), timeout_s)
     finally:
-        if not worker.busy:
-            shutil.rmtree(spill, ignore_errors=True)
+        if not worker.busy:  # closing a connection under a running query can crash DuckDB
+            con.close()
 
 
 def _read_only_statements(con: duckdb.DuckDBPyConnection, query: str) -> list[Any]:
@@ -85,14 +78,14 @@ def _read_only_statements(con: duckdb.DuckDBPyConnection, query: str) -> list[An
     return list(statements)
 
 
-def _confine(con: duckdb.DuckDBPyConnection, dataset: str | os.PathLike[str], spill: str) -> None:
+def _confine(con: duckdb.DuckDBPyConnection, dataset: str | os.PathLike[str]) -> None:
     """Files readable only inside the dataset, and the query cannot undo that.
 
     DuckDB also admits its temp_directory, by default ``.tmp`` in the working directory, where
-    any file would be readable: spilling goes to a folder of this query's own instead.
+    any file would be readable: ``connect`` points it at a private folder of the connection's
+    own (tests/test_cli_sql_limits.py checks both).
     """
     root = os.path.abspath(dataset).rstrip("/") + "/"
-    con.execute("SET temp_directory = $spill", {"spill": spill})
     con.execute("SET allowed_directories = [$root]", {"root": root})
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

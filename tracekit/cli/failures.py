@@ -66,7 +66,9 @@ def _damaged_part(dataset: str | os.PathLike[str]) -> str | None:
     return None
 
 
-_PARQUET_PATH = re.compile(r"""['"]?([^'"\s]+\.parquet)['"]?""")
+_PARQUET_PATH = re.compile(
+    r"""['"]?([^'"\s]+\.parquet)['"]?|No files found that match the pattern "([^"]+)"""
+)
 
 
 def damaged_dataset_file(exc: BaseException) -> str | None:
@@ -84,7 +86,7 @@ def damaged_dataset_file(exc: BaseException) -> str | None:
     match = _PARQUET_PATH.search(text)
     if match is None:
         return None
-    path = match.group(1)
+    path = match.group(1) or match.group(2)
     if not os.path.exists(path):
         return f"{path}: dataset file missing (the manifest lists it)"
     first = text.splitlines()[0]

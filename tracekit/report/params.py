@@ -50,8 +50,6 @@ class ReportParams:
     end: datetime | None = None
     services: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
-    # DuckDB's memory limit, from TRACEKIT_MEMORY_LIMIT (which `tracekit report` sets)
-    memory_limit: str | None = None
 
     def connect(self) -> Any:
         """Open the report window on the dataset (:func:`tracekit.report.window.open_window`)."""
@@ -119,10 +117,10 @@ def validate_params(
         raise UserError("parameters since/start: give one of them, not both")
     names = _services(services)
     extra = {name: _check_specific(name, value) for name, value in specific.items()}
-    limit = memory_limit_from_env()
+    memory_limit_from_env()  # tracekit.connect reads it (`tracekit report` sets it for kernels)
     if names:
-        _check_services_known(root, names, memory_limit=limit)
-    return ReportParams(root, window, start_at, end_at, names, extra, limit)
+        _check_services_known(root, names)
+    return ReportParams(root, window, start_at, end_at, names, extra)
 
 
 def _services(value: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
@@ -133,14 +131,12 @@ def _services(value: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def _check_services_known(
-    root: Path, names: tuple[str, ...], *, memory_limit: str | None = None
-) -> None:
+def _check_services_known(root: Path, names: tuple[str, ...]) -> None:
     """Every name in ``services`` is a service of the dataset: a typo would otherwise leave
     every report empty, and fail only in the kernel."""
     from tracekit.connect import connect
 
-    con = connect(root, memory_limit=memory_limit)
+    con = connect(root)
     try:
         rows = con.execute("SELECT DISTINCT service FROM span_rows ORDER BY 1").fetchall()
     finally:
