@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY := $(BIN)/python
 
-.PHONY: install demo test lint lab jaeger-up jaeger-down clean
+.PHONY: install demo test lint lab jaeger-up jaeger-down hotrod-up hotrod-down clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ jaeger-up: install
 
 jaeger-down: install
 	$(PY) scripts/jaeger.py down
+
+# HotROD exporting to the Jaeger above; fix flags: make hotrod-up HOTROD_FLAGS="-M -W 10"
+hotrod-up: install
+	$(PY) scripts/hotrod.py up $(HOTROD_FLAGS)
+
+hotrod-down: install
+	$(PY) scripts/hotrod.py down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
