@@ -150,36 +150,56 @@ class _Clock:
         return (self._mono_ns + epoch_us * 1000 - self._epoch_ns) / 1e9
 
 
-def dispatch(
-    url: str,
-    customer: int,
-    session: int,
-    request_no: int,
-    nonce: float,
-    clock: _Clock,
-    timeout_s: float,
-) -> tuple[int, int, int | None, str | None, str | None]:
-    """One GET /dispatch as HotROD's page sends it: (sent_us, answered_us, status, trace_id,
-    error)."""
-    parts = urllib.parse.urlsplit(url)
-    base = parts.path.rstrip("/")
-    query = urllib.parse.urlencode({"customer": customer, "nonse": nonce})
-    headers = {"baggage": f"session={session}, request={session}-{request_no}"}
-    connection = http.client.HTTPConnection(
-        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s
-    )
-    sent = clock.now_us()
-    try:
-        connection.request("GET", f"{base}/dispatch?{query}", headers=headers)
-        response = connection.getresponse()
-        response.read()
-        answered = clock.now_us()
-        match = TRACERESPONSE.match(response.getheader("traceresponse") or "")
-        return sent, answered, response.status, match.group(1) if match else None, None
-    except (OSError, http.client.HTTPException) as error:
-        return sent, clock.now_us(), None, None, f"{type(error).__name__}: {error}"
-    finally:
-        connection.close()
+@dataclasses.dataclass(frozen=True)
+class _Client:
+    """A web client of HotROD's page: its frontend URL, its session id and the run's clock."""
+
+    url: str
+    session: int
+    clock: _Clock
+    timeout_s: float
+
+    def dispatch(
+        self,
+        *,
+        index: int,
+        client: int,
+        customer: int,
+        request_no: int,
+        nonce: float,
+        scheduled_us: int | None = None,
+    ) -> RequestRecord:
+        """One GET /dispatch as HotROD's page sends it, and what came back."""
+        parts = urllib.parse.urlsplit(self.url)
+        query = urllib.parse.urlencode({"customer": customer, "nonse": nonce})
+        headers = {"baggage": f"session={self.session}, request={self.session}-{request_no}"}
+        connection = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port or 80, timeout=self.timeout_s
+        )
+        status = trace_id = error = None
+        sent = self.clock.now_us()
+        try:
+            connection.request("GET", f"{parts.path.rstrip('/')}/dispatch?{query}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+            match = TRACERESPONSE.match(response.getheader("traceresponse") or "")
+            trace_id = match.group(1) if match else None
+        except (OSError, http.client.HTTPException) as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        finally:
+            connection.close()
+        return RequestRecord(
+            index=index,
+            client=client,
+            customer=customer,
+            scheduled_us=scheduled_us,
+            sent_us=sent,
+            answered_us=self.clock.now_us(),
+            status=status,
+            trace_id=trace_id,
+            error=error,
+        )
 
 
 def closed_loop(
@@ -207,29 +227,37 @@ def closed_loop(
 
     def client(number: int) -> None:
         rng = random.Random(f"{seed}-{number}")
-        session = rng.randrange(10_000)
+        me = _Client(url, session=rng.randrange(10_000), clock=clock, timeout_s=timeout_s)
         sent_by_me = 0
         while deadline is None or time.perf_counter() < deadline:
             with lock:
                 index = next(counter, None)
             if index is None:
                 return
-            customer = rng.choice(CUSTOMERS)
             sent_by_me += 1
-            sent, answered, status, trace_id, error = dispatch(
-                url, customer, session, sent_by_me, rng.random(), clock, timeout_s
+            record = me.dispatch(
+                index=index,
+                client=number,
+                customer=rng.choice(CUSTOMERS),
+                request_no=sent_by_me,
+                nonce=rng.random(),
             )
             with lock:
-                records.append(
-                    RequestRecord(
-                        index, number, customer, None, sent, answered, status, trace_id, error
-                    )
-                )
+                records.append(record)
 
     _run_threads([lambda n=n: client(n) for n in range(clients)])
     records.sort(key=lambda record: (record.sent_us, record.index))
     return LoadRun(
-        "closed", url, seed, clients, None, duration_s, requests, started, clock.now_us(), records
+        mode="closed",
+        url=url,
+        seed=seed,
+        clients=clients,
+        rate=None,
+        duration_s=duration_s,
+        requests=requests,
+        started_us=started,
+        ended_us=clock.now_us(),
+        records=records,
     )
 
 
@@ -260,7 +288,9 @@ def open_loop(
     seed = random.randrange(2**32) if seed is None else seed
     plan = arrivals(rate, duration_s, seed)
     clock = _Clock()
-    session = random.Random(seed).randrange(10_000)
+    page = _Client(
+        url, session=random.Random(seed).randrange(10_000), clock=clock, timeout_s=timeout_s
+    )
     nonces = random.Random(f"{seed}-nonce")
     started = clock.now_us() + 50_000  # a moment to spare for the first thread
     lock = threading.Lock()
@@ -272,13 +302,16 @@ def open_loop(
         pause = clock.mono_s(due_us) - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
-        sent, answered, status, trace_id, error = dispatch(
-            url, customer, session, index + 1, nonce, clock, timeout_s
+        record = page.dispatch(
+            index=index,
+            client=0,
+            customer=customer,
+            request_no=index + 1,
+            nonce=nonce,
+            scheduled_us=due_us,
         )
         with lock:
-            records.append(
-                RequestRecord(index, 0, customer, due_us, sent, answered, status, trace_id, error)
-            )
+            records.append(record)
 
     for index, (offset, customer) in enumerate(plan):
         due_us = started + int(offset * 1e6)
@@ -295,7 +328,16 @@ def open_loop(
         thread.join()
     records.sort(key=lambda record: record.index)
     return LoadRun(
-        "open", url, seed, None, rate, duration_s, None, started, clock.now_us(), records
+        mode="open",
+        url=url,
+        seed=seed,
+        clients=None,
+        rate=rate,
+        duration_s=duration_s,
+        requests=None,
+        started_us=started,
+        ended_us=clock.now_us(),
+        records=records,
     )
 
 

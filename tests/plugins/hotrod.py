@@ -144,8 +144,8 @@ def capture(name: str, folder: Path, fix_flags: tuple[str, ...], drive: Drive) -
         dataset=dataset,
         run=run,
         fix_flags=tuple(fix_flags),
-        hotrod=_version(hotrod_script, "TRACEKIT_HOTROD_BIN", hotrod_script.HOTROD_TOOL),
-        jaeger=_version(jaeger_script, "TRACEKIT_JAEGER_BIN", jaeger_script.JAEGER_TOOL),
+        hotrod=_version("TRACEKIT_HOTROD_BIN", hotrod_script.HOTROD_TOOL),
+        jaeger=_version("TRACEKIT_JAEGER_BIN", jaeger_script.JAEGER_TOOL),
         jaeger_spans=jaeger_spans,
         seconds={key: round(value, 1) for key, value in seconds.items()},
     )
@@ -173,7 +173,7 @@ def _start_hotrod(script: Any, folder: Path, otlp: str, fix_flags: tuple[str, ..
     pytest.fail(f"could not start HotROD: {last_error}", pytrace=False)
 
 
-def _version(script: Any, override: str, tool: Any) -> str:
+def _version(override: str, tool: Any) -> str:
     given = os.environ.get(override)
     return f"binary {given}" if given else f"{tool.module}/{tool.package}@{tool.version}"
 
