@@ -27,3 +27,18 @@ CREATE OR REPLACE MACRO conv_destination(attributes) AS
 -- The message id a producer or consumer span names.
 CREATE OR REPLACE MACRO conv_message_id(attributes) AS
     coalesce(attributes['messaging.message.id'], attributes['messaging.message_id']);
+
+-- The process that recorded a span, as far as its resource tells: the service plus the resource
+-- attributes that tell hosts, containers and processes apart. Spans with equal values were
+-- timed by one clock; spans with different values may come from clocks that disagree (the
+-- critical path allows for clock skew only between those). A list, compared whole.
+CREATE OR REPLACE MACRO conv_process(service, resource) AS
+    [service, resource['host.id'], resource['host.name'], resource['container.id'],
+     resource['k8s.pod.uid'], resource['process.pid'], resource['service.instance.id']];
+
+-- Where a client span's call went, as the caller names it: `peer.service`, else the server's
+-- address and port (`server.address`:`server.port`, old `net.peer.name`:`net.peer.port`).
+CREATE OR REPLACE MACRO conv_peer_endpoint(attributes) AS
+    coalesce(attributes['peer.service'],
+             attributes['server.address'] || coalesce(':' || attributes['server.port'], ''),
+             attributes['net.peer.name'] || coalesce(':' || attributes['net.peer.port'], ''));
