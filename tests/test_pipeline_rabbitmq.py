@@ -19,10 +19,14 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.jaeger, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("variant", ["ids", "no-ids"])
-def test_the_capture_is_shaped_as_the_architecture_decision(pipeline: Pipeline, variant: str) -> None:
+def test_the_capture_is_shaped_as_the_architecture_decision(
+    pipeline: Pipeline, variant: str
+) -> None:
     run = pipeline(variant)
     with connect(run.dataset) as con:
-        services = {row[0] for row in con.execute("SELECT DISTINCT service FROM span_rows").fetchall()}
+        services = {
+            row[0] for row in con.execute("SELECT DISTINCT service FROM span_rows").fetchall()
+        }
         roots = con.execute(
             "SELECT DISTINCT trace_id FROM span_rows WHERE parent_span_id IS NULL"
         ).fetchall()
@@ -42,7 +46,7 @@ def test_lost_messages_certain_rows_are_the_orders_lost_in_the_broker(
     run = pipeline(variant)
     with connect(run.dataset) as con:
         lost = con.sql("SELECT * FROM lost_messages").df()
-        sent = con.execute("SELECT count(*), count(DISTINCT trace_id) FROM messages").fetchone()
+        (sent,) = con.execute("SELECT count(*), count(DISTINCT trace_id) FROM messages").fetchall()
     where = f"{variant}, seed {run.seed}"
     # mes answers 202 after publishing one message: one row per message, however nested.
     published = sum(o.http_status == 202 for o in run.orders)
@@ -68,8 +72,9 @@ def test_the_funnel_keeps_business_uncertain_and_telemetry_loss_apart(
     where = f"{variant}, seed {run.seed}"
     outcome = {o.fate: set() for o in run.orders}
     for order in run.orders:
-        outcome[order.fate].add((orders.loc[order.trace_id, "outcome"],
-                                 orders.loc[order.trace_id, "dropped_at"]))
+        outcome[order.fate].add(
+            (orders.loc[order.trace_id, "outcome"], orders.loc[order.trace_id, "dropped_at"])
+        )
     # Rejected orders failed at crm, loudly or quietly; the broker's losses are certain losses
     # where mes published them; HTTP failures failed where they happened.
     assert outcome["rejected_error"] == outcome["rejected_quiet"] == {("failed", "crm")}, where

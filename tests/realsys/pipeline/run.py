@@ -427,7 +427,7 @@ def _export(run: PipelineRun, query_url: str, expected: int) -> None:
         finally:
             client.close()
         with connect(run.dataset) as con:
-            stored = con.execute("SELECT count(*) FROM span_rows").fetchone()[0]
+            ((stored,),) = con.execute("SELECT count(*) FROM span_rows").fetchall()
         if stored == expected:
             return
         if stored > expected or time.monotonic() > deadline:
