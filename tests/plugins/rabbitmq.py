@@ -44,11 +44,14 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def pipeline(rabbitmq: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     """Factory: ``pipeline("ids")`` -> the PipelineRun of that variant, run once per session."""
     venv = load_script("pipeline_venv")
     python = venv.python_path()
     need(python is not None, "the pipeline's Python environment", venv.HOW_TO_BUILD)
+    rabbitmq = request.getfixturevalue("rabbitmq")  # started only when the tests can run
     script = load_jaeger_script()
     try:
         script.ensure_binary()

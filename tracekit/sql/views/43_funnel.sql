@@ -73,7 +73,7 @@ WHERE CASE WHEN v.known > 0 AND (v.first_present IS NULL OR v.unknown IS NOT NUL
 -- funnel_orders(steps): one row per order (trace_orders) that entered the flow's first present
 -- step. What shows an order reached a step, and how that went ('ok', 'failed', 'lost' or
 -- 'uncertain'):
--- * its own spans: an entry span of the step's service (as latency_spans.is_entry: a root, an
+-- * its own spans: an entry span of the step's service (entry_spans: a root, an
 --   orphan, a span called from another service, a consumer), or any span of the named
 --   operation; failed when its status is ERROR, its answer says so (HTTP >= 500) or, for a
 --   consumer, its handling failed (consumer_spans.failed). When the order has own spans of the
@@ -104,11 +104,10 @@ evidence AS (
     SELECT e.trace_id, st.step_no, 'own' AS source,
            CASE WHEN coalesce(c.failed, s.status = 'ERROR' OR conv_error_answer(s.attributes))
                 THEN 'failed' ELSE 'ok' END AS outcome
-    FROM latency_spans AS e
+    FROM entry_spans AS e
     JOIN st ON st.operation IS NULL AND st.service = e.service
     JOIN span_rows AS s ON s.trace_id = e.trace_id AND s.span_id = e.span_id
     LEFT JOIN takers AS c ON c.trace_id = e.trace_id AND c.span_id = e.span_id
-    WHERE e.is_entry
     UNION ALL
     SELECT s.trace_id, st.step_no, 'own',
            CASE WHEN coalesce(c.failed, s.status = 'ERROR' OR conv_error_answer(s.attributes))
