@@ -1,15 +1,31 @@
-"""Replaying real traces at a higher load: every span's wait is redrawn from the queueing model of
-its component in its window, and the change flows up to the callers that held a worker while
-waiting for it (thread per request), along each trace's own call tree.
+"""Replaying real traces at a higher load: every span's wait is redrawn from the queue of its
+component in its period at the new load, and the change flows up to the callers that held a
+worker while waiting for it, along each trace's own call tree.
 
 Components are replayed callees first, so by the time a caller's spans are looked at their
 durations already carry their callees' new latencies. The replayed spans keep their real service
-time, call fan-out and timing; only the load they meet changes (arrival rate x multiplier).
+time, call fan-out and timing; only the load they meet changes (arrival rate x multiplier). A
+component whose limit is unknown gets no queue of its own (there is no evidence of one): its
+spans only carry their callees' changes.
+
+Three ways to draw a wait (``MODELS``):
+
+- ``M/G/c``: Erlang C for the chance to wait, the Allen-Cunneen mean (scaled by (1 + cv^2)/2
+  of the measured service times) for how long, exponential in shape;
+- ``M/M/c``: the same without the service-time variability (exponential service assumed);
+- ``replay``: a first-come-first-served queue of c servers simulated over the period's real
+  arrivals and service times, each span entered multiplier times (the original at its own
+  time, extra copies at random times of its window): waits carry over between windows and
+  bursts of the real arrival order are kept.
+
+Utilization and saturation use the expected (mean) waits of the M/G/c model whichever model
+draws the latencies.
 """
 
 from __future__ import annotations
 
 import graphlib
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -17,18 +33,19 @@ import numpy as np
 import pandas as pd
 
 from tracekit.capacity.queueing import erlang_c
+from tracekit.capacity.windows import periods
 
-NETWORK_QUANTILE = 0.05  # the gap most calls see without queueing: network and framework time
-# Waits are modelled at the arrival rate averaged over this many neighbouring windows: a 5-minute
+MODELS = ("M/G/c", "M/M/c", "replay")
+# Waits are modelled at the arrival rate averaged over this many neighbouring periods: a period's
 # count is a Poisson sample of the real rate, and scaling its noise by the multiplier would be
-# mistaken for load. Utilization and saturation keep the windows as observed.
+# mistaken for load. Utilization and saturation keep the periods as observed.
 SMOOTH_WINDOWS = 3
 
 
 @dataclass
 class ReplayResult:
     """One replay: per span the new duration and caller latency (seconds), per service and
-    window the utilization, waiting probability and mean wait."""
+    period the utilization, waiting probability and mean wait."""
 
     multiplier: float
     duration_s: np.ndarray
@@ -58,29 +75,63 @@ MAX_REPLICATES = 32
 
 
 class Replayer:
-    """Holds the work spans as arrays and replays them at any load multiplier."""
+    """Holds the work spans as arrays and replays them at any load multiplier.
 
-    def __init__(self, work: pd.DataFrame, window_s: int, model: str = "M/G/c") -> None:
+    ``covered_s`` gives, per distinct ``window_start`` of the work spans (sorted), the seconds
+    of that window the data covers; ``inner_wait_us`` per span the time it waited inside itself
+    (lock waits), which the replay replaces by the model's wait; ``network_us`` per service the
+    gap a call sees without queueing.
+    """
+
+    def __init__(
+        self,
+        work: pd.DataFrame,
+        window_s: int,
+        *,
+        covered_s: np.ndarray | None = None,
+        inner_wait_us: np.ndarray | None = None,
+        network_us: dict[str, float] | None = None,
+        model: str = "M/G/c",
+        min_period_arrivals: int = 1,
+    ) -> None:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
         self.window_s = float(window_s)
         self.model = model
         self.services, codes = _codes(work["service"])
         self.n = len(work)
         self.service_code = codes
         windows, self.window_code = np.unique(work["window_start"].to_numpy(), return_inverse=True)
+        self.window_code = self.window_code.ravel()
         self.window_starts = windows
         self.n_windows = len(windows)
+        self.covered_s = (
+            np.full(self.n_windows, self.window_s) if covered_s is None else np.asarray(covered_s)
+        )
         self.duration = work["duration_us"].to_numpy(dtype=float) / 1e6
+        inner = np.zeros(self.n) if inner_wait_us is None else np.asarray(inner_wait_us, float)
+        self.inner_wait = np.clip(inner / 1e6, 0.0, self.duration)
         gap = work["gap_us"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         self.gap = gap / 1e6
         self.has_caller = ~np.isnan(self.gap)
         self.caller_row = work["caller_row"].to_numpy(dtype=np.int64)
+        arrival = (
+            work["arrival_us"] if "arrival_us" in work.columns else work["start_us"]
+        ).to_numpy(dtype=np.int64)
+        # seconds from the first window's start: the clock of the simulated queues
+        origin = int(windows[0].astype("datetime64[us]").astype(np.int64)) if self.n else 0
+        self.arrival_s = (arrival - origin) / 1e6
+        self.window_start_s = (windows.astype("datetime64[us]").astype(np.int64) - origin) / 1e6
         count = len(self.services)
         self.by_service = [np.flatnonzero(self.service_code == i) for i in range(count)]
         self.network = np.zeros(count)
         for i, rows in enumerate(self.by_service):
-            gaps = self.gap[rows][self.has_caller[rows]]
-            if gaps.size:
-                self.network[i] = float(np.quantile(gaps, NETWORK_QUANTILE))
+            if network_us is not None:
+                self.network[i] = network_us.get(self.services[i], 0.0) / 1e6
+            else:
+                gaps = self.gap[rows][self.has_caller[rows]]
+                if gaps.size:
+                    self.network[i] = float(np.quantile(gaps, 0.05))
         has = self.caller_row >= 0
         pairs = (
             np.unique(
@@ -94,23 +145,47 @@ class Replayer:
             if caller != callee:
                 self.calls.setdefault(caller, set()).add(callee)
         self.order, self.cyclic = self._callees_first()
-        self.arrivals = {
-            i: np.bincount(self.window_code[rows], minlength=self.n_windows).astype(float)
-            for i, rows in enumerate(self.by_service)
-        }
-        self.smoothed = {
-            i: _smooth(counts, self.window_starts, window_s) for i, counts in self.arrivals.items()
-        }
+        step = np.diff(self.window_starts).astype("timedelta64[us]").astype(np.int64)
+        self.follows = np.concatenate(([False], step == int(window_s) * 1_000_000))
+        self.periods: list[_Periods] = []
+        for rows in self.by_service:
+            per_window = np.bincount(self.window_code[rows], minlength=self.n_windows)
+            group = periods(per_window, self.follows, min_period_arrivals)
+            count_p = int(group.max()) + 1 if (group >= 0).any() else 0
+            covered = np.bincount(
+                group[group >= 0], weights=self.covered_s[group >= 0], minlength=count_p
+            )
+            self.periods.append(
+                _Periods(
+                    of_row=group[self.window_code[rows]],
+                    covered_s=np.maximum(covered, 1e-6),
+                    counts=np.bincount(group[self.window_code[rows]], minlength=count_p).astype(
+                        float
+                    ),
+                    first_window=np.array(
+                        [int(np.flatnonzero(group == p)[0]) for p in range(count_p)], dtype=np.int64
+                    ),
+                )
+            )
+        self.rates = [p.counts / p.covered_s for p in self.periods]
+        self.smoothed = [
+            _smooth(p.counts, p.covered_s, self.follows[p.first_window]) for p in self.periods
+        ]
         self._fixed = [self._prepare(i, rows) for i, rows in enumerate(self.by_service)]
         self._islands = self._call_islands(work)
         # Services whose queue is modelled; the others are replayed without waits (used when
-        # their worker count is unknown: they never queued, so a wait would be invented).
+        # their limit is unknown: they never queued, so a wait would be invented).
         self.queues = np.ones(count, dtype=bool)
+
+    @property
+    def arrivals(self) -> list[np.ndarray]:
+        """Per service, arrivals per period."""
+        return [p.counts for p in self.periods]
 
     def _prepare(self, s: int, rows: np.ndarray) -> _Fixed:
         sync = self.caller_row[rows] >= 0
         return _Fixed(
-            windows=self.window_code[rows],
+            periods=self.periods[s].of_row,
             network=np.where(self.has_caller[rows], self.network[s], 0.0),
             sync=sync,
             observed=self.gap[rows][sync] + self.duration[rows][sync],
@@ -177,6 +252,12 @@ class Replayer:
                     stack.append(callee)
         return [s for s in self.order if s in seen]
 
+    def service_time(self, s: int, duration: np.ndarray | None = None) -> np.ndarray:
+        """The service times of service ``s``'s spans: duration less the waits inside them."""
+        rows = self.by_service[s]
+        source = self.duration if duration is None else duration
+        return source[rows] - self.inner_wait[rows]
+
     def sample(self, multiplier: float, workers: np.ndarray, rng: np.random.Generator) -> Sampled:
         """Sampled replays, repeated so that about SAMPLED_SPANS spans are drawn in all."""
         count = max(1, min(MAX_REPLICATES, SAMPLED_SPANS // max(self.n, 1)))
@@ -195,8 +276,8 @@ class Replayer:
     ) -> ReplayResult:
         """Replay at ``multiplier`` x the observed arrival rates with ``workers`` per service.
 
-        With ``rng`` each span's wait is drawn from its window's model (for latency quantiles);
-        without, each span gets its window's mean wait (a smooth expectation, for utilization).
+        With ``rng`` each span's wait is drawn from its period's model (for latency quantiles);
+        without, each span gets its period's mean wait (a smooth expectation, for utilization).
         """
         duration = self.duration.copy()
         latency = np.full(self.n, np.nan)
@@ -216,47 +297,95 @@ class Replayer:
                     weights=moved - islands.old_end_s,
                     minlength=islands.targets.size,
                 )
-            held = duration[rows]
-            windows = fixed.windows
-            counts = self.arrivals[s]
-            sums = np.bincount(windows, weights=held, minlength=self.n_windows)
+            held = duration[rows] - self.inner_wait[rows]
+            period = fixed.periods
+            info = self.periods[s]
+            counts = info.counts
+            sums = np.bincount(period, weights=held, minlength=counts.size)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
-            rate = multiplier * self.smoothed[s] / self.window_s
-            total = float(sums.sum())
-            if math.isfinite(total) and total > 0:
-                average = total / rows.size
-                cv2 = float(np.square(held - average).mean()) / average**2
-            else:
-                finite = held[np.isfinite(held)]
-                cv2 = (
-                    float(finite.var() / finite.mean() ** 2)
-                    if finite.size and finite.mean()
-                    else 0.0
-                )
-            prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, self.model)
+            rate = multiplier * self.smoothed[s]
+            cv2 = _cv2(held)
+            model = "M/M/c" if self.model == "M/M/c" else "M/G/c"
+            prob, mean_if, _ = wait_arrays(rate, mean, int(workers[s]), cv2, model)
             if not self.queues[s]:
                 prob, mean_if = np.zeros_like(prob), np.zeros_like(mean_if)
-            util = multiplier * counts * mean / (self.window_s * int(workers[s]))
+            util = multiplier * counts * mean / (info.covered_s * max(int(workers[s]), 1))
             result.utilization[s], result.prob_wait[s] = util, prob
             result.mean_wait_s[s] = prob * mean_if
             if rng is None:
-                waits = (prob * mean_if)[windows]
+                waits = (prob * mean_if)[period]
+            elif self.model == "replay" and self.queues[s]:
+                waits = self._simulated_waits(s, held, multiplier, int(workers[s]), rng)
             else:
-                waited = rng.random(rows.size) < prob[windows]
-                draws = rng.exponential(1.0, rows.size) * mean_if[windows]
+                waited = rng.random(rows.size) < prob[period]
+                draws = rng.exponential(1.0, rows.size) * mean_if[period]
                 waits = np.where(waited, draws, 0.0)
             seen = fixed.network + waits + held
             latency[rows] = seen
             delta[rows[fixed.sync]] = seen[fixed.sync] - fixed.observed
         return result
 
+    def _simulated_waits(
+        self, s: int, held: np.ndarray, multiplier: float, workers: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Waits of service ``s``'s spans in a first-come-first-served queue of ``workers``
+        simulated at ``multiplier`` x the load: each span enters at its own arrival time and
+        ``multiplier - 1`` more copies of it (a fraction as a chance) at random times of its
+        window; below 1x each span enters with that chance and the others only look at the
+        queue (their wait is the time to a free server, their work not added)."""
+        rows = self.by_service[s]
+        arrival = self.arrival_s[rows]
+        # each span's window start, on the same clock as the arrivals
+        starts = self.window_start_s[self.window_code[rows]]
+        low, high = float(self.arrival_s.min()), float(self.arrival_s.max())
+        whole = math.floor(multiplier)
+        extra = rng.random(rows.size) < multiplier - whole
+        times = [arrival]
+        services = [held]
+        owners = [np.arange(rows.size)]
+        copies = max(whole - 1, 0) * np.ones(rows.size, dtype=np.int64) + (
+            extra if whole >= 1 else 0
+        )
+        repeat = np.repeat(np.arange(rows.size), copies)
+        if repeat.size:
+            drawn = starts[repeat] + rng.random(repeat.size) * self.window_s
+            times.append(np.clip(drawn, low, high))
+            services.append(held[repeat])
+            owners.append(np.full(repeat.size, -1))
+        at = np.concatenate(times)
+        work = np.concatenate(services)
+        owner = np.concatenate(owners)
+        # below 1x the originals that lost the draw only probe the queue
+        probe = np.zeros(at.size, dtype=bool)
+        if whole < 1:
+            probe[: rows.size] = ~extra
+        waits = np.zeros(rows.size)
+        free = [0.0] * max(workers, 1)
+        for i in np.argsort(at, kind="stable"):
+            begin = max(at[i], free[0])
+            if owner[i] >= 0:
+                waits[owner[i]] = begin - at[i]
+            if not probe[i]:
+                heapq.heapreplace(free, begin + work[i])
+        return waits
+
+
+@dataclass(frozen=True)
+class _Periods:
+    """How one service's windows are pooled into periods (see ``windows.periods``)."""
+
+    of_row: np.ndarray  # period index per span of the service
+    covered_s: np.ndarray  # seconds of data per period
+    counts: np.ndarray  # arrivals per period
+    first_window: np.ndarray  # each period's first window (global index)
+
 
 @dataclass(frozen=True)
 class _Fixed:
     """What a replay needs of one service's spans that does not change with the load."""
 
-    windows: np.ndarray  # window index per span
+    periods: np.ndarray  # period index per span
     network: np.ndarray  # network time per span (0 when no traced caller)
     sync: np.ndarray  # spans whose caller held a worker for them
     observed: np.ndarray  # what those callers saw (gap + duration)
@@ -274,17 +403,25 @@ class _Islands:
     inverse: np.ndarray  # per island, its caller's index in targets
 
 
+def _cv2(values: np.ndarray) -> float:
+    """Squared coefficient of variation of the finite values (0 when there are none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or finite.mean() <= 0:
+        return 0.0
+    return float(finite.var() / finite.mean() ** 2)
+
+
 def wait_arrays(
     rate: np.ndarray, mean_s: np.ndarray, workers: int, cv2: float, model: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per window: waiting probability, mean wait of those who wait, utilization (vectorised
-    ``queueing.wait_model``); saturated windows get probability 1 and an infinite wait."""
+    """Per period: waiting probability, mean wait of those who wait, utilization (vectorised
+    ``queueing.wait_model``); saturated periods get probability 1 and an infinite wait."""
     offered = rate * mean_s
     util = offered / workers if workers > 0 else np.full_like(offered, np.inf)
     prob = np.zeros_like(offered)
     mean_if = np.zeros_like(offered)
     saturated = ~(util < 1.0)
-    ok = ~saturated & (offered > 0)
+    ok = ~saturated & (offered > 0) & (mean_s > 0)
     if ok.any():
         prob[ok] = erlang_c_array(workers, offered[ok])
         factor = 1.0 if model == "M/M/c" else (1.0 + max(cv2, 0.0)) / 2.0
@@ -302,23 +439,22 @@ def erlang_c_array(workers: int, offered: np.ndarray) -> np.ndarray:
     return workers * blocking / (workers - offered * (1.0 - blocking))
 
 
-def _smooth(counts: np.ndarray, starts: np.ndarray, window_s: int) -> np.ndarray:
-    """Centred moving average of counts over SMOOTH_WINDOWS adjacent windows (gaps in time
-    break the run: windows are neighbours only when they follow each other)."""
+def _smooth(counts: np.ndarray, covered_s: np.ndarray, follows: np.ndarray) -> np.ndarray:
+    """Arrival rate per period averaged with its neighbours over SMOOTH_WINDOWS periods (counts
+    over covered seconds; a gap in time breaks the run: periods are neighbours only when one
+    follows the other)."""
     if counts.size == 0 or SMOOTH_WINDOWS <= 1:
-        return counts
-    step = np.diff(starts).astype("timedelta64[us]").astype(np.int64)
-    follows = np.concatenate(([False], step == int(window_s) * 1_000_000))
-    total, weight = counts.copy(), np.ones_like(counts)
+        return counts / covered_s
+    total, seconds = counts.copy(), covered_s.copy()
     for shift in range(1, SMOOTH_WINDOWS // 2 + 1):
-        # window i and i - shift are neighbours when every step between them is one window
+        # period i and i - shift are neighbours when every step between them is one period
         ok = np.zeros(counts.size, dtype=bool)
         ok[shift:] = np.all([follows[shift - k : counts.size - k] for k in range(shift)], axis=0)
         total[shift:] += np.where(ok[shift:], counts[:-shift], 0.0)
-        weight[shift:] += ok[shift:]
+        seconds[shift:] += np.where(ok[shift:], covered_s[:-shift], 0.0)
         total[:-shift] += np.where(ok[shift:], counts[shift:], 0.0)
-        weight[:-shift] += ok[shift:]
-    return total / weight
+        seconds[:-shift] += np.where(ok[shift:], covered_s[shift:], 0.0)
+    return total / seconds
 
 
 def _codes(values: pd.Series) -> tuple[list[str], np.ndarray]:
@@ -344,6 +480,7 @@ def quantile(values: np.ndarray, q: float) -> float:
 
 
 __all__ = [
+    "MODELS",
     "Replayer",
     "ReplayResult",
     "Sampled",

@@ -1,19 +1,21 @@
--- Per component and window: arrivals (work spans started), service time (duration and self
--- time), the wait callers saw outside it, and concurrency by Little's law (arrivals x mean
--- service time / window length). Reads capacity_work; parameter $window_s.
+-- Per component and window (of arrivals): arrivals, service time (the span's duration less the
+-- time it waited inside for a lock; duration and self time too), the wait callers saw outside
+-- it, and busy worker-seconds. Rates and concurrency are divided by the time the data covers in
+-- the window (windows.py), not here. Reads capacity_work.
 SELECT service, window_start,
        count(*)::BIGINT AS arrivals,
-       count(*) / $window_s::DOUBLE AS arrival_rate_per_s,
-       avg(duration_us) / 1000.0 AS mean_service_ms,
-       quantile_cont(duration_us, 0.95) / 1000.0 AS p95_service_ms,
-       coalesce(var_pop(duration_us) / nullif(avg(duration_us) ^ 2, 0), 0) AS service_cv2,
+       avg(duration_us - inner_wait_us) / 1000.0 AS mean_service_ms,
+       quantile_cont(duration_us - inner_wait_us, 0.95) / 1000.0 AS p95_service_ms,
+       coalesce(var_pop(duration_us - inner_wait_us)
+                / nullif(avg(duration_us - inner_wait_us) ^ 2, 0), 0) AS service_cv2,
+       avg(duration_us) / 1000.0 AS mean_duration_ms,
        avg(self_us) / 1000.0 AS mean_self_ms,
        count(gap_us)::BIGINT AS observed_calls,
-       avg(gap_us) / 1000.0 AS mean_wait_ms,
-       quantile_cont(gap_us, 0.95) / 1000.0 AS p95_wait_ms,
+       avg(gap_us + inner_wait_us) / 1000.0 AS mean_wait_ms,
+       quantile_cont(gap_us + inner_wait_us, 0.95) / 1000.0 AS p95_wait_ms,
        quantile_cont(caller_us, 0.5) / 1000.0 AS p50_caller_ms,
        quantile_cont(caller_us, 0.95) / 1000.0 AS p95_caller_ms,
-       sum(duration_us) / ($window_s::DOUBLE * 1000000.0) AS concurrency,
+       sum(duration_us - inner_wait_us) / 1e6 AS busy_s,
        count(DISTINCT instance)::BIGINT AS instances
 FROM capacity_work
 GROUP BY service, window_start
