@@ -123,41 +123,14 @@ def capacity_plan(
         if isinstance(workers, str | os.PathLike)
         else dict(workers or {})
     )
-    con = as_connection(con_or_dataset)
-    prepare_work(con, window_s)
-    work = work_spans(con)
-    if work.empty:
-        raise UserError("no server or consumer spans in the dataset: nothing to plan capacity for")
-    inferred = infer_limits(work, override)
-    windows = window_table(con, window_s, work, inferred)
-    unknown = sorted(set(override) - set(inferred.limits))
-    notes = (
-        [f"workers file names services not in the data: {', '.join(unknown)}"] if unknown else []
+    setup = prepare(con_or_dataset, window_s, override, model)
+    replayer, limits, worker_array, windows = (
+        setup.replayer,
+        setup.limits,
+        setup.workers,
+        setup.windows,
     )
-    starts = np.unique(work["window_start"].to_numpy())
-    window_us = int(window_s) * 1_000_000
-    covered = coverage(con, window_s).seconds(
-        starts.astype("datetime64[us]").astype(np.int64), window_us
-    )
-    replayer = Replayer(
-        work,
-        window_s,
-        covered_s=covered,
-        inner_wait_us=inferred.inner_wait_us,
-        network_us=inferred.network_us,
-        model=model,
-        min_period_arrivals=MIN_PERIOD_ARRIVALS,
-    )
-    limits = [inferred.limits[name] for name in replayer.services]
-    worker_array = np.array([max(limit.workers, 1) for limit in limits])
-    if replayer.cyclic:
-        notes.append(
-            "calls loop between services; callers replayed before their callees miss "
-            "the callees' slow-down"
-        )
-    # A component whose limit is unknown gets no queue of its own (no evidence of one): its
-    # utilization and saturation with the workers seen at once are only bounds.
-    replayer.queues[:] = [limit.known for limit in limits]
+    work, notes = setup.work, list(setup.notes)
     points, bounds = saturation_points(replayer, worker_array, limits)
     first = first_to_saturate(replayer, points, bounds, limits)
     if first.could_be_earlier or first.component is None:
@@ -199,6 +172,63 @@ def capacity_plan(
         first,
         model,
     )
+
+
+@dataclass
+class Prepared:
+    """The work spans of a dataset with their limits, ready to replay (``prepare``)."""
+
+    work: pd.DataFrame
+    windows: pd.DataFrame
+    replayer: Replayer
+    limits: list[Limit]
+    workers: np.ndarray
+    notes: list[str]
+
+
+def prepare(
+    con_or_dataset: Connectable,
+    window_s: int = DEFAULT_WINDOW_S,
+    override: Mapping[str, int] | None = None,
+    model: str = "M/G/c",
+) -> Prepared:
+    """Work spans, window metrics, inferred limits and a Replayer whose queues are the
+    components with a known limit (the others get no queue of their own: there is no evidence
+    of one, so their utilization and saturation with the workers seen are only bounds)."""
+    override = dict(override or {})
+    con = as_connection(con_or_dataset)
+    prepare_work(con, window_s)
+    work = work_spans(con)
+    if work.empty:
+        raise UserError("no server or consumer spans in the dataset: nothing to plan capacity for")
+    inferred = infer_limits(work, override)
+    windows = window_table(con, window_s, work, inferred)
+    unknown = sorted(set(override) - set(inferred.limits))
+    notes = (
+        [f"workers file names services not in the data: {', '.join(unknown)}"] if unknown else []
+    )
+    starts = np.unique(work["window_start"].to_numpy())
+    covered = coverage(con, window_s).seconds(
+        starts.astype("datetime64[us]").astype(np.int64), int(window_s) * 1_000_000
+    )
+    replayer = Replayer(
+        work,
+        window_s,
+        covered_s=covered,
+        inner_wait_us=inferred.inner_wait_us,
+        network_us=inferred.network_us,
+        model=model,
+        min_period_arrivals=MIN_PERIOD_ARRIVALS,
+    )
+    limits = [inferred.limits[name] for name in replayer.services]
+    if replayer.cyclic:
+        notes.append(
+            "calls loop between services; callers replayed before their callees miss "
+            "the callees' slow-down"
+        )
+    replayer.queues[:] = [limit.known for limit in limits]
+    workers = np.array([max(limit.workers, 1) for limit in limits])
+    return Prepared(work, windows, replayer, limits, workers, notes)
 
 
 def limits_frame(limits: list[Limit]) -> pd.DataFrame:
@@ -298,10 +328,11 @@ def _ms(seconds: float) -> float | None:
 
 
 def _model_name(replayer: Replayer, s: int) -> str:
-    if replayer.model == "replay":
-        return "replay"
-    if replayer.model == "M/M/c":
-        return "M/M/c"
+    """The queueing model drawing the component's waits ("none" without a known limit)."""
+    if not replayer.queues[s]:
+        return "none"
+    if replayer.model != "M/G/c":
+        return replayer.model
     cv2 = _cv2(replayer.service_time(s))
     return "M/M/c" if abs(cv2 - 1.0) <= MMC_CV2_TOLERANCE else "M/G/c"
 

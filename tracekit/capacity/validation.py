@@ -9,10 +9,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from tracekit.capacity.forecast import capacity_plan
-from tracekit.capacity.windows import DEFAULT_WINDOW_S, Connectable, as_connection, prepare_work
+from tracekit.capacity.forecast import capacity_plan, prepare
+from tracekit.capacity.replay import quantile
+from tracekit.capacity.windows import (
+    DEFAULT_WINDOW_S,
+    Connectable,
+    as_connection,
+    prepare_work,
+    work_spans,
+)
 
 
 def observed_latency(con_or_dataset: Connectable) -> pd.DataFrame:
@@ -28,6 +36,55 @@ def observed_latency(con_or_dataset: Connectable) -> pd.DataFrame:
         "     ELSE quantile_cont(duration_us, 0.95) END / 1000.0 AS p95_ms "
         "FROM capacity_work GROUP BY service ORDER BY service"
     ).df()
+
+
+def entry_arrivals_us(con_or_dataset: Connectable) -> np.ndarray:
+    """When the requests of a capture arrived (epoch microseconds): its entry spans (work spans
+    no traced caller waited for; messages are not requests), sorted."""
+    con = as_connection(con_or_dataset)
+    prepare_work(con, DEFAULT_WINDOW_S)
+    work = work_spans(con)
+    entry = (work["caller_row"] < 0) & (work["kind"] != "consumer")
+    return np.sort(work.loc[entry, "arrival_us"].to_numpy(dtype=np.int64))
+
+
+def replay_at(
+    base: Connectable,
+    arrivals_us: np.ndarray,
+    seed: int = 0,
+    window_s: int = DEFAULT_WINDOW_S,
+) -> pd.DataFrame:
+    """Per service the p50/p95 (ms) of the latency callers see (entry spans: their duration) that
+    ``base``'s model
+    forecasts for requests arriving at ``arrivals_us`` (e.g. another run's
+    ``entry_arrivals_us``): the ``replay`` model deals ``base``'s traces out to those times,
+    so forecast and measurement meet the same arrival sequence (common random numbers: the
+    comparison then tests the model, not the luck of one run's arrivals)."""
+    setup = prepare(base, window_s, model="replay")
+    replayer = setup.replayer
+    times = np.sort(np.asarray(arrivals_us, dtype=np.int64))
+    roots = replayer.roots
+    start = float(replayer.arrival_s[roots].min()) if roots.size else 0.0
+    offsets = (times - times[0]) / 1e6 + start if times.size else np.zeros(0)
+    # the load the times carry, against the base's, for which periods saturate
+    span_s = max((times[-1] - times[0]) / 1e6, 1e-6) if times.size > 1 else 1.0
+    base_span = max(float(np.ptp(replayer.arrival_s[roots])), 1e-6) if roots.size > 1 else 1.0
+    multiplier = (times.size / span_s) / (roots.size / base_span) if roots.size else 1.0
+    sampled = replayer.sample(
+        multiplier, setup.workers, np.random.default_rng(seed), entry_times_s=offsets
+    )
+    rows = []
+    for s, name in enumerate(replayer.services):
+        values = sampled.latency_s[:, replayer.by_service[s]].ravel()
+        rows.append(
+            {
+                "service": name,
+                "multiplier": round(multiplier, 4),
+                "p50_ms": quantile(values, 0.5) * 1000.0,
+                "p95_ms": quantile(values, 0.95) * 1000.0,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def compare(

@@ -136,7 +136,7 @@ def periods(
     left out (-1): an idle stretch is not averaged into its neighbours.
 
     >>> periods(np.array([60, 20, 70, 0, 10]), np.array([False, True, True, True, True])).tolist()
-    [0, 1, 1, -1, 2]
+    [0, 0, 1, -1, 2]
     """
     n = counts.size
     group = np.where(counts > 0, np.arange(n), -1)
