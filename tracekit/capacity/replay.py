@@ -372,9 +372,9 @@ class Replayer:
             util = multiplier * counts * mean / (info.covered_s * max(int(workers[s]), 1))
             result.utilization[s], result.prob_wait[s] = util, prob
             result.mean_wait_s[s] = prob * mean_if
-            if rng is None:
+            if rng is None or not self.queues[s]:
                 waits = (prob * mean_if)[period]
-            elif self.model == "replay" and self.queues[s]:
+            elif self.model == "replay":
                 if placement is None:
                     placement = self.placement(multiplier, rng, entry_times_s)
                 waits = self._simulated_waits(s, held, int(workers[s]), placement)
