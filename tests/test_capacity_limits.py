@@ -202,7 +202,17 @@ def test_no_waits_no_limit_and_no_invented_queue(dataset: Path, seed: int) -> No
     plan, pool = limit_of(dataset, "pool")
     where = f"seed {seed}: {pool.to_dict()}"
     assert pool["source"] == "none seen" and not pool["known"], where
-    overlap = max(sum(o.begin <= s.begin < o.end for o in served) for s in served)
+    # the most pool spans open at once, overlaps under 1 ms (at most half a span) not counted
+    pool_rows = [r for r in rows if r["service"] == "pool"]
+    starts = [r["start_time"] for r in pool_rows]
+    ends = [
+        r["end_time"] - dt.timedelta(microseconds=min(MS, r["duration_us"] // 2)) for r in pool_rows
+    ]
+    steps = sorted([(t, 1) for t in starts] + [(t, -1) for t in ends], key=lambda e: (e[0], e[1]))
+    level, overlap = 0, 0
+    for _, step in steps:
+        level += step
+        overlap = max(overlap, level)
     assert pool["workers"] == overlap, where
     row = plan.table.set_index("service").loc["pool"]
     assert pd.isna(row["utilization"]) and row["model"] == "none", where
@@ -218,3 +228,50 @@ def test_workers_file_overrides_the_inference(dataset: Path, seed: int) -> None:
     plan = capacity_plan(dataset, [1.0], workers={"db": 4})
     db = plan.limits.set_index("component").loc["db"]
     assert db["workers"] == 4 and db["source"] == "file", f"seed {seed}"
+
+
+def test_first_to_saturate_names_what_it_cannot_size(dataset: Path, seed: int) -> None:
+    """api holds its span while db's lock is busy, and nothing shows api's own limit: with only
+    the api spans seen at once it could saturate before db does. The answer must say so, and
+    the table may call a component saturated only through a limit it knows."""
+    rng = random.Random(seed)
+    arrivals = poisson(rng, 2.0, 120)
+    served = serve(arrivals, [int(rng.gauss(300, 30) * MS) for _ in arrivals], 1)
+    lock_dataset(dataset, served)
+    plan = capacity_plan(dataset, [1.0, 2.0, 5.0])
+    first = plan.first
+    where = f"seed {seed}: {first}"
+    assert first is not None and first.component == "db", where
+    table = plan.table.set_index(["service", "multiplier"])
+    bound = table.loc[("api", 1.0), "saturation_at_least"]
+    assert bound > 0, where  # with only the api spans seen at once
+    if bound < first.multiplier:
+        assert ("api", bound) in [(n, round(m, 4)) for n, m in first.could_be_earlier], where
+        assert "api's limit is unknown" in first.sentence and first.sentence in plan.notes, where
+    # api waits for db: it saturates with it, and is called saturated only from there on
+    assert (
+        table.loc[("api", 5.0), "saturated"] and "with db" in table.loc[("api", 5.0), "saturation"]
+    )
+    saturated = plan.table[plan.table["saturated"]]
+    assert set(saturated["service"]) <= {"db", "api"}, where
+    assert (saturated["multiplier"] >= first.multiplier * (1 - 1e-9)).all(), where
+
+
+@pytest.mark.parametrize("window", [10, 30, 60, 300, 900])
+def test_rates_over_the_time_the_data_covers(dataset: Path, seed: int, window: int) -> None:
+    """A 50-second capture inside a 5-minute window: its rate is over 50 s, not 300 (the
+    issue's 0.5/s shown where 3.3/s arrived), whatever the window; and the saturation point
+    of a steady load does not move with the window."""
+    rng = random.Random(seed)
+    start = 100 * 1_000_000  # 100 s into the window
+    arrivals = [start + t for t in poisson(rng, 3.0, 50)]
+    served = serve(arrivals, [int(rng.gauss(200, 20) * MS) for _ in arrivals], 1)
+    lock_dataset(dataset, served)
+    plan = capacity_plan(dataset, [1.0], window_s=window)
+    db = plan.table.set_index("service").loc["db"]
+    covered = (served[-1].end + 2 * MS - (served[0].arrival - 2 * MS)) / 1e6
+    where = f"seed {seed}, window {window}: {db.to_dict()}"
+    assert db["arrivals_per_s"] == pytest.approx(len(served) / covered, rel=0.15), where
+    hold = np.mean([s.end - s.begin for s in served]) / 1e6
+    # one lock: saturated when arrivals reach 1 / hold
+    assert db["saturation_rate_per_s"] == pytest.approx(1 / hold, rel=0.15), where

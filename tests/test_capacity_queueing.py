@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import math
+import random
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from tracekit.capacity.queueing import (
     wait_model,
     workers_needed,
 )
-from tracekit.capacity.replay import erlang_c_array
+from tracekit.capacity.replay import erlang_c_array, fcfs_waits, residual_waits
 
 
 def erlang_c_direct(c: int, a: float) -> float:
@@ -102,3 +104,47 @@ def test_workers_needed_by_hand() -> None:
     # c=5: C = 0.0597, P(W > t) = C e^{-3t} -> p95 W = 0.059 s.
     assert workers_needed(2.0, np.array([1.0]), 1.5, model="M/M/c") == 5
     assert workers_needed(2.0, np.array([1.0]), 0.9) is None  # the work alone is too slow
+
+
+def test_fcfs_waits_against_a_plain_simulation() -> None:
+    seed = random.randrange(2**32)
+    rng = np.random.default_rng(seed)
+    at = np.sort(rng.random(400) * 100.0)
+    work = rng.exponential(0.6, 400)
+    work[rng.random(400) < 0.1] = 0.0  # probes: they look at the queue, add no work
+    for workers in (1, 3):
+        free = [0.0] * workers
+        expected = []
+        for t, w in zip(at, work, strict=True):
+            begin = max(t, free[0])
+            expected.append(begin - t)
+            if w > 0:
+                heapq.heapreplace(free, begin + w)
+        shuffled = rng.permutation(400)  # arrival order is the function's business
+        got = np.empty(400)
+        got[shuffled] = fcfs_waits(at[shuffled], work[shuffled], workers)
+        assert got == pytest.approx(np.array(expected), abs=1e-9), f"seed {seed}, {workers}"
+
+
+@pytest.mark.parametrize(("workers", "cv2"), [(1, 0.01), (1, 1.0), (4, 1.0), (2, 0.25)])
+def test_residual_waits_are_pollaczek_khinchine(workers: int, cv2: float) -> None:
+    """The M/G/c draws: for one worker the M/G/1 waiting time (mean by Pollaczek-Khinchine,
+    tail against a direct simulation of the queue); for exponential service M/M/c's (Erlang C
+    and an exponential wait of rate c mu - lambda); in between the Allen-Cunneen mean."""
+    seed = random.randrange(2**32)
+    rng = np.random.default_rng(seed)
+    mean, rho, n = 0.3, 0.75, 400_000
+    shape = 1.0 / cv2
+    service = rng.gamma(shape, mean / shape, 20_000)
+    rate = rho * workers / service.mean()
+    prob = erlang_c(workers, rate * service.mean())
+    waits = residual_waits(np.full(n, prob), np.full(n, rho), service, workers, rng)
+    model = wait_model(rate, service.mean(), workers, float(service.var() / service.mean() ** 2))
+    assert waits.mean() == pytest.approx(model.mean_wait_s, rel=0.03), f"seed {seed}"
+    if workers == 1 or cv2 == 1.0:
+        # a direct first-come-first-served simulation of the same queue
+        arrivals = np.cumsum(rng.exponential(1.0 / rate, n))
+        direct = fcfs_waits(arrivals, rng.choice(service, n), workers)[n // 10 :]
+        assert np.quantile(waits, 0.95) == pytest.approx(np.quantile(direct, 0.95), rel=0.05), (
+            f"seed {seed}"
+        )

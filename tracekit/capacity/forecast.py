@@ -155,6 +155,7 @@ def capacity_plan(
                     replayer.services[s] == first.component,
                     slo_p95_ms,
                     top,
+                    bounds.get(s),
                 )
             )
         entries.extend(_end_to_end(replayer, work, m, sampled))
@@ -261,6 +262,7 @@ def _row(
     first: bool,
     slo_p95_ms: float | None,
     top: float,
+    bound: float | None = None,
 ) -> dict:
     rows = replayer.by_service[s]
     util = expected.utilization[s]
@@ -310,10 +312,9 @@ def _row(
         "saturation_rate_per_s": _round(point.rate_per_s)
         if point.kind in ("own", "callee")
         else None,
-        "saturation_at_least": round(point.multiplier, 4)
-        if point.kind == "at least" and point.multiplier is not None
-        else None,
-        "saturation": describe(point, top),
+        # an unknown limit: where it would saturate with only the workers seen at once
+        "saturation_at_least": _round(bound),
+        "saturation": describe(point, top, int(workers[s])),
         "first_to_saturate": first,
         "workers_needed": needed,
     }

@@ -10,7 +10,7 @@ is a Poisson sample (relative error 1/sqrt(n)) and its mean service time one of 
 
 >>> point = SaturationPoint("db", 2.0, 1.6, 2.6, "own", 3.2)
 >>> describe(point, max_multiplier=10)
-'2.00x (1.60-2.60), 3.20 requests/s'
+'2.00x (1.60-2.60), 3.2 requests/s'
 """
 
 from __future__ import annotations
@@ -48,25 +48,32 @@ class SaturationPoint:
     via: str | None = None
 
 
-def describe(point: SaturationPoint, max_multiplier: float) -> str:
-    """The saturation point in words, e.g. '2.62x (2.31-3.03), 3.30 requests/s'."""
+def describe(point: SaturationPoint, max_multiplier: float, workers_seen: int = 0) -> str:
+    """The saturation point in words, e.g. '2.62x (2.31-3.03), 3.30 requests/s'.
+
+    >>> describe(SaturationPoint("db", 20.0, 16.0, 26.0, "own", 32.0), max_multiplier=10)
+    '20.00x (16.00-26.00), 32 requests/s: not reached within the multipliers'
+    >>> describe(SaturationPoint("api", 3.0, 2.5, 3.9, "at least", 6.0), 10, workers_seen=4)
+    'limit unknown: with only the 4 workers seen at once, 3.00x'
+    """
     if point.multiplier is None:
         if point.kind == "at least":
-            return "limit unknown; not reached within the multipliers even with the workers seen"
+            return "limit unknown: not reached even with only the workers seen at once"
         return "not reached within the multipliers"
-    band = f"{point.multiplier:.2f}x ({point.low:.2f}-{_high(point.high)})"
-    rate = f", {point.rate_per_s:.3g} requests/s" if point.rate_per_s is not None else ""
-    beyond = point.multiplier > max_multiplier
-    if point.kind == "callee":
-        text = f"{band} with {point.via}, which it waits for"
-    elif point.kind == "at least":
+    if point.kind == "at least":
         text = (
-            f"limit unknown: not before {point.multiplier:.2f}x "
-            "(with only the workers seen at once)"
+            f"limit unknown: with only the {workers_seen} worker"
+            f"{'s' if workers_seen != 1 else ''} seen at once, {point.multiplier:.2f}x"
         )
     else:
-        text = band + rate
-    return ("not reached within the multipliers: " + text) if beyond else text
+        text = f"{point.multiplier:.2f}x ({point.low:.2f}-{_high(point.high)})"
+        if point.kind == "callee":
+            text += f" with {point.via}, which it waits for"
+        elif point.rate_per_s is not None:
+            text += f", {point.rate_per_s:.3g} requests/s"
+    if point.multiplier > max_multiplier:
+        text += ": not reached within the multipliers"
+    return text
 
 
 def _high(value: float | None) -> str:

@@ -49,7 +49,15 @@ def parse_multipliers(text: str) -> list[float]:
     type=int,
     default=300,
     show_default=True,
-    help="Window length in seconds.",
+    help="Window length in seconds: smooths the load curve (rates are counted over the time "
+    "the data covers).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["M/G/c", "Allen-Cunneen", "M/M/c", "replay"]),
+    default="M/G/c",
+    show_default=True,
+    help="How waits are drawn (docs/capacity.md compares them).",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @memory_limit_option
@@ -59,12 +67,13 @@ def command(
     slo_p95_ms: float | None,
     workers_file: str | None,
     window_s: int,
+    model: str,
     fmt: str,
     memory_limit: str | None,
 ) -> None:
-    """Forecast each component of DATASET at load MULTIPLIERS: utilization of its busiest window,
-    p50/p95 of the latency its callers see, when it saturates, and workers needed for a p95
-    target."""
+    """Forecast each component of DATASET at load MULTIPLIERS: its concurrency limit and how it
+    was inferred, utilization of its busiest period, p50/p95 of the latency its callers see,
+    when it saturates (with a 90% band), and workers needed for a p95 target."""
     from tracekit.capacity import capacity_plan  # numpy/pandas only when the command runs
     from tracekit.connect import connect
 
@@ -75,14 +84,15 @@ def command(
         raise UserError(f"--window: must be a positive number of seconds, got {window_s}")
     con = connect(dataset, memory_limit=memory_limit)
     try:
-        plan = capacity_plan(con, factors, slo_p95_ms, workers_file, window_s)
+        plan = capacity_plan(con, factors, slo_p95_ms, workers_file, window_s, model=model)
     finally:
         con.close()
     write_result(pa.Table.from_pandas(plan.table, preserve_index=False), fmt, sys.stdout)
     if fmt == "table":
-        first = plan.first_to_saturate
-        if first is not None:
-            at = plan.table.loc[plan.table["service"] == first, "saturation_multiplier"].iloc[0]
-            click.echo(f"first to saturate: {first} at {at:.2f}x the observed load")
+        for limit in plan.limits.itertuples():
+            click.echo(f"limit: {limit.component}: {limit.evidence} ({limit.confidence})")
+        if plan.first is not None:
+            click.echo(f"first to saturate: {plan.first.sentence}")
         for note in plan.notes:
-            click.echo(f"note: {note}")
+            if plan.first is None or note != plan.first.sentence:
+                click.echo(f"note: {note}")
