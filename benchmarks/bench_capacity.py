@@ -6,14 +6,15 @@ The week is the `baseline` scenario simulated by ``tracekit.simulate`` (seed 1, 
 2026-01-05 00:00 UTC) and written as a tracekit dataset; ``--data`` keeps it between runs.
 
 Timed, wall-clock seconds, each on a fresh connection:
-- ``window_metrics()``: per service and 5-minute window arrivals, service and self time, waits,
-  Little's-law concurrency, per-instance overlap, workers (DuckDB SQL in tracekit/sql/capacity).
+- ``window_metrics()``: per component and 5-minute window arrivals, service and self time,
+  waits, concurrency over the covered time, per-instance overlap, inferred workers (DuckDB SQL
+  in tracekit/sql/capacity, message waits from the `message_waits` view, limits in numpy).
 - the baseline: the same metrics with pandas from the same Parquet columns (merges for the
-  caller's client span and the producer, a groupby cummax for the union of children's
-  intervals, a sorted cumulative sum per instance for the overlap). The script checks the two
-  agree before printing the ratio.
-- ``capacity_plan()`` end to end: windows, trace replay at multipliers 1, 2, 5 and 10 with a p95
-  target (workers needed), saturation multipliers by bisection, model fit, USL.
+  caller's client span and the message's send span, the covered time from the traces' extents,
+  a sorted cumulative sum per instance for the overlap). The script checks the two agree before
+  printing the ratio.
+- ``capacity_plan()`` end to end: windows, limits, trace replay at multipliers 1, 2, 5 and 10
+  with a p95 target (workers needed), saturation multipliers by regula falsi, model fit, USL.
 ``--write`` puts the results under "## Capacity" in docs/benchmarks.md.
 """
 
@@ -56,7 +57,11 @@ def make_week(path: Path, days: float) -> None:
 
 
 def pandas_windows(files: list[str]) -> pd.DataFrame:
-    """The window metrics of tracekit/sql/capacity, computed with pandas."""
+    """The window metrics of tracekit/sql/capacity, computed with pandas from the same Parquet
+    columns (the stored self_us included): arrivals at the caller's client span start or the
+    message's publication (the end of the send span a consumer hangs under or links to), rates
+    and concurrency over the seconds of each window the data covers, the most in service at
+    once per instance (overlaps under 1 ms are handoffs)."""
     columns = [
         "trace_id",
         "span_id",
@@ -66,6 +71,7 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
         "start_time",
         "end_time",
         "duration_us",
+        "self_us",
         "resource",
         "links",
     ]
@@ -77,32 +83,20 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
         scale = {"ns": 1000, "ms": 1 / 1000, "s": 1 / 1_000_000}[unit]
         spans["start_us"] = (spans["start_us"] // scale).astype("int64")
         spans["end_us"] = (spans["end_us"] // scale).astype("int64")
-    # self time: union of children's intervals clipped to the parent
-    kids = spans[["trace_id", "parent_span_id", "start_us", "end_us"]].dropna()
-    kids = kids.merge(
-        spans[["trace_id", "span_id", "start_us", "end_us"]],
-        left_on=["trace_id", "parent_span_id"],
-        right_on=["trace_id", "span_id"],
-        suffixes=("", "_p"),
-    )
-    kids["lo"] = kids[["start_us", "start_us_p"]].max(axis=1)
-    kids["hi"] = kids[["end_us", "end_us_p"]].min(axis=1)
-    kids = kids[kids["hi"] > kids["lo"]].sort_values(["trace_id", "span_id", "lo", "hi"])
-    key = ["trace_id", "span_id"]
-    reach = kids.groupby(key)["hi"].cummax()
-    before = reach.groupby([kids["trace_id"], kids["span_id"]]).shift()
-    kids["island"] = (before.isna() | (kids["lo"] > before)).astype(int)
-    kids["island"] = kids.groupby(key)["island"].cumsum()
-    islands = kids.groupby([*key, "island"]).agg(lo=("lo", "min"), hi=("hi", "max"))
-    covered = (islands["hi"] - islands["lo"]).groupby(level=[0, 1]).sum().rename("covered")
     work = spans[spans["kind"].isin(["server", "consumer"])].copy()
-    work = work.merge(covered, left_on=key, right_index=True, how="left")
-    work["self_us"] = work["duration_us"] - work["covered"].fillna(0)
     work["instance"] = [dict(r).get("service.instance.id") for r in work["resource"]]
     work["instance"] = work["instance"].fillna(work["service"])
-    clients = spans.loc[spans["kind"] == "client", ["trace_id", "span_id", "duration_us"]]
+    clients = spans.loc[
+        spans["kind"] == "client", ["trace_id", "span_id", "start_us", "duration_us"]
+    ]
     work = work.merge(
-        clients.rename(columns={"span_id": "parent_span_id", "duration_us": "client_us"}),
+        clients.rename(
+            columns={
+                "span_id": "parent_span_id",
+                "duration_us": "client_us",
+                "start_us": "client_start",
+            }
+        ),
         on=["trace_id", "parent_span_id"],
         how="left",
     )
@@ -110,20 +104,33 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
     work["link_trace"] = [x["trace_id"] if x else None for x in link]
     work["link_span"] = [x["span_id"] if x else None for x in link]
     producers = spans.loc[spans["kind"] == "producer", ["trace_id", "span_id", "end_us"]]
-    work = work.merge(
+    by_parent = work.merge(
+        producers.rename(columns={"span_id": "parent_span_id", "end_us": "parent_end"}),
+        on=["trace_id", "parent_span_id"],
+        how="left",
+    )["parent_end"]
+    by_link = work.merge(
         producers.rename(
-            columns={"trace_id": "link_trace", "span_id": "link_span", "end_us": "producer_end"}
+            columns={"trace_id": "link_trace", "span_id": "link_span", "end_us": "link_end"}
         ),
         on=["link_trace", "link_span"],
         how="left",
-    )
+    )["link_end"]
+    consumer = work["kind"] == "consumer"
+    published = by_parent.where(by_parent.notna(), by_link).where(consumer)
     work["gap_us"] = np.where(
         work["client_us"].notna(),
         (work["client_us"] - work["duration_us"]).clip(lower=0),
-        (work["start_us"] - work["producer_end"]).clip(lower=0),
+        (work["start_us"] - published).clip(lower=0),
     )
+    work["arrival_us"] = np.where(
+        work["client_start"].notna(),
+        np.minimum(work["client_start"], work["start_us"]),
+        np.where(published.notna(), np.minimum(published, work["start_us"]), work["start_us"]),
+    ).astype("int64")
     window_us = WINDOW_S * 1_000_000
-    work["window"] = work["start_us"] // window_us * window_us
+    origin = 946_857_600_000_000  # time_bucket's origin, 2000-01-03
+    work["window"] = (work["arrival_us"] - origin) // window_us * window_us + origin
     grouped = work.groupby(["service", "window"])
     frame = grouped.agg(
         arrivals=("span_id", "size"),
@@ -132,38 +139,42 @@ def pandas_windows(files: list[str]) -> pd.DataFrame:
         mean_wait_us=("gap_us", "mean"),
         busy_us=("duration_us", "sum"),
     )
-    frame["p95_service_us"] = grouped["duration_us"].quantile(0.95)
-    frame["concurrency"] = frame["busy_us"] / window_us
-    # overlap per instance: running count of open spans, ends before starts at equal times
+    # the time the data covers: traces' extents, joined unless nothing ran for a window
+    extents = spans.groupby("trace_id").agg(lo=("start_us", "min"), hi=("end_us", "max"))
+    extents = extents.sort_values("lo")
+    reach = np.maximum.accumulate(extents["hi"].to_numpy())
+    lows = extents["lo"].to_numpy()
+    breaks = np.flatnonzero(lows[1:] > reach[:-1] + window_us) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks - 1, [lows.size - 1]))
+    stretches = list(zip(lows[first], reach[last], strict=True))
+    starts = frame.index.get_level_values("window").to_numpy()
+    covered = np.zeros(starts.size)
+    for low, high in stretches:
+        covered += np.clip(np.minimum(starts + window_us, high) - np.maximum(starts, low), 0, None)
+    frame["concurrency"] = frame["busy_us"].to_numpy() / covered
+    ends = work["start_us"] + work["duration_us"]
+    released = np.maximum(ends - np.minimum(1000, work["duration_us"] // 2), work["start_us"])
     events = pd.concat(
         [
             pd.DataFrame(
-                {
-                    "service": work["service"],
-                    "instance": work["instance"],
-                    "at": work["start_us"],
-                    "step": 1,
-                }
+                {"service": work["service"], "instance": work["instance"],
+                 "at": work["start_us"], "step": 1}
             ),
             pd.DataFrame(
-                {
-                    "service": work["service"],
-                    "instance": work["instance"],
-                    "at": work["start_us"] + work["duration_us"],
-                    "step": -1,
-                }
+                {"service": work["service"], "instance": work["instance"],
+                 "at": released, "step": -1}
             ),
         ]
-    ).sort_values(["service", "instance", "at", "step"], kind="stable")
+    ).sort_values(["service", "instance", "at", "step"], kind="stable")  # fmt: skip
     events["open"] = events.groupby(["service", "instance"])["step"].cumsum()
-    starts = events[events["step"] == 1].copy()
-    starts["window"] = starts["at"] // window_us * window_us
-    per_instance = starts.groupby(["service", "instance", "window"])["open"].max()
+    opened = events[events["step"] == 1].copy()
+    opened["window"] = (opened["at"] - origin) // window_us * window_us + origin
+    per_instance = opened.groupby(["service", "instance", "window"])["open"].max()
     workers = per_instance.groupby(level=[0, 1]).max().groupby(level=0).sum()
     frame["max_overlap"] = per_instance.groupby(level=[0, 2]).sum()
     frame = frame.reset_index()
     frame["workers"] = frame["service"].map(workers)
-    frame["utilization"] = frame["concurrency"] / frame["workers"]
     return frame
 
 
@@ -216,10 +227,11 @@ def main() -> None:
         *[f"| {label} | {secs:.2f} |" for label, secs in results.items()],
         "",
         f"Window metrics: DuckDB SQL is {ratio:.1f}x faster than the same metrics in pandas "
-        "(checked equal before timing is reported; the SQL also groups each span's calls "
-        "into islands for the replay, which the baseline skips). The whole forecast "
-        f"(windows, replay of {len(plan.table) // 4} components' spans at 4 multipliers, "
-        "saturation bisection, workers for the p95 target, model fit) takes "
+        "(checked equal before timing is reported; the SQL also matches messages through "
+        "`message_waits`, finds leaf components and groups each span's calls into islands for "
+        "the replay, and window_metrics infers the limits, which the baseline skips). The "
+        f"whole forecast (windows, limits, replay of {len(plan.table) // 4} components' spans "
+        "at 4 multipliers, saturation search, workers for the p95 target, model fit) takes "
         f"{results['capacity_plan, 4 multipliers + p95 target']:.1f}s; "
         f"first to saturate: {plan.first_to_saturate}.",
         "",
@@ -237,6 +249,9 @@ def check(sql: pd.DataFrame, baseline: pd.DataFrame) -> None:
     right["window_start"] = pd.to_datetime(right["window"], unit="us")
     right = right.set_index(["service", "window_start"]).sort_index()
     assert len(left) == len(right), (len(left), len(right))
+    # workers: the inferred limit where one was found, else the most seen at once
+    seen = left["workers_source"] == "none seen"
+    assert (left.loc[seen, "workers"] == right.loc[seen, "workers"]).all()
     assert (left["arrivals"].to_numpy() == right["arrivals"].to_numpy()).all()
     for mine, theirs, scale in (
         ("mean_service_ms", "mean_service_us", 1000),
@@ -244,7 +259,6 @@ def check(sql: pd.DataFrame, baseline: pd.DataFrame) -> None:
         ("mean_wait_ms", "mean_wait_us", 1000),
         ("concurrency", "concurrency", 1),
         ("max_overlap", "max_overlap", 1),
-        ("workers", "workers", 1),
     ):
         a = left[mine].to_numpy(dtype=float)
         b = right[theirs].to_numpy(dtype=float) / scale

@@ -194,6 +194,8 @@ def test_cli_formats(hand_made: Path) -> None:
         (["--slo-p95-ms", "-5"], "--slo-p95-ms"),
         (["--workers", "/nonexistent.yaml"], "workers"),
         (["--format", "xml"], "format"),
+        (["--model", "G/G/1"], "model"),
+        (["--window", "0"], "--window"),
     ],
 )
 def test_cli_bad_flags(hand_made: Path, args: list[str], needle: str) -> None:

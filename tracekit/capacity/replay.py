@@ -48,6 +48,7 @@ MODELS = ("M/G/c", "Allen-Cunneen", "M/M/c", "replay")
 # count is a Poisson sample of the real rate, and scaling its noise by the multiplier would be
 # mistaken for load. Utilization and saturation keep the periods as observed.
 SMOOTH_WINDOWS = 3
+MAX_CALL_DEPTH = 256
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Replayer:
         and per trace the stretch its copies may arrive in (its period's first to last
         arrival of the root's service)."""
         root = np.arange(self.n)
-        while True:
+        for _ in range(MAX_CALL_DEPTH):  # callers that loop (bad data) stop here
             up = self.caller_row[root]
             climbing = up >= 0
             if not climbing.any():
