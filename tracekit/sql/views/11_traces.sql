@@ -1,8 +1,16 @@
 -- traces: one row per trace. The root is the earliest span without a parent; a trace whose
 -- root never arrived (telemetry loss) falls back to its earliest span whose parent is missing,
 -- and has_root tells the two apart.
+--
+-- failed: the request failed as its caller saw it: the root (the entry span) has status ERROR
+-- or answered HTTP >= 500. Errors inside a request that it recovered from (HotROD retries every
+-- failed Redis GetDriver call, so all its requests hold ERROR spans while nearly all answer 200)
+-- are not failures: error_count counts them, failed does not.
 CREATE OR REPLACE VIEW trace_roots AS
-SELECT s.trace_id, s.span_id, s.service, s.operation, s.parent_span_id IS NULL AS is_root
+SELECT s.trace_id, s.span_id, s.service, s.operation, s.parent_span_id IS NULL AS is_root,
+       coalesce(s.status = 'ERROR', false)
+           OR coalesce(TRY_CAST(conv_http_status(s.attributes) AS INTEGER) >= 500, false)
+           AS failed
 FROM span_rows AS s
 WHERE s.parent_span_id IS NULL
    OR NOT EXISTS (
@@ -23,7 +31,8 @@ SELECT a.trace_id,
        a.span_count,
        a.error_count,
        a.services,
-       coalesce(r.is_root, false) AS has_root
+       coalesce(r.is_root, false) AS has_root,
+       coalesce(r.failed, false) AS failed
 FROM (
     SELECT trace_id,
            min(start_time) AS start_time,
