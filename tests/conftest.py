@@ -11,6 +11,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.simulated",
     "tests.plugins.jaeger",
     "tests.plugins.fault_proxy",
+    "tests.plugins.hostile_server",
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",

@@ -47,6 +47,12 @@ def docs_to_table(api: V3Api | ClassicApi, docs: list[TraceDoc]) -> pa.Table:
         )
     except BadInput as exc:
         raise UserError(f"Jaeger {api.name} answer: spans tracekit cannot read: {exc}") from exc
+    except RecursionError:
+        raise UserError(f"Jaeger {api.name} answer: JSON nested too deeply") from None
+    except (OverflowError, pa.ArrowException) as exc:
+        # a value out of any sane range (an int64 overflow in a time) is bad input, not a bug
+        problem = " ".join(str(exc).split())[:200]
+        raise UserError(f"Jaeger {api.name} answer: a value out of range: {problem}") from None
     if not batches:
         return SPAN_SCHEMA.empty_table()
     return pa.Table.from_batches(batches, schema=SPAN_SCHEMA)
