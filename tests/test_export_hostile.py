@@ -8,6 +8,7 @@ appear in anything it prints or stores.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -22,12 +23,14 @@ import pytest
 
 from tests.cli import TRACEKIT
 from tests.plugins.hostile_server import HostileServer
+from tracekit.dataset import dataset_files
 
 START, END = "2024-11-19T07:00:00Z", "2024-11-19T08:00:00Z"  # holds the fixture's trace
 TOKEN_ENV, TOKEN = "TRACEKIT_TEST_HOSTILE_TOKEN", "tok_S3CR3T_abc123xyz"
 API_KEY = "key-S3CR3T-0987654321fedcba"
 PASSWORD = "pw-S3CR3T-42"
-SECRETS = (TOKEN, API_KEY, PASSWORD)
+BASIC = base64.b64encode(f"ana:{PASSWORD}".encode()).decode()  # what basic auth sends
+SECRETS = (TOKEN, API_KEY, PASSWORD, BASIC)
 MiB = 1 << 20
 # Peak RSS of a whole export against the well-behaved fixture, measured: ~150 MB (Python,
 # pyarrow, msgspec, requests). An answer of up to --max-answer (256 MiB) comes on top, read
@@ -292,7 +295,7 @@ def test_credentials_echoed_into_span_data_are_not_stored(
         env={TOKEN_ENV: TOKEN},
     )
     assert run.returncode == 0, run.stderr
-    rows = [row for part in out.rglob("*.parquet") for row in pq.read_table(part).to_pylist()]
+    rows = [row for part in dataset_files(out) for row in pq.read_table(part).to_pylist()]
     assert rows
     attributes = [dict(row["attributes"]) for row in rows]
     # the server did send them: the echoed headers are there, blanked

@@ -226,12 +226,10 @@ class _HostileHandler(BaseHandler):
 
     def _echo(self, rule: Hostility) -> None:
         """An error that quotes the credentials it was sent, as careless servers do."""
-        auth = self.headers.get("Authorization", "")
-        quoted = {key: value for key, value in self.headers.items()}
-        message = f"invalid credential: {auth}; request headers: {quoted}"
-        self._answer(
-            rule.code, json.dumps({"error": {"code": rule.code, "message": message}}).encode()
-        )
+        sent = [value for key, value in self.headers.items() if key.lower() != "host"]
+        message = f"invalid credential: {self.headers.get('Authorization', '')}; got {sent}"
+        error = {"error": {"code": rule.code, "message": message}}
+        self._answer(rule.code, json.dumps(error).encode())
 
     def _echo_spans(self, rule: Hostility) -> None:
         """A valid answer whose spans carry the request's headers (as an instrumented proxy
