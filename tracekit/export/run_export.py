@@ -42,13 +42,24 @@ from tracekit.export.client import JaegerClient
 from tracekit.export.convert import docs_to_table, orphan_traces, warm_up
 from tracekit.export.redact import Redactor
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
-from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
+from tracekit.export.window import (
+    Interval,
+    chunk_count,
+    format_us,
+    halve,
+    now_us,
+    split,
+    subtract,
+)
 
 log = logging.getLogger("tracekit.export")
 
 MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
 MAX_RUNS_KEPT = 50
 MAX_CHUNKS_PER_COMMIT = 4
+# A year in the default 15-minute chunks is 35,040; past this a typo (`--chunk 1us`) would
+# plan billions of chunks and hang building the list.
+MAX_CHUNKS = 200_000
 # A commit has a fixed cost (~20 ms: staging, the dedup, Parquet files, the manifest; ~60 ms
 # when the dedup started DuckDB), so chunks finished within this long of the last commit wait to
 # share the next one. An interrupted run loses at most about this much converted work.
@@ -171,6 +182,12 @@ def run_export(
     if not services:
         log.warning("%s knows no services yet: nothing to export", client.display_url)
         todo = []
+    pieces = chunk_count(todo, options.chunk_us)
+    if pieces > MAX_CHUNKS:
+        raise UserError(
+            f"--chunk cuts the window into {pieces} chunks (at most {MAX_CHUNKS}): give a "
+            "larger --chunk or a shorter window"
+        )
     chunks = [
         _Chunk(index, interval)
         for index, interval in enumerate(
