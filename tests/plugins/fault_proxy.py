@@ -25,6 +25,7 @@ import http.client
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -97,7 +98,7 @@ class LoopbackServer:
         self.lock = threading.Lock()
         self.stopping = threading.Event()  # long answers (drips) end when it is set
         bound = type("Handler", (handler,), {"owner": self})
-        self.server = ThreadingHTTPServer((host, 0), bound)
+        self.server = _QuietServer((host, 0), bound)
         self.server.daemon_threads = True
         self.scheme = "http"
         if tls is not None:  # (certificate file, key file): serve https
@@ -187,6 +188,15 @@ class FaultProxy(LoopbackServer):
         rule = Rule(fault, code, path, times, delay, after, skip, retry_after, transform)
         self._add(rule)
         return rule
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Takes a client hanging up (a reset while reading its next request) in its stride:
+    socketserver would print a traceback to stderr for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class BaseHandler(BaseHTTPRequestHandler):

@@ -87,7 +87,8 @@ class ClassicApi:
 
     def services(self, client: JaegerClient) -> list[str]:
         """Service names known to Jaeger."""
-        answer = _decode_answer(_classic_services, client.get("/api/services"), "/api/services")
+        body = _get_or_refuse(client, "/api/services")
+        answer = _decode_answer(_classic_services, body, "/api/services")
         return sorted(set(answer.data or ()))
 
     def search_request(
@@ -108,7 +109,7 @@ class ClassicApi:
     ) -> SearchResult:
         """Traces of `service` with a span starting within `interval`."""
         path, params = self.search_request(service, interval, limit)
-        body = client.get(path, params)
+        body = _get_or_refuse(client, path, params)
         traces = self.parse(body, path)
         return SearchResult(traces, len(traces) >= limit, path)
 
@@ -144,7 +145,7 @@ class V3Api:
 
     def services(self, client: JaegerClient) -> list[str]:
         """Service names known to Jaeger."""
-        body = client.get("/api/v3/services")
+        body = _get_or_refuse(client, "/api/v3/services")
         answer = _decode_answer(_v3_services, body, "/api/v3/services")
         return sorted(set(answer.services or ()))
 
@@ -296,6 +297,19 @@ def choose_api(client: JaegerClient, wanted: str) -> V3Api | ClassicApi:
     except NotFound:
         return ClassicApi()
     return V3Api()
+
+
+def _get_or_refuse(
+    client: JaegerClient, path: str, params: list[tuple[str, str]] | None = None
+) -> bytes:
+    """The answer to a request that a Jaeger never answers with 404."""
+    try:
+        return client.get(path, params)
+    except NotFound:
+        raise UserError(
+            f"{client.display_url}: HTTP 404 on {path}: no Jaeger query API there (is --jaeger "
+            "the query service's base URL, with its path prefix if it has one?)"
+        ) from None
 
 
 def _decode_answer(decoder: msgspec.json.Decoder[Any], body: bytes, where: str) -> Any:
