@@ -49,6 +49,18 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     Started once per session on free ports with its own state file, stopped at the end.
     """
+    yield from _running(tmp_path_factory.mktemp("jaeger"))
+
+
+@pytest.fixture(scope="session")
+def jaeger_badger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like `jaeger`, with Jaeger's persistent Badger store (deploy/jaeger-badger.yaml) in a
+    folder under the session's temporary directory: spans go through Jaeger's own model."""
+    folder = tmp_path_factory.mktemp("jaeger-badger")
+    yield from _running(folder, storage="badger", data_dir=folder / "data")
+
+
+def _running(folder: Path, **options: Any) -> Iterator[Any]:
     script = load_jaeger_script()
     try:
         script.ensure_binary()
@@ -56,14 +68,13 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         _unavailable(str(error))
     except script.JaegerError as error:
         _unavailable(f"build failed: {error}")
-    folder = tmp_path_factory.mktemp("jaeger")
     names = list(script.DEFAULT_PORTS)
     instance = None
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         ports = dict(zip(names, script.free_ports(len(names)), strict=True))
         try:
             instance = script.start(
-                ports, state_file=folder / "state.json", log_file=folder / "jaeger.log"
+                ports, state_file=folder / "state.json", log_file=folder / "jaeger.log", **options
             )
             break
         except script.JaegerError as error:
