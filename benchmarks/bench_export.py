@@ -11,6 +11,9 @@ OTLP/HTTP. Timed, wall-clock, for the v3 and the classic API:
   Every GET it makes (path and query) is recorded.
 - baseline "plain download": the recorded GETs replayed with ``requests`` and the body read,
   nothing else; once sequentially, and once with the same number of threads export uses.
+- "client read": the same GETs through export's own client (``JaegerClient.get``: the
+  per-request deadline, the size limit, decompression by hand), sequentially: its ratio to the
+  sequential plain download is what reading answers safely costs.
 
 Each is repeated and the best time kept (the machine is shared). The ratio export / plain
 download is the overhead; the target is <= 1.3. ``--write`` puts the results under
@@ -25,6 +28,7 @@ time is the lowest ratio this machine allows, printed next to the measured one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -44,7 +48,7 @@ from tests.otlp_post import wait_stored  # noqa: E402
 from tests.plugins.jaeger import load_jaeger_script  # noqa: E402
 from tracekit.dataset import write_spans  # noqa: E402
 from tracekit.export.api import ClassicApi, V3Api  # noqa: E402
-from tracekit.export.client import ClientOptions, JaegerClient  # noqa: E402
+from tracekit.export.client import ClientOptions, JaegerClient, NotFound  # noqa: E402
 from tracekit.export.convert import docs_to_table, warm_up  # noqa: E402
 from tracekit.export.run_export import ExportOptions, run_export  # noqa: E402
 from tracekit.export.window import parse_time_us  # noqa: E402
@@ -183,6 +187,17 @@ def download(url: str, calls: list, threads: int, jaeger_pid: int | None) -> tup
     return meter, total
 
 
+def client_read(url: str, calls: list, jaeger_pid: int | None) -> CpuMeter:
+    """The recorded GETs through export's client, one after the other, bodies read."""
+    client = JaegerClient(ClientOptions(url, pool_size=1))
+    with CpuMeter(jaeger_pid) as meter:
+        for path, params in calls:
+            with contextlib.suppress(NotFound):  # v3 answers an empty search with 404
+                client.get(path, params)
+    client.close()
+    return meter
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jaeger", help="query URL of a running Jaeger (default: start one)")
@@ -220,6 +235,7 @@ def main() -> None:
             exports: list[CpuMeter] = []
             sequential: list[CpuMeter] = []
             parallel: list[float] = []
+            reads: list[CpuMeter] = []
             summary: dict = {}
             calls: list = []
             for _ in range(args.repeat):
@@ -229,15 +245,19 @@ def main() -> None:
                 sequential.append(download(url, calls, 1, args.jaeger_pid)[0])
                 meter_parallel, size = download(url, calls, args.workers, args.jaeger_pid)
                 parallel.append(meter_parallel.wall)
+                reads.append(client_read(url, calls, args.jaeger_pid))
             assert summary["spans"] == spans, (summary, spans)
             stages = components(url, api, calls)
             best = min(exports, key=lambda m: m.wall)
             best_download = min(sequential, key=lambda m: m.wall)
+            best_read = min(reads, key=lambda m: m.wall)
             cores = len(os.sched_getaffinity(0))
             results[api] = {
                 "export": best.wall,
                 "sequential": best_download.wall,
                 "parallel": min(parallel),
+                "client": best_read.wall,
+                "client_cpu": best_read.own,
                 "export_median": statistics.median(m.wall for m in exports),
                 "export_cpu": best.own,
                 "jaeger_cpu": best.jaeger,
@@ -257,6 +277,8 @@ def main() -> None:
                 f"with {args.workers} threads; ratio {row['export'] / row['sequential']:.2f} / "
                 f"{row['export'] / row['parallel']:.2f}; {row['requests']} GETs, "
                 f"{row['mb']:.1f} MB, {summary['spans']} spans, {summary['splits']} splits; "
+                f"client read {row['client']:.2f}s (ratio {row['client'] / row['sequential']:.2f}, "
+                f"CPU {row['client_cpu']:.2f} vs {row['download_cpu']:.2f}); "
                 f"single-thread stages: parse {stages['parse']:.2f}s, convert "
                 f"{stages['convert']:.2f}s, write {stages['write']:.2f}s"
             )
@@ -285,14 +307,16 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         "export made, replayed with plain `requests` and the bodies read.",
         "",
         "| API | export s | plain download s (sequential) | ratio | plain download s "
-        f"({args.workers} threads) | ratio | GETs | MB | parse s | convert s | write s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"({args.workers} threads) | ratio | client read s | ratio | GETs | MB | parse s | "
+        "convert s | write s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for api, row in results.items():
         lines.append(
             f"| {api} | {row['export']:.2f} | {row['sequential']:.2f} | "
             f"{row['export'] / row['sequential']:.2f} | {row['parallel']:.2f} | "
-            f"{row['export'] / row['parallel']:.2f} | {row['requests']} | {row['mb']:.1f} | "
+            f"{row['export'] / row['parallel']:.2f} | {row['client']:.2f} | "
+            f"{row['client'] / row['sequential']:.2f} | {row['requests']} | {row['mb']:.1f} | "
             f"{row['stages']['parse']:.2f} | {row['stages']['convert']:.2f} | "
             f"{row['stages']['write']:.2f} |"
         )
@@ -300,9 +324,11 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         "",
         "Export time includes parsing the answers, dropping traces already kept (each trace "
         "comes back once per service it touches), converting the kept ones with the importers "
-        "and the chunked atomic Parquet commits. The last three columns time each stage alone, "
-        "single-threaded, on the same answers: the floor export cannot go below without running "
-        "stages in parallel.",
+        'and the chunked atomic Parquet commits. "Client read" is the same GETs through '
+        "export's own client, sequentially (the per-request deadline, the answer size limit, "
+        "decompression by hand): its ratio to the plain download is what reading answers "
+        "safely costs. The last three columns time each stage alone, single-threaded, on the "
+        "same answers: the floor export cannot go below without running stages in parallel.",
         "",
     ]
     for api, row in results.items():

@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.cli import TRACEKIT
+from tests.conftest import need
 from tests.plugins.hostile_server import HostileServer
 from tracekit.dataset import dataset_files
 
@@ -334,3 +337,30 @@ def test_an_encoding_not_asked_for_is_one_line(hostile: HostileServer, tmp_path:
     run = export(hostile.url, out)
     assert_refused(run, "Content-Encoding 'br'", seconds=20, peak_mb=BASE_MB)
     assert_nothing_stored(out)
+
+
+@pytest.fixture
+def read_only_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs mounted read-only at a fresh folder (root only, as in CI)."""
+    need(
+        os.geteuid() == 0 and shutil.which("mount") is not None,
+        "mounting a tmpfs (root)",
+        "run the tests as root, as CI and containers do",
+    )
+    point = tmp_path / "mnt"
+    point.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(point)]
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+    need(mounted.returncode == 0, "mounting a tmpfs", f"allow mount ({mounted.stderr.strip()})")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_read_only_disk_is_one_line(hostile: HostileServer, read_only_filesystem: Path) -> None:
+    """The writer thread's OSError used to end the export with a traceback."""
+    out = read_only_filesystem / "ds"
+    run = export(hostile.url, out)
+    assert_refused(run, str(out), "Read-only file system", seconds=30, peak_mb=BASE_MB)
+    assert not out.exists()

@@ -14,16 +14,12 @@ import pytest
 from tracekit.cli import main
 from tracekit.dataset import Manifest
 from tracekit.errors import UserError
+from tracekit.export.answer import INFLATE_STEP, Inflater
 from tracekit.export.api import V3Api
-from tracekit.export.client import (
-    INFLATE_STEP,
-    ClientOptions,
-    JaegerClient,
-    _Inflater,
-    safe_url,
-)
+from tracekit.export.client import ClientOptions, JaegerClient
 from tracekit.export.redact import Scrubber, parse_rules
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
+from tracekit.export.urls import safe_url
 from tracekit.export.window import (
     chunk_count,
     halve,
@@ -310,25 +306,25 @@ def test_decompression_stops_at_the_limit(encoding: str) -> None:
     wbits = 31 if encoding == "gzip" else 15
     compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
     bomb = compressor.compress(b" " * (64 << 20)) + compressor.flush()
-    inflater = _Inflater.for_encoding(encoding)
+    inflater = Inflater.for_encoding(encoding)
     assert inflater is not None
     pieces = inflater.feed(bomb, 10 << 20)
     assert sum(map(len, pieces)) == 10 << 20 and max(map(len, pieces)) <= INFLATE_STEP
-    whole = _Inflater.for_encoding(encoding)
+    whole = Inflater.for_encoding(encoding)
     assert whole is not None
     assert b"".join(whole.feed(bomb, 100 << 20)) == b" " * (64 << 20)
     whole.check_complete()
 
 
 def test_multi_member_gzip_and_raw_deflate_decode_whole() -> None:
-    inflater = _Inflater.for_encoding("x-gzip")
+    inflater = Inflater.for_encoding("x-gzip")
     assert inflater is not None
     data = gzip.compress(b"abc") + gzip.compress(b"def")
     assert b"".join(inflater.feed(data, 100)) == b"abcdef"
     raw = zlib.compressobj(6, zlib.DEFLATED, -15)
     deflated = raw.compress(b"hello") + raw.flush()
-    inflater = _Inflater.for_encoding("deflate")
+    inflater = Inflater.for_encoding("deflate")
     assert inflater is not None and b"".join(inflater.feed(deflated, 100)) == b"hello"
-    assert _Inflater.for_encoding("identity") is None
+    assert Inflater.for_encoding("identity") is None
     with pytest.raises(Exception, match="Content-Encoding 'br'"):
-        _Inflater.for_encoding("br")
+        Inflater.for_encoding("br")

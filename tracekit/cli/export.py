@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from tracekit.cli.failures import writing
 from tracekit.errors import UserError
-from tracekit.export.client import ClientOptions, JaegerClient, MiB
+from tracekit.export.answer import MiB
+from tracekit.export.client import ClientOptions, JaegerClient
 from tracekit.export.redact import Scrubber, parse_rules
 from tracekit.export.run_export import ChunkSummary, ExportOptions, ExportReport, run_export
 from tracekit.export.window import format_us, parse_duration_us, resolve_window
@@ -212,7 +214,8 @@ def command(
     use_bar = (sys.stderr.isatty() if progress is None else progress) and not quiet
     reporter = _Reporter(use_bar, quiet, client.scrubber)
     try:
-        report = run_export(client, options, on_chunk=reporter.chunk, on_plan=reporter.plan)
+        with writing(out):  # a read-only or full disk: one line (each commit is atomic)
+            report = run_export(client, options, on_chunk=reporter.chunk, on_plan=reporter.plan)
     except UserError as error:
         reporter.close(failed=True)
         # every message passes the scrubber: servers put what they like into theirs

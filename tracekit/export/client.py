@@ -18,45 +18,40 @@ A Jaeger, or whatever answers in its place, is not trusted:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
-import socket
 import threading
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
-import msgspec
 import requests
-import requests.adapters
 import urllib3
-import urllib3.connection
-import urllib3.connectionpool
 
 from tracekit.errors import UserError
+from tracekit.export.answer import (
+    ERROR_BODY_BYTES,
+    AnswerRefused,
+    MiB,
+    error_detail,
+    one_line,
+    read_answer,
+)
+from tracekit.export.credentials import PASSWORD_ENV, USER_ENV, credential_headers
+from tracekit.export.deadline import Deadline, DeadlinePassed, WatchedAdapter
 from tracekit.export.redact import Scrubber
+from tracekit.export.urls import check_url, display_raw, origin, safe_url
+
+__all__ = ["ClientOptions", "JaegerClient", "NotFound", "safe_url"]
 
 log = logging.getLogger("tracekit.export")
 
-USER_ENV = "TRACEKIT_JAEGER_USER"
-PASSWORD_ENV = "TRACEKIT_JAEGER_PASSWORD"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-MiB = 1 << 20
-# An error answer is only read for its message: a bomb there costs no more than this.
-ERROR_BODY_BYTES = 64 * 1024
-# Raw bytes read per call. A 200 answer used to be read in one piece (requests' `.content`
-# reads 10 KB at a time, three times the CPU on answers of many MB); 1 MiB pieces cost the same
-# as one piece (103 MB of v3 answers: within the noise) and let the size limit act early.
-READ_BYTES = MiB
-INFLATE_STEP = 4 * MiB  # decompressed bytes per zlib call
 
 
 @dataclass
@@ -81,14 +76,6 @@ class NotFound(Exception):
     """The server answered 404 (a search with no traces, a trace id it no longer has)."""
 
 
-class _DeadlinePassed(Exception):
-    """The request's deadline passed (the watchdog has shut its socket down)."""
-
-
-class _BadAnswer(Exception):
-    """An answer export refuses to read (too large, an encoding it did not ask for)."""
-
-
 class _Transient(Exception):
     """A failure worth retrying; the message describes it (no secrets: it is scrubbed)."""
 
@@ -107,20 +94,20 @@ class JaegerClient:
 
     def __init__(self, options: ClientOptions) -> None:
         self.options = options
-        self.base_url = _check_url(options.url)
+        self.base_url = check_url(options.url)
         self.display_url = safe_url(self.base_url)
-        self.origin = _origin(self.base_url)
+        self.origin = origin(self.base_url)
         # Sent only to self.origin (never in the session's headers, which every hop gets).
-        self.credentials = _auth_headers(options, self.base_url)
+        self.credentials = credential_headers(options.headers, options.token_env, self.base_url)
         self.scrubber = Scrubber.for_headers(self.credentials)
         self.session = requests.Session()
-        adapter = _WatchedAdapter(
+        adapter = WatchedAdapter(
             pool_connections=options.pool_size, pool_maxsize=options.pool_size, max_retries=0
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/json"
-        # Only what _Inflater decodes (requests would also offer br/zstd when installed).
+        # Only what answer.Inflater decodes (requests would also offer br/zstd when installed).
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
         self.session.headers["User-Agent"] = "tracekit-export"
         # Passed with every request: a session-level setting would lose to REQUESTS_CA_BUNDLE
@@ -184,19 +171,19 @@ class JaegerClient:
     def _attempt(self, url: str, params: list[tuple[str, str]] | None) -> bytes:
         """One request (redirects included) under one deadline: the body of a 200 answer."""
         self.count("requests")
-        deadline = _Deadline(self.options.timeout)
+        deadline = Deadline(self.options.timeout)
         try:
             response = self._follow(url, params, deadline)
             status = response.status_code
             if status != 200:
-                detail = _read_body(response, ERROR_BODY_BYTES, deadline, truncate=True)
+                detail = read_answer(response, ERROR_BODY_BYTES, deadline, truncate=True)
                 self._refuse(url, status, response, detail)
-            body = _read_body(response, self.options.max_answer_bytes, deadline)
-        except _BadAnswer as exc:
+            body = read_answer(response, self.options.max_answer_bytes, deadline)
+        except AnswerRefused as exc:
             path = urlsplit(url).path
             raise UserError(self.scrubber.scrub(f"{self.display_url}: {exc} (on {path})")) from None
         except (
-            _DeadlinePassed,
+            DeadlinePassed,
             urllib3.exceptions.HTTPError,
             requests.exceptions.RequestException,
             OSError,
@@ -208,13 +195,13 @@ class JaegerClient:
         return body
 
     def _follow(
-        self, url: str, params: list[tuple[str, str]] | None, deadline: _Deadline
+        self, url: str, params: list[tuple[str, str]] | None, deadline: Deadline
     ) -> requests.Response:
         """The first answer that is not a redirect. Credentials go to our origin only: requests
         would drop Authorization on a cross-host redirect but forward every --header."""
         path = urlsplit(url).path
         for _hop in range(MAX_REDIRECTS + 1):
-            headers = self.credentials if _origin(url) == self.origin else {}
+            headers = self.credentials if origin(url) == self.origin else {}
             response = deadline.run(self._get, url, params, headers)
             if response.status_code not in REDIRECT_STATUSES:
                 return response
@@ -224,7 +211,7 @@ class JaegerClient:
             if not location or urlsplit(target).scheme not in ("http", "https"):
                 raise UserError(
                     f"{self.display_url}: HTTP {response.status_code} on {path} redirects to "
-                    f"{_display_raw(location) or 'nowhere'!r}, not an http(s) URL"
+                    f"{display_raw(location) or 'nowhere'!r}, not an http(s) URL"
                 )
             url, params = target, None  # the query is the Location's now
         raise UserError(
@@ -251,7 +238,7 @@ class JaegerClient:
             raise NotFound(url)
         if status == 500 and b"search depth" in body:
             # The memory store refuses a limit above its max_traces: no retry will help.
-            detail = self.scrubber.scrub(_error_detail(body))
+            detail = self.scrubber.scrub(error_detail(body))
             raise UserError(f"{self.display_url}: {detail}; lower --limit")
         if status in RETRY_STATUSES:
             raise _Transient(f"HTTP {status}", _retry_after(response))
@@ -259,7 +246,7 @@ class JaegerClient:
             self.scrubber.scrub(_client_error(self.display_url, url, status, body)),
         )
 
-    def _failure(self, exc: BaseException, deadline: _Deadline) -> BaseException:
+    def _failure(self, exc: BaseException, deadline: Deadline) -> BaseException:
         """What a failed request means: a transient problem, or a UserError."""
         if deadline.expired:
             return _Transient(f"no complete answer within {self.options.timeout:g}s (--timeout)")
@@ -283,7 +270,7 @@ class JaegerClient:
         ):
             return UserError(f"{self.display_url}: invalid request: {reason}")
         if isinstance(exc, OSError) and not isinstance(
-            exc, requests.exceptions.RequestException | ConnectionError | socket.timeout
+            exc, requests.exceptions.RequestException | ConnectionError | TimeoutError
         ):
             # e.g. a --ca-bundle that is not PEM: nothing a retry changes
             return UserError(f"{self.display_url}: {reason}")
@@ -297,351 +284,6 @@ class JaegerClient:
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
-
-
-def _read_body(
-    response: requests.Response, limit: int, deadline: _Deadline, truncate: bool = False
-) -> bytes:
-    """The body of a streamed response, decompressed, at most `limit` bytes: more raises
-    _BadAnswer (with `truncate`, the rest is left unread). The connection goes back to the
-    pool when the body was read to its end, else it is closed."""
-    raw = response.raw
-    complete = False
-    try:
-        try:
-            inflater = _Inflater.for_encoding(response.headers.get("Content-Encoding", ""))
-        except _BadAnswer:
-            if truncate:
-                return b""  # an error answer we cannot read: its status says enough
-            raise
-        length = response.headers.get("Content-Length", "").strip()
-        if not truncate and inflater is None and length.isdigit() and int(length) > limit:
-            raise _too_large(limit)
-        pieces: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = raw.read(READ_BYTES, decode_content=False)
-            deadline.check()  # also after the end: the watchdog's shutdown looks like one
-            if not chunk:
-                complete = True
-                break
-            decoded = [chunk] if inflater is None else inflater.feed(chunk, limit - size + 1)
-            pieces += decoded
-            size += sum(map(len, decoded))
-        if not complete:
-            if truncate:
-                return b"".join(pieces)[:limit]
-            raise _too_large(limit)
-        if inflater is not None:
-            inflater.check_complete()
-        return b"".join(pieces)
-    finally:
-        if complete:
-            raw.release_conn()
-        else:
-            response.close()
-
-
-def _too_large(limit: int) -> _BadAnswer:
-    return _BadAnswer(
-        f"an answer larger than {limit / MiB:g} MiB (--max-answer): lower --limit so that "
-        "searches return fewer traces, or raise --max-answer"
-    )
-
-
-class _Inflater:
-    """gzip/deflate decoding whose output per call is bounded (zlib's max_length), so a small
-    compressed answer cannot expand past the answer limit in memory."""
-
-    def __init__(self, gzip: bool) -> None:
-        self.gzip = gzip
-        # gzip: a gzip header; deflate: a zlib stream, or (seen in the wild) raw deflate
-        self.wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
-        self.decoder = zlib.decompressobj(self.wbits)
-        self.first = True
-        self.members = 0
-
-    @staticmethod
-    def for_encoding(header: str) -> _Inflater | None:
-        """The decoder for a Content-Encoding header (None: identity)."""
-        encoding = header.strip().lower()
-        if encoding in ("", "identity"):
-            return None
-        if encoding in ("gzip", "x-gzip"):
-            return _Inflater(gzip=True)
-        if encoding == "deflate":
-            return _Inflater(gzip=False)
-        raise _BadAnswer(
-            f"an answer in Content-Encoding {_one_line(encoding)[:40]!r}, which was not asked "
-            "for (gzip, deflate)"
-        )
-
-    def feed(self, data: bytes, room: int) -> list[bytes]:
-        """Decode `data` into pieces of at most INFLATE_STEP bytes, at most `room` bytes in
-        all (then stop: the caller refuses). Small steps also keep zlib from holding a piece
-        twice while it assembles it: a 2 GiB bomb costs `room` bytes, not twice that."""
-        out: list[bytes] = []
-        produced = 0
-        while data and produced < room:
-            try:
-                piece = self.decoder.decompress(data, min(INFLATE_STEP, room - produced))
-            except zlib.error as exc:
-                if self.first and not self.gzip:  # not a zlib stream: raw deflate
-                    self.first = False
-                    self.wbits = -zlib.MAX_WBITS
-                    self.decoder = zlib.decompressobj(self.wbits)
-                    continue
-                if self.members:
-                    return out  # trailing garbage after a member, as urllib3 allows
-                raise urllib3.exceptions.DecodeError(f"bad {self._name} data: {exc}") from None
-            self.first = False
-            out.append(piece)
-            produced += len(piece)
-            data = self.decoder.unconsumed_tail
-            if self.decoder.eof:
-                self.members += 1
-                data = self.decoder.unused_data
-                if not (self.gzip and data):
-                    break
-                self.decoder = zlib.decompressobj(self.wbits)  # another gzip member follows
-        return out
-
-    def check_complete(self) -> None:
-        if not self.decoder.eof and not self.members:
-            raise urllib3.exceptions.DecodeError(f"the {self._name} answer is cut short")
-
-    @property
-    def _name(self) -> str:
-        return "gzip" if self.gzip else "deflate"
-
-
-class _Deadline:
-    """One request's deadline: when it passes, the socket in use is shut down, which ends any
-    read blocked on it (a per-read timeout never fires on a server dripping bytes)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.started = time.monotonic()
-        self.expired = False
-        self._done = False
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def run(self, call: Any, *args: Any) -> Any:
-        """`call(*args)` with the connections it uses watched."""
-        self.check()
-        _watching.deadline = self
-        try:
-            return call(*args)
-        finally:
-            _watching.deadline = None
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            if not any(known is sock for known in self._sockets):
-                self._sockets.append(sock)
-        self.check()
-
-    def check(self) -> None:
-        """Raise DeadlinePassed once the deadline has passed (between reads of an answer)."""
-        if self.expired or time.monotonic() - self.started > self.seconds:
-            self.expired = True
-            raise _DeadlinePassed
-
-    def finish(self) -> None:
-        """The request is over: the watchdog must not touch its connection, now pooled."""
-        with self._lock:
-            self._done = True
-            self._sockets.clear()
-        self._timer.cancel()
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                # the plain socket's shutdown, also under TLS: it acts on the descriptor
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-_watching = threading.local()
-
-
-class _Watched:
-    """Connection mixin: hand the socket to the current request's _Deadline, once connected
-    (a reused connection already is). The socket itself, not the connection: http.client
-    drops `conn.sock` when an answer says `Connection: close`, while the answer still reads
-    from it."""
-
-    sock: Any
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self._hand_over()
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        if self.sock is not None:
-            self._hand_over()
-        super().request(*args, **kwargs)  # type: ignore[misc]
-        if self.sock is not None:
-            self._hand_over()  # http.client connected it lazily
-
-    def _hand_over(self) -> None:
-        deadline = getattr(_watching, "deadline", None)
-        if deadline is not None:
-            deadline.watch(self.sock)
-
-
-class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter whose connections register with the current request's _Deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {  # type: ignore[attr-defined]
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
-
-
-def safe_url(url: str) -> str:
-    """The URL without user info, query or fragment: safe for logs, errors and the manifest.
-
-    >>> safe_url("https://bob:secret@jaeger.example:443/jaeger?token=x")
-    'https://jaeger.example:443/jaeger'
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    netloc = f"{host}:{port}" if port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _display_raw(url: str) -> str:
-    """A URL that may not parse, shown without user info, query or fragment.
-
-    >>> _display_raw("jaeger://bob:pw@host:99999/x?token=t#f")
-    'jaeger://host:99999/x'
-    """
-    text = url.strip().split("#", 1)[0].split("?", 1)[0]
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest = "", text
-    authority, slash, path = rest.partition("/")
-    authority = authority.rsplit("@", 1)[-1]
-    shown = (f"{scheme}://" if sep else "") + authority + slash + path
-    return "".join(char if char.isprintable() else "?" for char in shown)[:200]
-
-
-def _check_url(url: str) -> str:
-    shown = _display_raw(url)
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError on a bad port
-        hostname = parts.hostname
-    except ValueError as exc:
-        raise UserError(f"--jaeger {shown!r}: not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not hostname:
-        raise UserError(f"--jaeger {shown!r}: not an http(s) URL like http://localhost:16686")
-    if port == 0:
-        raise UserError(f"--jaeger {shown!r}: port 0 is not a port a server listens on")
-    if any(not char.isprintable() or char.isspace() for char in parts.netloc):
-        raise UserError(f"--jaeger {shown!r}: the host part holds spaces or control characters")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _auth_headers(options: ClientOptions, base_url: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for header in options.headers:
-        name, sep, value = header.partition(":")
-        name = name.strip()
-        if not sep or not name:
-            raise UserError(f"--header {_shown_name(name)!r}...: expected 'Name: value'")
-        if not _is_token(name):
-            raise UserError(f"--header {_shown_name(name)!r}: not a valid header name")
-        if not _is_header_value(value.strip()):
-            raise UserError(
-                f"--header {name!r}: the value holds line breaks or characters a header cannot "
-                "carry"
-            )
-        headers[name] = value.strip()
-    if options.token_env:
-        token = os.environ.get(options.token_env)
-        if not token or not token.strip():
-            raise UserError(f"--token-env {options.token_env}: the variable is not set or empty")
-        if not _is_header_value(token.strip()):
-            raise UserError(
-                f"--token-env {options.token_env}: the token holds line breaks or characters "
-                "a header cannot carry"
-            )
-        headers["Authorization"] = f"Bearer {token.strip()}"
-    user = os.environ.get(USER_ENV)
-    parts = urlsplit(base_url)
-    if user is None and (parts.username or parts.password):
-        raise UserError(f"--jaeger: put credentials in {USER_ENV}/{PASSWORD_ENV}, not the URL")
-    if user is not None and "Authorization" not in headers:
-        import base64
-
-        password = os.environ.get(PASSWORD_ENV, "")
-        try:
-            encoded = base64.b64encode(f"{user}:{password}".encode("latin-1")).decode()
-        except UnicodeEncodeError:
-            encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {encoded}"
-    return headers
-
-
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _is_token(name: str) -> bool:
-    """An RFC 9110 field name."""
-    return all(char in _TOKEN_CHARS for char in name)
-
-
-def _is_header_value(value: str) -> bool:
-    """Sendable as a header value: latin-1, no control characters (no header injection)."""
-    return all(char == "\t" or (" " <= char <= "\xff" and char != "\x7f") for char in value)
-
-
-def _shown_name(name: str) -> str:
-    return "".join(char if char.isprintable() else "?" for char in name)[:60]
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -668,31 +310,8 @@ def _client_error(display_url: str, url: str, status: int, body: bytes) -> str:
             f"{display_url}: HTTP {status} {what} on {path}: check the credentials "
             f"(--token-env VAR, {USER_ENV}/{PASSWORD_ENV}, --header)"
         )
-    detail = _error_detail(body)
+    detail = error_detail(body)
     return f"{display_url}: HTTP {status} on {path}" + (f": {detail}" if detail else "")
-
-
-def _error_detail(body: bytes) -> str:
-    """The message of an error answer (Jaeger's JSON error, or the text), one short line."""
-    try:
-        payload: Any = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        text = body.decode("utf-8", errors="replace")
-        return _one_line(text)
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return _one_line(str(error.get("message", "")))
-        errors = payload.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            return _one_line(str(first.get("msg", first) if isinstance(first, dict) else first))
-    return _one_line(str(payload))
-
-
-def _one_line(text: str) -> str:
-    printable = "".join(char if char.isprintable() else " " for char in text[:400])
-    return " ".join(printable.split())[:200]
 
 
 def _reason(exc: BaseException) -> str:
@@ -709,4 +328,4 @@ def _reason(exc: BaseException) -> str:
     reason = getattr(inner, "reason", None)
     if reason:  # urllib3 errors wrap the real reason
         text = str(reason)
-    return _one_line(text)
+    return one_line(text)
