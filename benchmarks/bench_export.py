@@ -57,24 +57,33 @@ from tracekit.simulate.otlp import send_otlp  # noqa: E402
 
 START = "2025-06-02T08:00:00Z"
 ANALYSIS = (
-    "Where the time goes: Jaeger spends the same CPU producing the answers in the export and in "
+    "Where the time goes now: writing. Since the dataset computes per-trace results when spans "
+    "are written (2026-12), a write costs ~0.25 CPU-s fixed plus ~0.5 CPU-s for these 37k "
+    "spans (one write 0.74 CPU-s, eight writes 2.48; the write stage alone went from 0.13-0.35 "
+    "s to 0.8-2.3 s), and on 2 shared cores with Jaeger that CPU is most of what export adds "
+    "to the download: the ratio went from 0.92-1.28 (v3) and 0.85-0.95 (v1) on 2026-11-25 to, "
+    "in four alternating runs each on 2026-12-06 (load average 4-6 from other work), v3 "
+    "2.26-3.01 and v1 1.44-1.93 with this code, v3 2.80-3.63 and v1 1.47-1.74 with the export "
+    "code before it (bounded reading, per-request deadlines, commit grouping). Export now "
+    "groups finished chunks into fewer commits (an interval that grows to four times the last "
+    "commit's duration, up to 15 s, 16 chunks or 250k spans): 2 commits here instead of 3, "
+    "median CPU 1.86 s against 2.14. Reading answers safely (one deadline per request, the "
+    "answer size limit, decompression by hand: README, Security) costs what reading them "
+    "plainly does: see 'client read'; a known Content-Length is read in one piece, a chunked "
+    "answer (what Jaeger sends) in 1 MiB pieces joined once, as http.client joins chunks. "
+    "Otherwise as before: Jaeger spends the same CPU producing the answers in the export and in "
     "the plain download; tracekit adds parsing every answer in the fetch threads to keep one "
     "copy of each trace (each trace comes back once per service it touches, ~4.4 times here), "
     "converting a chunk's kept traces in the main thread once its searches are all answered, "
     "and the Parquet commits in a writer thread. v3 answers are converted by Arrow's C++ JSON "
     "reader and pyarrow.compute (tracekit.importers.otlp_arrow): the reader does not hold the "
-    "GIL, so the fetch threads go on meanwhile, and it reads the kept 24 MB in ~0.2 CPU-s; the "
-    "exact msgspec path (0.6 CPU-s for the same spans) reads only what it declines. A commit "
-    "of at most 200k keys finds the rows to keep in memory with pyarrow (~9 ms) instead of "
-    "starting DuckDB (~50 ms). Two limits remain: the cores (the CPU floor above) and Python's "
-    "GIL, which the parsing (~0.3 s: msgspec finds each resource, byte searches its trace ids), "
-    "the HTTP client and the glue between the stages still take turns on. Tried and dropped "
-    "earlier (2026-11-25): a conversion worker process (spawned: export 2.7-4.3 s against "
-    "1.8-2.6 s without; forked: within the noise, and unsafe with threads); as faster JSON "
-    "readers of all 99 MB of v3 answers, DuckDB `read_json` (3.0 CPU-s), Polars `read_json` "
-    "(2.7 s) and Arrow's reader itself (1.0 s: reading every copy of every trace costs more "
-    "than finding the copies to keep and reading only those). Classic answers are larger and "
-    "slower for Jaeger to produce, so the same tracekit work weighs less there."
+    "GIL, so the fetch threads go on meanwhile. Tried and dropped earlier (2026-11-25): a "
+    "conversion worker process (spawned: export 2.7-4.3 s against 1.8-2.6 s without; forked: "
+    "within the noise, and unsafe with threads); as faster JSON readers of all 99 MB of v3 "
+    "answers, DuckDB `read_json` (3.0 CPU-s), Polars `read_json` (2.7 s) and Arrow's reader "
+    "itself (1.0 s: reading every copy of every trace costs more than finding the copies to keep "
+    "and reading only those). Classic answers are larger and slower for Jaeger to produce, so "
+    "the same tracekit work weighs less there."
 )
 
 
@@ -223,6 +232,7 @@ def main() -> None:
         instance = script.start(ports, state_file=folder / "state.json")
         url, otlp = instance.query_url, instance.otlp_http_url
         args.jaeger_pid = instance.pid
+    loads = [os.getloadavg()[0]]
     try:
         started = time.perf_counter()
         spans, traces = load_jaeger(otlp, url, args.hours, args.load)
@@ -288,14 +298,17 @@ def main() -> None:
                 f"{row['download_jaeger_cpu']:.2f}; on {cores} cores the export cannot end "
                 f"before {row['floor']:.2f}s, a ratio of {row['floor'] / row['sequential']:.2f}"
             )
+        loads.append(os.getloadavg()[0])
     finally:
         if instance is not None:
             script.stop(instance)
     if args.write:
-        write_results(results, spans, traces, args)
+        write_results(results, spans, traces, args, loads)
 
 
-def write_results(results: dict, spans: int, traces: int, args: argparse.Namespace) -> None:
+def write_results(
+    results: dict, spans: int, traces: int, args: argparse.Namespace, loads: list[float]
+) -> None:
     lines = [
         "## Export",
         "",
@@ -303,8 +316,9 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         f"--repeat {args.repeat}` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
         f"{os.cpu_count()} shared cores, Jaeger v2.13 on the same machine): {spans} spans in "
         f"{traces} traces, `--limit {args.limit}`, {args.chunk_minutes:g}-minute chunks, "
-        f"{args.workers} fetch threads. Best of {args.repeat}. Baseline: the same GET requests "
-        "export made, replayed with plain `requests` and the bodies read.",
+        f"{args.workers} fetch threads; the machine's load average {min(loads):.1f}-"
+        f"{max(loads):.1f} (other work on it). Best of {args.repeat}. Baseline: the same GET "
+        "requests export made, replayed with plain `requests` and the bodies read.",
         "",
         "| API | export s | plain download s (sequential) | ratio | plain download s "
         f"({args.workers} threads) | ratio | client read s | ratio | GETs | MB | parse s | "
@@ -363,7 +377,8 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         + (
             ", so they alone rule out 1.3"
             if row["floor"] / row["sequential"] > 1.3
-            else f"; the rest of its {row['export'] / row['sequential']:.2f} is the GIL"
+            else f"; the rest of its {row['export'] / row['sequential']:.2f} is waiting, for "
+            "the GIL and for cores other work on the machine held"
         )
         for api, row in results.items()
         if row["export"] / row["sequential"] > 1.3
