@@ -24,8 +24,13 @@ from tracekit.dataset import dataset_files
 
 pytestmark = [pytest.mark.jaeger, pytest.mark.slow]
 
-START = "2025-05-06T10:00:00Z"  # a moment no other test sends spans for
-END = "2025-05-06T11:00:00Z"  # arrivals stop at 10:30; the queue drains after that
+# The built-in scenario (consumers children of their producer, as pika makes them), and the
+# same with each consumer also linking its producer (issue 15's shape: Jaeger writes that as one
+# FOLLOWS_FROM reference), each in an hour no other test sends spans for.
+VARIANTS = {
+    "queue-loss": ("2025-05-06T10:00:00Z", "2025-05-06T11:00:00Z", None),
+    "child-linked": ("2025-05-06T12:00:00Z", "2025-05-06T13:00:00Z", "child_linked"),
+}
 COMPARED = (
     "trace_id, span_id, parent_span_id, service, operation, kind, start_time, duration_us, "
     "status, links"
@@ -34,33 +39,45 @@ COMPARED = (
 
 @dataclass
 class Sent:
-    """The simulation both Jaegers hold, as written straight to a dataset."""
+    """A simulation both Jaegers hold, as written straight to a dataset, and its window (its
+    arrivals stop half an hour in; the queue drains after that)."""
 
+    variant: str
     truth: pa.Table
     seed: int
+    window: tuple[str, str]
 
 
 def _table(dataset: Path) -> pa.Table:
     return duckdb.sql(f"SELECT * FROM read_parquet({dataset_files(dataset)!r})").to_arrow_table()
 
 
-@pytest.fixture(scope="module")
-def sent(jaeger, jaeger_badger, tmp_path_factory: pytest.TempPathFactory) -> Sent:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def sent(request, jaeger, jaeger_badger, tmp_path_factory: pytest.TempPathFactory) -> Sent:  # type: ignore[no-untyped-def]
+    start, end, consumer = VARIANTS[request.param]
     seed = random.randrange(1, 1_000_000)
-    print(f"queue-loss seed {seed}")
-    truth = tmp_path_factory.mktemp("queue-loss") / "truth"
+    print(f"{request.param} seed {seed}")
+    folder = tmp_path_factory.mktemp("queue-loss")
+    scenario = "queue-loss"
+    if consumer is not None:
+        scenario = str(folder / f"{request.param}.yaml")
+        Path(scenario).write_text(
+            f"extends: queue-loss\nname: {request.param}\n"
+            f"instrumentation:\n  consumer: {consumer}\n"
+        )
+    truth = folder / "truth"
     for number, target in enumerate((jaeger, jaeger_badger)):
         out = ["--out", str(truth)] if number == 0 else []
         proc = run(
             "simulate",
             "--scenario",
-            "queue-loss",
+            scenario,
             "--duration",
             "30m",
             "--seed",
             str(seed),
             "--start",
-            START,
+            start,
             "--otlp",
             target.otlp_http_url,
             *out,
@@ -69,18 +86,23 @@ def sent(jaeger, jaeger_badger, tmp_path_factory: pytest.TempPathFactory) -> Sen
     table = _table(truth)
     for target in (jaeger, jaeger_badger):
         wait_stored(table, target.query_url, timeout=120)
-    return Sent(table, seed)
+    return Sent(request.param, table, seed, (start, end))
 
 
-def test_the_scenario_has_consumers_linking_their_parent(sent: Sent) -> None:
-    """The case at stake is in the data: consumer spans whose parent is also linked."""
+def test_the_variants_have_the_shapes_at_stake(sent: Sent) -> None:
+    """Consumers that are children of their producer, and in one variant also link it."""
     con = duckdb.connect()
     con.register("truth", sent.truth)
-    linked_parents = con.execute(
-        "SELECT count(*) FROM truth WHERE kind = 'consumer' AND parent_span_id IS NOT NULL "
-        "AND list_contains([link.span_id FOR link IN links], parent_span_id)",
+    found = con.execute(
+        "SELECT count(*) FILTER (parent_span_id IS NOT NULL), count(*) FILTER ("
+        "list_contains([link.span_id FOR link IN links], parent_span_id)) "
+        "FROM truth WHERE kind = 'consumer'",
     ).fetchone()
-    assert linked_parents is not None and linked_parents[0] > 0, sent.seed
+    assert found is not None
+    children, linking = found
+    assert children > 0, (sent.variant, sent.seed)
+    expected = children if sent.variant == "child-linked" else 0
+    assert linking == expected, (sent.variant, sent.seed, found)
 
 
 @pytest.mark.parametrize("api", ["v1", "v3"])
@@ -97,9 +119,9 @@ def test_export_gives_exactly_the_rows_sent(
         "--out",
         str(out),
         "--start",
-        START,
+        sent.window[0],
         "--end",
-        END,
+        sent.window[1],
         "--api",
         api,
         "--format",
@@ -132,4 +154,4 @@ def test_export_gives_exactly_the_rows_sent(
         "rows": count("SELECT count(*) FROM got"),
     }
     expected = {"missing": 0, "extra": 0, "parents differ": 0, "rows": sent.truth.num_rows}
-    assert found == expected, (f"seed {sent.seed}", storage, api, found, summary)
+    assert found == expected, (sent.variant, f"seed {sent.seed}", storage, api, found, summary)

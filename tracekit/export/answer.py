@@ -55,6 +55,10 @@ def read_answer(
             body = raw.read(min(int(length), limit), decode_content=False)
             deadline.check()  # the watchdog's shutdown may have cut it short
             complete = len(body) == int(length)
+            if not complete and not truncate:  # http.client returns what came before the end
+                raise urllib3.exceptions.ProtocolError(
+                    f"the answer was cut short ({len(body)} of {length} bytes)"
+                )
             return body
         pieces: list[bytes] = []
         size = 0
