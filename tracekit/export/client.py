@@ -172,8 +172,10 @@ class JaegerClient:
         """One request (redirects included) under one deadline: the body of a 200 answer."""
         self.count("requests")
         deadline = Deadline(self.options.timeout)
+        answering = False
         try:
             response = self._follow(url, params, deadline)
+            answering = True
             status = response.status_code
             if status != 200:
                 detail = read_answer(response, ERROR_BODY_BYTES, deadline, truncate=True)
@@ -188,6 +190,14 @@ class JaegerClient:
             requests.exceptions.RequestException,
             OSError,
         ) as exc:
+            if deadline.expired and answering:
+                # The server answered but its body outlasted the deadline: the same request
+                # would again (a slow link, or a server dripping bytes), so no retry.
+                raise UserError(
+                    f"{self.display_url}: the answer on {urlsplit(url).path} was still arriving "
+                    f"after {self.options.timeout:g}s (--timeout): raise --timeout for a slow "
+                    "server or link"
+                ) from None
             raise self._failure(exc, deadline) from None
         finally:
             deadline.finish()
@@ -249,7 +259,7 @@ class JaegerClient:
     def _failure(self, exc: BaseException, deadline: Deadline) -> BaseException:
         """What a failed request means: a transient problem, or a UserError."""
         if deadline.expired:
-            return _Transient(f"no complete answer within {self.options.timeout:g}s (--timeout)")
+            return _Transient(f"no answer within {self.options.timeout:g}s (--timeout)")
         reason = self.scrubber.scrub(_reason(exc))
         if isinstance(exc, requests.exceptions.SSLError):
             return UserError(
