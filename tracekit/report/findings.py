@@ -13,6 +13,8 @@ from typing import Any
 
 import nbformat
 
+from tracekit.report.escape import Markup, code, href, url_component
+
 MIMETYPE = "application/vnd.tracekit.findings+json"
 
 
@@ -37,8 +39,12 @@ def read_findings(notebook: nbformat.NotebookNode | str | os.PathLike[str]) -> d
     return found
 
 
-def trace_link(trace_id: str, jaeger_ui_url: str = "") -> str:
-    """A Markdown link to the trace in the Jaeger UI, or the bare id in code when no UI is set."""
+def trace_link(trace_id: str, jaeger_ui_url: str = "") -> Markup:
+    """The trace id as code, linked to the trace in the Jaeger UI when its address is set.
+
+    The id comes from data: it is percent-encoded in the link and escaped in the text.
+    """
     if not jaeger_ui_url:
-        return f"`{trace_id}`"
-    return f"[`{trace_id}`]({jaeger_ui_url.rstrip('/')}/trace/{trace_id})"
+        return code(trace_id)
+    url = f"{jaeger_ui_url.rstrip('/')}/trace/{url_component(trace_id)}"
+    return Markup(f'<a href="{href(url)}">{code(trace_id)}</a>')
