@@ -143,6 +143,8 @@ def _check_specific(name: str, value: Any) -> Any:
     if name == "flow":
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"parameter flow: expected a flow name or YAML file, got {value!r}")
+        if value.strip() == "auto":  # derived from the data (tracekit.report.flow_choice)
+            return "auto"
         from tracekit.analytics.funnel import load_flow
 
         try:
