@@ -111,24 +111,26 @@ def paired_bars(
     if (nothing := _empty(frame, empty)) is not None:
         return nothing
     order = list(frame[label])
+    # Names of our own for the long form: a frame may have columns called "value" or "series"
+    # (an attribute's value), which melt would refuse.
     long = frame.melt(
-        id_vars=[label], value_vars=list(values), var_name="series", value_name="value"
+        id_vars=[label], value_vars=list(values), var_name="tk_series", value_name="tk_value"
     )
-    long["series"] = long["series"].map(dict(values))
+    long["tk_series"] = long["tk_series"].map(dict(values))
     number_format = ".1%" if percent else ",.1f"
     return (
         alt.Chart(long, title=title)
         .mark_bar()
         .encode(
             x=alt.X(
-                "value:Q",
+                "tk_value:Q",
                 title=x_title,
                 axis=alt.Axis(format="%" if percent else ",~f"),
             ),
             y=alt.Y(f"{label}:N", title=y_title, sort=order, axis=alt.Axis(labelLimit=380)),
-            yOffset=alt.YOffset("series:N", sort=list(values.values())),
+            yOffset=alt.YOffset("tk_series:N", sort=list(values.values())),
             color=alt.Color(
-                "series:N",
+                "tk_series:N",
                 title=None,
                 sort=list(values.values()),
                 scale=alt.Scale(
@@ -138,8 +140,8 @@ def paired_bars(
             ),
             tooltip=[
                 alt.Tooltip(f"{label}:N", title=y_title),
-                alt.Tooltip("series:N", title="which"),
-                alt.Tooltip("value:Q", title=x_title, format=number_format),
+                alt.Tooltip("tk_series:N", title="which"),
+                alt.Tooltip("tk_value:Q", title=x_title, format=number_format),
                 *tooltip,
             ],
         )

@@ -8,6 +8,7 @@ conclusions (``read_findings(nb)["bottleneck"] == "mes"``) without scraping pros
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -22,7 +23,18 @@ def record_findings(**values: Any) -> None:
     """Attach ``values`` (JSON-serialisable) to the current cell's output."""
     from IPython.display import display
 
-    display({MIMETYPE: json.loads(json.dumps(values, default=str))}, raw=True)
+    display({MIMETYPE: _plain(json.loads(json.dumps(values, default=str)))}, raw=True)
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only: NaN and infinities (not JSON) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def read_findings(notebook: nbformat.NotebookNode | str | os.PathLike[str]) -> dict[str, Any]:

@@ -81,3 +81,21 @@ def show_table(
         styler = styler.set_properties(subset=text, **{"text-align": "left"})
     names = {str(k): str(v) for k, v in (labels or {}).items()}
     return styler.format_index(lambda name: escape(names.get(str(name), name)), axis=1)
+
+
+def show_sql_results(limit: int = 20) -> None:
+    """Show JupySQL results (``%%sql`` cells) through :func:`show_table`, escaped.
+
+    JupySQL's own HTML un-escapes every cell "to create clickable links", so a span name such
+    as ``<img onerror=...>`` would become markup in the report; this replaces its HTML with ours
+    (the first ``limit`` rows).
+    """
+    from IPython import get_ipython
+    from sql.run.resultset import ResultSet
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["text/html"].for_type(
+        ResultSet, lambda result: show_table(result.DataFrame().head(limit)).to_html()
+    )
