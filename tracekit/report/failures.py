@@ -6,7 +6,7 @@ that says so (issue 14); until then a request failed when its root span is an er
 an HTTP status of 500 or more, which is the same rule for the trace's own entry.
 
 >>> failures(window.con)  # doctest: +SKIP
-Failures(requests=1933, failed=4, recovered=0, rule='root span')
+Failures(requests=1023, failed=4, recovered=0, rule='root span', deliveries=910, ...)
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ from tracekit.sqlfiles import load_sql
 
 @dataclass(frozen=True)
 class Failures:
-    """Requests (traces) in the window, those that failed, and those that recovered from an
-    error; ``rule`` names where ``failed`` came from (``traces.failed`` or ``root span``)."""
+    """Requests that entered in the window (traces whose root is not a message consumer), those
+    that failed, those that recovered from an error inside; message deliveries (consumer-rooted
+    traces) and their failures apart; ``rule`` names where ``failed`` came from
+    (``traces.failed`` or ``root span``)."""
 
     requests: int
     failed: int
     recovered: int
     rule: str
+    deliveries: int = 0
+    deliveries_failed: int = 0
 
     @property
     def failed_share(self) -> float:
@@ -39,7 +43,7 @@ class Failures:
 
 
 def failure_judgements(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
-    """Per trace: trace_id, failed, errored; and the rule that decided ``failed``."""
+    """Per trace: trace_id, failed, errored, is_entry; and the rule that decided ``failed``."""
     columns = {row[0] for row in con.execute("DESCRIBE traces").fetchall()}
     if "failed" in columns:
         return con.sql(load_sql("report/failures.sql")).df(), "traces.failed"
@@ -49,6 +53,13 @@ def failure_judgements(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, st
 def failures(con: duckdb.DuckDBPyConnection) -> Failures:
     """Count the window's failed requests and recovered errors (see the module docstring)."""
     judged, rule = failure_judgements(con)
-    failed = int(judged["failed"].sum())
-    recovered = int((judged["errored"] & ~judged["failed"]).sum())
-    return Failures(len(judged), failed, recovered, rule)
+    entries = judged[judged["is_entry"]]
+    deliveries = judged[~judged["is_entry"]]
+    return Failures(
+        requests=len(entries),
+        failed=int(entries["failed"].sum()),
+        recovered=int((entries["errored"] & ~entries["failed"]).sum()),
+        rule=rule,
+        deliveries=len(deliveries),
+        deliveries_failed=int(deliveries["failed"].sum()),
+    )

@@ -4,13 +4,14 @@ derived from the data.
 A named flow (``workshop``) may name services a dataset does not have: another system, or
 services that are not instrumented. Its absent steps are left out, and said so; when fewer than
 two remain, or with ``auto`` on data that is not the workshop's, the flow is derived from the
-data: from the service where most requests enter, the longest chain of calls (ties: the chain
-whose weakest link carries the most calls). ``auto`` takes the workshop's flow when the data has
-most of its steps.
+data: from the service where most requests enter, the longest chain of calls that hands the
+request on through a message, if any does (that is where requests get lost without failing),
+else the longest chain; ties go to the chain whose weakest link carries the most calls.
+``auto`` takes the workshop's flow when the data has most of its steps.
 
 >>> choice = choose_flow(window.con, "auto")  # doctest: +SKIP
 >>> choice.flow.steps, choice.absent, choice.noun  # doctest: +SKIP
-(('frontend', 'driver', 'redis-manual'), (), 'request')
+(('frontend', 'billing'), (), 'request')
 """
 
 from __future__ import annotations
@@ -60,37 +61,38 @@ def choose_flow(con: duckdb.DuckDBPyConnection, requested: str = AUTO) -> FlowCh
 
 
 def derive_flow(con: duckdb.DuckDBPyConnection) -> Flow:
-    """The longest chain of calls from the service where most requests enter."""
+    """From the service where most requests enter: the longest chain through a message hand-off,
+    else the longest chain of calls (see the module docstring)."""
     entries = con.sql(load_sql("report/entry_services.sql")).fetchall()
     if not entries:
         services = con.sql("SELECT DISTINCT service FROM span_rows ORDER BY 1").fetchall()
         return Flow("derived", tuple(str(s) for (s,) in services[:1]), "")
     entry = str(entries[0][0])
-    calls: dict[str, dict[str, int]] = defaultdict(dict)
-    for caller, callee, count in con.sql(
-        "SELECT caller, callee, calls FROM dependencies WHERE caller IS NOT NULL "
+    calls: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)
+    for caller, callee, count, via in con.sql(
+        "SELECT caller, callee, calls, via FROM dependencies WHERE caller IS NOT NULL "
         "AND callee IS NOT NULL"
     ).fetchall():
-        calls[str(caller)][str(callee)] = int(count)
-    best: tuple[int, int, tuple[str, ...]] = (1, 0, (entry,))
+        calls[str(caller)][str(callee)] = (int(count), "link" in (via or []))
+    best: tuple[bool, int, int, tuple[str, ...]] = (False, 1, 0, (entry,))
     tried = 0
 
-    def walk(path: tuple[str, ...], weakest: int) -> None:
+    def walk(path: tuple[str, ...], weakest: int, handed_on: bool) -> None:
         nonlocal best, tried
         tried += 1
         if tried > MAX_PATHS:
             return
-        candidate = (len(path), weakest, path)
-        if (candidate[0], candidate[1]) > (best[0], best[1]):
+        candidate = (handed_on, len(path), weakest, path)
+        if candidate[:3] > best[:3]:
             best = candidate
         if len(path) >= MAX_STEPS:
             return
-        for callee, count in sorted(calls[path[-1]].items()):
+        for callee, (count, message) in sorted(calls[path[-1]].items()):
             if callee not in path:
-                walk((*path, callee), min(weakest, count))
+                walk((*path, callee), min(weakest, count), handed_on or message)
 
-    walk((entry,), 1 << 62)
-    steps = best[2]
+    walk((entry,), 1 << 62, False)
+    steps = best[3]
     return Flow("derived", steps, " -> ".join(steps))
 
 
