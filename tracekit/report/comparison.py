@@ -53,8 +53,8 @@ def open_windows(params: ReportParams) -> WindowPair:
         )
         how = say(
             "Before: the dataset {before}; after: the dataset {after}.",
-            before=before_dataset.name,
-            after=params.dataset.name,
+            before="/".join(Path(before_dataset).parts[-2:]),
+            after="/".join(params.dataset.parts[-2:]),
         )
     elif params.since is None and params.start is None and params.end is None:
         middle = after.start + (after.end - after.start) / 2

@@ -79,14 +79,16 @@ def forecast_grid(
         for item in group.itertuples():
             row[str(times(item.multiplier))] = _cell(item, causes.get(str(service)), slo_p95_ms)
         rows.append(row)
-    grid = pd.DataFrame(rows)
-    order = table.groupby("service")["saturation_multiplier"].first().fillna(math.inf)
-    return (
-        grid.assign(_order=grid["component"].map(order))
-        .sort_values(["_order", "component"])
-        .drop(columns="_order")
-        .reset_index(drop=True)
-    )
+    return _ordered(pd.DataFrame(rows), table, causes)
+
+
+def _ordered(grid: pd.DataFrame, table: pd.DataFrame, causes: dict[str, str]) -> pd.DataFrame:
+    """The component that saturates first leads, the callers that wait on it right after it."""
+    points = table.groupby("service")["saturation_multiplier"].first().fillna(math.inf)
+    cause = grid["component"].map(lambda c: causes.get(str(c), c))
+    grid = grid.assign(_point=cause.map(points), _waits=grid["component"].map(causes.__contains__))
+    ordered = grid.sort_values(["_point", "_waits", "component"])
+    return ordered.drop(columns=["_point", "_waits"]).reset_index(drop=True)
 
 
 def _cell(item: Any, cause: str | None, slo_p95_ms: float | None) -> str:
@@ -100,7 +102,7 @@ def _cell(item: Any, cause: str | None, slo_p95_ms: float | None) -> str:
     return text
 
 
-def workers_grid(table: pd.DataFrame) -> pd.DataFrame:
+def workers_grid(table: pd.DataFrame, causes: dict[str, str] | None = None) -> pd.DataFrame:
     """Workers needed for the p95 target per component and multiplier (where the plan had a
     target): "2 → 3", "2 (enough)", or "no count meets it" when the component's own time
     already breaks the target."""
@@ -119,7 +121,7 @@ def workers_grid(table: pd.DataFrame) -> pd.DataFrame:
                 cell = f"{have} → {int(need)}"  # type: ignore[arg-type]
             row[str(times(item.multiplier))] = cell
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _ordered(pd.DataFrame(rows), table, causes or {})
 
 
 def _finite(value: object) -> bool:

@@ -108,7 +108,7 @@ def latest_runs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[s
 
 def _dataset(run: dict[str, Any]) -> str:
     dataset_path = Path(str(run["params"].get("dataset", "")))
-    dataset = "/".join(dataset_path.parts[-2:])  # "demo/baseline": the name alone is often "data"
+    dataset = "/".join(dataset_path.parts[-2:])  # as the runner's dataset_label
     label = f" ({escape(run['label'])})" if run.get("label") else ""
     return f'<code title="{escape(str(dataset_path))}">{escape(dataset)}</code>{label}'
 

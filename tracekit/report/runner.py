@@ -192,9 +192,15 @@ def run_planned(
     return result
 
 
+def dataset_label(dataset: object) -> str:
+    """A dataset's folder as the index and page headers name it: its last two path parts
+    ("demo/workshop-day"; the name alone is often just "data" or "dataset")."""
+    return "/".join(Path(str(dataset)).parts[-2:])
+
+
 def page_title(plan: PlannedRun, findings: dict[str, Any]) -> tuple[str, PageHeader]:
     """The page's ``<title>`` and header: report, dataset, window and when it was generated."""
-    dataset = Path(str(plan.params.get("dataset", ""))).name
+    dataset = dataset_label(plan.params.get("dataset", ""))
     window = ""
     start, end = findings.get("window_start"), findings.get("window_end")
     if start and end:

@@ -78,7 +78,7 @@ def show_table(
         styler = styler.format(_guarded(chosen.get(column, _text)), subset=[column])
     text = [c for c in frame.columns if c not in chosen and frame[c].dtype == object]
     if text:  # names read from the left; numbers stay right-aligned to compare digits
-        styler = styler.set_properties(subset=text, **{"text-align": "left"})
+        styler = styler.set_properties(subset=pd.Index(text), **{"text-align": "left"})
     names = {str(k): str(v) for k, v in (labels or {}).items()}
     return styler.format_index(lambda name: escape(names.get(str(name), name)), axis=1)
 

@@ -93,6 +93,21 @@ class Window:
             scope=Markup(scope),
         )
 
+    def whole_buckets(
+        self, frame: pd.DataFrame, column: str, width: timedelta | float
+    ) -> pd.DataFrame:
+        """The rows of ``frame`` whose time bucket (``column`` to ``column`` + ``width``, a
+        timedelta or seconds) lies inside the window: a bucket cut by the window's edge holds
+        part of its traffic and would draw a drop that did not happen."""
+        if not isinstance(width, timedelta):
+            width = timedelta(seconds=float(width))
+        slack = width / 100  # a window starting 0.3 s into a 5-minute bucket still fills it
+        starts = pd.to_datetime(frame[column])
+        inside = (starts >= pd.Timestamp(self.start - slack)) & (
+            starts + width <= pd.Timestamp(self.end + slack)
+        )
+        return frame[inside]
+
     def findings(self) -> dict[str, object]:
         """The window as findings, for the page header and the index."""
         return {
