@@ -44,7 +44,8 @@ WINDOW_S = 300
 def make_week(path: Path, days: float) -> None:
     manifest = read_manifest(path)
     want = {"kind": "simulate", "scenario": "baseline", "seed": 1, "duration_s": days * 86400}
-    if any(all(src.get(k) == v for k, v in want.items()) for src in manifest["sources"]):
+    sources = [source.to_json() for source in manifest.sources]
+    if any(all(src.get(k) == v for k, v in want.items()) for src in sources):
         return
     started = time.perf_counter()
     result = simulate(
@@ -184,7 +185,7 @@ def main() -> None:
     path = Path(args.data) if args.data else Path(holder.name) / "week"  # type: ignore[union-attr]
     make_week(path, args.days)
     manifest = read_manifest(path)
-    spans = manifest["counts"]["spans"]
+    spans = manifest.counts["spans"]
     results: dict[str, float] = {}
     sql = timed(
         "window_metrics (DuckDB SQL)",

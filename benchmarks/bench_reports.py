@@ -71,7 +71,7 @@ def main() -> None:
                     start="2026-01-05T00:00:00Z",
                 )
                 write_spans(dataset, result.batches, source=result.source())
-            spans = read_manifest(dataset)["counts"]["spans"]
+            spans = read_manifest(dataset).counts["spans"]
             print(
                 f"{args.scenario}, {days:g} simulated day(s): {spans:,} spans "
                 f"(ready in {time.monotonic() - began:.1f} s)"

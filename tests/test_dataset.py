@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import tracekit
+import tracekit.dataset.keep
+import tracekit.dataset.staging
 from tests.spanrows import span, table
 from tracekit.dataset import dataset_files, read_manifest, write_spans
 from tracekit.errors import UserError
@@ -20,7 +22,7 @@ def dedup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     """Run a test with each way of finding the rows to keep: in memory (small writes) and with
     DuckDB from the key files (large ones)."""
     if request.param == "duckdb":
-        monkeypatch.setattr(tracekit.dataset, "_IN_MEMORY_KEYS", 0)
+        monkeypatch.setattr(tracekit.dataset.keep, "IN_MEMORY_KEYS", 0)
     return str(request.param)
 
 
@@ -44,9 +46,9 @@ def test_writes_hive_partitions_by_utc_date_and_counts_in_manifest(dataset: Path
     dates = sorted(p.name for p in dataset.glob("date=*"))
     assert dates == ["date=2024-03-01", "date=2024-03-02"]
     manifest = read_manifest(dataset)
-    assert manifest["counts"] == {"spans": 3, "files": 2}
-    assert manifest["sources"][0]["kind"] == "test"
-    assert manifest["sources"][0]["added"] == 3
+    assert manifest.counts == {"spans": 3, "files": 2}
+    assert manifest.sources[0].kind == "test"
+    assert manifest.sources[0].added == 3
     assert sum(pq.ParquetFile(f).metadata.num_rows for f in dataset_files(dataset)) == 3
 
 
@@ -88,15 +90,24 @@ def test_error_in_the_middle_of_the_batches_leaves_the_dataset_exactly_as_it_was
 
 def test_uncommitted_part_files_from_a_crash_are_ignored_and_swept(dataset: Path) -> None:
     write_spans(dataset, [table(two_day_rows()[:1])])
-    # What a crash between moving part files and replacing the manifest leaves behind.
+    # What a crash between moving part files and replacing the manifest leaves behind: files
+    # the manifest records as pending, and a staging folder.
     stray = dataset / "date=2024-03-01" / "part-crashed.parquet"
     pq.write_table(table([span("t9", "z", None, "ghost", 0, 5)]), stray)
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    manifest["pending"] = ["date=2024-03-01/part-crashed.parquet"]
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
     (dataset / ".staging-dead").mkdir()
+    # A file nobody recorded is not proven ours: it is never read and never deleted.
+    foreign = dataset / "date=2024-03-01" / "part-someone-elses.parquet"
+    pq.write_table(table([span("t8", "y", None, "ghost", 0, 5)]), foreign)
     con = tracekit.connect(dataset)
     assert con.execute("SELECT count(*) FROM spans WHERE service = 'ghost'").fetchone() == (0,)
     write_spans(dataset, [table(two_day_rows()[1:2])])
     assert not stray.exists()
     assert not (dataset / ".staging-dead").exists()
+    assert foreign.exists()
+    assert "pending" not in json.loads((dataset / "manifest.json").read_text())
 
 
 def test_batches_are_cast_to_the_schema_and_missing_columns_refused(dataset: Path) -> None:
@@ -132,13 +143,11 @@ def test_empty_dataset_has_every_view(dataset: Path) -> None:
     assert con.execute("SELECT count(*) FROM traces").fetchone() == (0,)
 
 
-def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
+def test_many_staging_files_keep_first_occurrences_in_order(
     dataset: Path, monkeypatch: pytest.MonkeyPatch, dedup: str
 ) -> None:
-    # 3 rows per staging file and 3 copy threads: the kept rows of 14 staging files are written
-    # by parallel threads, each into its own file per date
-    monkeypatch.setattr(tracekit.dataset, "_ROWS_PER_STAGING_FILE", 3)
-    monkeypatch.setattr(tracekit.dataset, "_COPY_THREADS", 3)
+    # 3 rows per staging file: the kept rows of 14 staging files go into one file per date
+    monkeypatch.setattr(tracekit.dataset.staging, "ROWS_PER_STAGING_FILE", 3)
     rows = [
         span(f"t{n // 4}", f"s{n}", None, "svc", n, 10, operation=f"first-{n}", day_offset=n % 2)
         for n in range(40)
@@ -159,10 +168,19 @@ def test_many_staging_files_copied_by_threads_keep_first_occurrences_in_order(
     assert stored == [(row["span_id"], first[row["span_id"]]) for row in by_start]
     assert sum(operation == "repeat" for _, operation in stored) == 7  # 21, 24, ..., 39
     files = dataset_files(dataset)
-    assert len(files) == 6  # 3 threads x 2 dates
-    for path in files:  # each file holds its rows in input order
-        starts = pq.read_table(path, columns=["start_time"]).column(0).to_pylist()
-        assert starts == sorted(starts)
+    assert len(files) == 2  # one per date
+    given = rows[:20] + repeats + rows[20:]
+    kept = [
+        row
+        for n, row in enumerate(given)
+        if row["span_id"] not in {earlier["span_id"] for earlier in given[:n]}
+    ]
+    for path in files:  # each file holds its date's rows in input order
+        stored_ids = pq.read_table(path, columns=["span_id"]).column(0).to_pylist()
+        day = path.split("date=")[1][:10]
+        assert stored_ids == [
+            row["span_id"] for row in kept if row["start_time"].date().isoformat() == day
+        ]
 
 
 def test_both_ways_of_deduplicating_keep_the_same_rows(
@@ -170,7 +188,7 @@ def test_both_ways_of_deduplicating_keep_the_same_rows(
 ) -> None:
     # ids that would run into each other if simply joined ("a/b" + "c" and "a" + "b/c"), keys
     # repeated within and across staging files, and keys stored on both dates
-    monkeypatch.setattr(tracekit.dataset, "_ROWS_PER_STAGING_FILE", 4)
+    monkeypatch.setattr(tracekit.dataset.staging, "ROWS_PER_STAGING_FILE", 4)
     write_spans(dataset, [table([span("t1", "a", None, "svc", 0, 10)])])
     write_spans(dataset, [table([span("t9", "z", None, "svc", 5, 10, day_offset=1)])])
     ids = [("a/b", "c"), ("a", "b/c"), ("t1", "a"), ("t9", "z"), ("a/b", "c"), ("t2", "b")]
@@ -180,11 +198,13 @@ def test_both_ways_of_deduplicating_keep_the_same_rows(
     ]
     keys = []
     for threshold in (10**6, 0):  # in memory, then DuckDB
-        monkeypatch.setattr(tracekit.dataset, "_IN_MEMORY_KEYS", threshold)
+        monkeypatch.setattr(tracekit.dataset.keep, "IN_MEMORY_KEYS", threshold)
         root, manifest = tracekit.dataset.open_dataset(dataset)
         staging = dataset / "scratch"
-        offered, staged = tracekit.dataset._stage([table(rows[:7]), table(rows[7:])], staging)
-        kept = tracekit.dataset._rows_to_keep(root, manifest, staged, offered, staging)
+        offered, staged = tracekit.dataset.staging.stage(
+            [table(rows[:7]), table(rows[7:])], staging
+        )
+        kept = tracekit.dataset.keep.rows_to_keep(root, manifest, staged, offered, staging)
         keys.append({Path(stem).name: rows.tolist() for stem, rows in kept.items()})
         shutil.rmtree(staging)
     assert keys[0] == keys[1]

@@ -28,8 +28,8 @@ def test_demo_simulates_reports_and_reuses_its_data(tmp_path: Path) -> None:
     dataset = tmp_path / "data" / "tiny"
     truth = json.loads((tmp_path / "data" / "tiny.truth.json").read_text())
     manifest = read_manifest(dataset)
-    assert manifest["counts"]["spans"] > 0
-    assert manifest["sources"][0]["scenario"] == "queue-loss"
+    assert manifest.counts["spans"] > 0
+    assert manifest.sources[0].details["scenario"] == "queue-loss"
     assert truth["scenario"] == "queue-loss" and truth["orders"] > 0
     assert index.exists() and "tiny" in index.read_text()
     assert results[0].html.exists()

@@ -151,10 +151,10 @@ def test_export_yields_exactly_the_simulated_spans(
     before = read_manifest(out)
     again = _export(jaeger.query_url, out, "--api", api, "--limit", "100")
     assert again["chunks"] == 0 and again["spans"] == 0  # the manifest says it is all there
-    assert read_manifest(out)["files"] == before["files"]
+    assert read_manifest(out).files == before.files
     refreshed = _export(jaeger.query_url, out, "--api", api, "--limit", "100", "--refresh")
     assert refreshed["spans"] == hour.truth.num_rows and refreshed["added"] == 0
-    assert read_manifest(out)["files"] == before["files"]
+    assert read_manifest(out).files == before.files
     _exact(out, hour.truth)
 
 
@@ -226,8 +226,8 @@ def test_killed_export_resumes_without_loss_or_duplicates(
     done: list = []
     while time.monotonic() < deadline and process.poll() is None:
         if (out / "manifest.json").exists():
-            sources = read_manifest(out).get("export", {}).get("sources", {})
-            done = [iv for entry in sources.values() for iv in entry.get("done_us", [])]
+            sources = read_manifest(out).export
+            done = [iv for entry in sources.values() for iv in entry.done_us]
             if done:
                 break
         time.sleep(0.05)

@@ -8,6 +8,7 @@ import msgspec
 import pyarrow as pa
 import pytest
 
+from tracekit.dataset import Manifest
 from tracekit.errors import UserError
 from tracekit.export.api import V3Api
 from tracekit.export.client import ClientOptions, JaegerClient, safe_url
@@ -65,12 +66,12 @@ def test_interval_arithmetic() -> None:
 
 
 def test_progress_state_merges_and_keeps_recent_data_open() -> None:
-    manifest: dict = {}
+    manifest = Manifest()
     key = source_key("http://jaeger:16686", [])
     mark_done(key, (0, 99), {"spans": 5})(manifest)
     mark_done(key, (100, 199), {"spans": 7})(manifest)
     assert done_intervals(manifest, key) == [(0, 199)]
-    assert manifest["export"]["sources"][key]["totals"]["spans"] == 12
+    assert manifest.export[key].totals["spans"] == 12
     # A chunk ending a minute ago with a five-minute overlap is not final yet.
     now = 10 * HOUR
     assert settled((now - HOUR, now - 60_000_000), 300_000_000, now=now) == (

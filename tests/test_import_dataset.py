@@ -29,9 +29,12 @@ def test_import_twice_adds_nothing(tmp_path, capsys):
         entry for entry in snapshot(dataset)[1] if entry[0].endswith(".parquet")
     ] == parts_before
     manifest = read_manifest(dataset)
-    assert manifest["counts"]["spans"] == 2
-    assert [source["added"] for source in manifest["sources"]] == [2, 0]
-    assert [entry["format"] for entry in manifest["sources"][0]["files"]] == ["jaeger", "otlp"]
+    assert manifest.counts["spans"] == 2
+    assert [source.added for source in manifest.sources] == [2, 0]
+    assert [entry["format"] for entry in manifest.sources[0].details["files"]] == [
+        "jaeger",
+        "otlp",
+    ]
 
 
 def _self_time_cases():

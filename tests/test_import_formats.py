@@ -182,9 +182,9 @@ def test_stdin_and_gzip_through_the_cli(tmp_path):
     )
     assert done.returncode == 0, done.stderr.decode()
     assert b"2 spans read, 2 added, 0 duplicates skipped" in done.stdout
-    (source,) = read_manifest(dataset)["sources"]
-    assert source["files"][0]["path"] == "<stdin>"
-    assert source["files"][0]["format"] == "otlp+gzip"
+    (source,) = read_manifest(dataset).sources
+    assert source.details["files"][0]["path"] == "<stdin>"
+    assert source.details["files"][0]["format"] == "otlp+gzip"
 
 
 def test_many_traces_split_into_bounded_batches(monkeypatch):

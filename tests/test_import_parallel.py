@@ -48,7 +48,7 @@ def test_workers_give_the_same_dataset(tmp_path, capsys):
         assert code == 0, err
         assert "10 spans read, 10 added, 0 duplicates skipped" in out
         results[jobs] = _rows(dataset)
-        files = read_manifest(dataset)["sources"][0]["files"]
+        files = read_manifest(dataset).sources[0].details["files"]
         assert [entry["format"] for entry in files] == ["jaeger"] * 4 + ["otlp"]
     assert results["1"] == results["2"]
     assert len(results["1"]) == 10
@@ -98,7 +98,7 @@ def test_worker_skip_reports(tmp_path, capsys):
     assert code == 0, err
     assert err.count("skipped 1 span") == 1
     assert "7 spans read, 7 added" in out
-    files = read_manifest(dataset)["sources"][0]["files"]
+    files = read_manifest(dataset).sources[0].details["files"]
     assert [entry["skipped"] for entry in files] == [0, 1, 0]
     assert json.loads(json.dumps(files))[1]["path"].endswith("missing-process.json")
 

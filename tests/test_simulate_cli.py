@@ -95,11 +95,11 @@ def test_console_script_writes_dataset_and_truth(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     truth = json.loads(truth_file.read_text())
     assert truth["scenario"] == "queue-loss" and truth["seed"] == 4
-    source = read_manifest(out)["sources"][0]
-    assert source["kind"] == "simulate" and source["start"] == "2026-01-05T09:00:00Z"
+    source = read_manifest(out).sources[0]
+    assert source.kind == "simulate" and source.details["start"] == "2026-01-05T09:00:00Z"
     con = tracekit.connect(out)
     spans, first = con.execute("SELECT count(*), min(start_time) FROM spans").fetchone()
-    assert spans == source["spans"] and f"{spans} spans" in proc.stdout
+    assert spans == source.spans and f"{spans} spans" in proc.stdout
     assert first.isoformat() >= "2026-01-05T09:00:00"
     servers = dict(
         con.execute(

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+import weakref
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracekit.dataset import dataset_files, open_dataset
+from tracekit.dataset import SPANS, Manifest, open_dataset, table_files
+from tracekit.per_trace import PER_TRACE_VIEWS
 from tracekit.schema import DUCKDB_COLUMNS
 from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
 
 if TYPE_CHECKING:
     import duckdb
+
+MEMORY_LIMIT_ENV = "TRACEKIT_MEMORY_LIMIT"
+# The default memory budget of a connection: this share of the machine's memory. DuckDB's own
+# default is 80%, which leaves a report's kernel and the browser little room; queries spill to a
+# private folder beyond the budget instead of failing.
+DEFAULT_MEMORY_SHARE = 0.5
 
 
 def connect(
@@ -21,6 +33,13 @@ def connect(
 
     The views (``spans``, ``traces``, ``critical_path``, ``dependencies``, ...) are defined by the
     ``tracekit/sql/views/*.sql`` files, run in name order over ``span_rows``, the stored rows.
+    The per-trace ones (``tracekit.per_trace.PER_TRACE_VIEWS``) then read the results stored
+    when the spans were written, so a query pays only for reading them; on a dataset written by
+    an older tracekit they are computed by the same SQL at query time.
+
+    ``memory_limit`` (e.g. ``"4GB"``; default ``$TRACEKIT_MEMORY_LIMIT``, else half the
+    machine's memory) bounds what DuckDB holds; beyond it, queries spill to a private temporary
+    folder, removed when the connection is gone.
 
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
@@ -28,26 +47,112 @@ def connect(
     import duckdb  # here, not at import: the importers' worker processes never need it
 
     root, manifest = open_dataset(dataset)
-    con = duckdb.connect()
-    if memory_limit:
-        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    spill = tempfile.mkdtemp(prefix="tracekit-spill-")
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or default_memory_limit(),
+        "temp_directory": spill,
+    }
     if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    files = dataset_files(root, manifest)
-    if files:
-        listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
-        con.execute(
-            deferred(
-                "CREATE VIEW span_rows AS SELECT * EXCLUDE (date) FROM "
-                f"read_parquet({listing}, hive_partitioning = true)"
-            )
-        )
-    else:
+        config["threads"] = int(threads)
+    try:
+        con = duckdb.connect(config=config)
+    except duckdb.Error as exc:
+        shutil.rmtree(spill, ignore_errors=True)
+        from tracekit.errors import UserError
+
+        raise UserError(f"memory limit {config['memory_limit']!r}: {exc}") from exc
+    weakref.finalize(con, shutil.rmtree, spill, True)
+    _span_views(con, root, manifest)
+    create_views(con)
+    if manifest.derived:
+        _stored_results(con, root, manifest)
+    return con
+
+
+def default_memory_limit() -> str:
+    """Half the machine's physical memory, as DuckDB spells a size."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "4GB"
+    return f"{max(1, int(total * DEFAULT_MEMORY_SHARE) // 2**20)}MB"
+
+
+def _span_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
+    """``span_rows`` (the stored spans) and, where the files hold self times, ``stored_spans``
+    (the same rows with self_us, which the ``spans`` view then reads). Each public view reads a
+    ``stored_*`` one, so that ``restrict_to_traces`` can narrow it."""
+    files = table_files(root, SPANS, manifest)
+    if not files:
         columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
         con.execute(f"CREATE TEMP TABLE span_rows_empty ({columns})")
-        con.execute("CREATE VIEW span_rows AS SELECT * FROM span_rows_empty")
-    create_views(con)
-    return con
+        con.execute("CREATE VIEW stored_span_rows AS SELECT * FROM span_rows_empty")
+    else:
+        source = f"read_parquet({_list(files)}, hive_partitioning = true)"
+        if manifest.derived:
+            con.execute(
+                deferred(
+                    "CREATE VIEW stored_span_rows AS "
+                    f"SELECT * EXCLUDE (date, self_us) FROM {source}"
+                )
+            )
+            con.execute(
+                deferred(f"CREATE VIEW stored_spans AS SELECT * EXCLUDE (date) FROM {source}")
+            )
+        else:
+            con.execute(
+                deferred(f"CREATE VIEW stored_span_rows AS SELECT * EXCLUDE (date) FROM {source}")
+            )
+    con.execute(deferred("CREATE VIEW span_rows AS SELECT * FROM stored_span_rows"))
+
+
+def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
+    """Point ``spans`` and every stored per-trace view at the stored files. Views defined on top
+    of them bind when first queried (DEFER_BINDING), so they read these."""
+    if table_files(root, SPANS, manifest):
+        con.execute(deferred("CREATE OR REPLACE VIEW spans AS SELECT * FROM stored_spans"))
+    for name in stored_views(root, manifest):
+        files = table_files(root, name, manifest)
+        con.execute(
+            deferred(f"CREATE VIEW stored_{name} AS SELECT * FROM read_parquet({_list(files)})")
+        )
+        con.execute(deferred(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM stored_{name}"))
+
+
+def stored_views(root: Path, manifest: Manifest) -> list[str]:
+    """The per-trace views whose results the dataset stores (read, not computed, by queries)."""
+    if not manifest.derived:
+        return []
+    return [name for name in PER_TRACE_VIEWS if manifest.table_files(name)]
+
+
+def restrict_to_traces(
+    con: duckdb.DuckDBPyConnection, traces: str, *, since: datetime | None = None
+) -> None:
+    """Narrow every view of ``con`` to the traces whose ids the table ``traces`` holds (a
+    report window): ``span_rows``, ``spans`` and the stored per-trace views read only those, and
+    every view built on them follows. ``since``, when given, is the earliest trace start: spans
+    starting before it are skipped without looking them up (their row groups are not read).
+    """
+    names = [
+        name
+        for (name,) in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'stored%'"
+        ).fetchall()
+    ]
+    for stored in names:
+        public = "span_rows" if stored == "stored_span_rows" else stored.removeprefix("stored_")
+        time_filter = ""
+        if since is not None and public in ("span_rows", "spans"):
+            time_filter = f"start_time >= TIMESTAMP {quote_literal(str(since))} AND "
+        con.execute(
+            f"CREATE OR REPLACE VIEW {public} AS SELECT * FROM {stored} "
+            f"WHERE {time_filter}trace_id IN (SELECT trace_id FROM {quote_ident(traces)})"
+        )
+
+
+def _list(paths: list[str]) -> str:
+    return "[" + ", ".join(quote_literal(path) for path in paths) + "]"
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:

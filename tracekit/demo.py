@@ -91,8 +91,8 @@ def _ensure_simulated(
 
     wanted = {"scenario": demo.scenario, "seed": seed, "duration_s": hours * 3600}
     if (dataset / MANIFEST).exists():
-        sources = read_manifest(dataset)["sources"]
-        if any(all(src.get(k) == v for k, v in wanted.items()) for src in sources):
+        sources = read_manifest(dataset).sources
+        if any(all(src.details.get(k) == v for k, v in wanted.items()) for src in sources):
             echo(f"simulate {demo.name}: reusing {dataset}")
             return
         shutil.rmtree(dataset)  # a demo dataset made with other settings: make it anew

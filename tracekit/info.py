@@ -25,9 +25,9 @@ def dataset_info(dataset: str | os.PathLike[str]) -> dict[str, Any]:
         con.close()
     return {
         "dataset": str(root),
-        "schema_version": manifest["schema_version"],
-        "files": manifest["counts"]["files"],
+        "schema_version": manifest.schema_version,
+        "files": manifest.counts["files"],
         "totals": totals,
         "services": services,
-        "sources": len(manifest["sources"]),
+        "sources": len(manifest.sources),
     }

@@ -10,7 +10,9 @@ import re
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+# 1: span rows only. 2: span files also hold each span's self_us, and per-trace results
+# (tracekit.per_trace) are stored beside them.
+SCHEMA_VERSION = 2
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("OK", "ERROR", "UNSET")
@@ -40,6 +42,10 @@ SPAN_SCHEMA = pa.schema(
 )
 
 COLUMNS = tuple(SPAN_SCHEMA.names)
+
+# What a dataset's span files hold: the span schema plus each span's self time (its duration
+# minus the union of its children's intervals clipped to it), computed per trace when written.
+STORED_SPAN_SCHEMA = SPAN_SCHEMA.append(pa.field("self_us", pa.int64()))
 
 # The same schema as DuckDB column definitions, for SQL that builds span rows.
 DUCKDB_COLUMNS = {

@@ -25,6 +25,8 @@ COMMANDS = {
     "capacity": "capacity",
     "report": "report",
     "demo": "demo",
+    "upgrade": "upgrade",
+    "repair": "repair",
 }
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracekit.dataset import read_manifest, update_manifest, write_spans
+from tracekit.dataset import Manifest, Source, read_manifest, update_manifest, write_spans
 from tracekit.errors import UserError
 from tracekit.export.api import ClassicApi, SearchResult, TraceDoc, V3Api, choose_api
 from tracekit.export.client import JaegerClient
@@ -385,7 +385,7 @@ class _Pipeline:
             for chunk, table in group
         ]
 
-        def update(manifest: dict[str, Any]) -> None:
+        def update(manifest: Manifest) -> None:
             for change in updates:
                 change(manifest)
 
@@ -423,21 +423,17 @@ def _record_run(
         **{name: totals.get(name, 0) for name in COUNT_NAMES},
     }
 
-    def change(manifest: dict[str, Any]) -> None:
-        entry = (
-            manifest.setdefault("export", {})
-            .setdefault("sources", {})
-            .setdefault(key, {"done_us": []})
-        )
-        entry["runs"] = (entry.get("runs", []) + [run])[-MAX_RUNS_KEPT:]
-        manifest.setdefault("sources", []).append(
-            {
-                "kind": "export",
-                "source": key,
-                "spans": run["spans"],
-                "added": run["added"],
-                "at": run["at"],
-            }
+    def change(manifest: Manifest) -> None:
+        entry = manifest.export_source(key)
+        entry.runs = (entry.runs + [run])[-MAX_RUNS_KEPT:]
+        manifest.record_source(
+            Source(
+                kind="export",
+                spans=totals.get("spans", 0),
+                added=totals.get("added", 0),
+                at=str(run["at"]),
+                details={"source": key},
+            )
         )
 
     update_manifest(options.out, change)

@@ -1,9 +1,9 @@
 """Export progress kept in the dataset manifest, committed together with the spans it describes.
 
-``manifest["export"]["sources"][KEY]`` records, per Jaeger URL and service selection, the time
-intervals whose spans are stored (closed microsecond intervals, merged). A chunk's interval is
-added in the same atomic manifest write that commits its spans, so an interrupted export keeps
-exactly the finished chunks, and a rerun asks Jaeger only for what is missing.
+``manifest.export[KEY]`` (an ``ExportSource``) records, per Jaeger URL and service selection,
+the time intervals whose spans are stored (closed microsecond intervals, merged). A chunk's
+interval is added in the same atomic manifest write that commits its spans, so an interrupted
+export keeps exactly the finished chunks, and a rerun asks Jaeger only for what is missing.
 
 Recent data is not final: spans still arrive for traces that started a moment ago. So a chunk
 counts as done only up to ``exported_at - overlap``; the next run fetches the tail again and
@@ -12,9 +12,9 @@ the dataset's (trace_id, span_id) dedup keeps whatever it already has.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
+from tracekit.dataset import Manifest
 from tracekit.export.window import Interval, format_us, merge, now_us
 
 
@@ -28,10 +28,10 @@ def source_key(display_url: str, services: Sequence[str]) -> str:
     return f"{display_url} services={selection}"
 
 
-def done_intervals(manifest: dict[str, Any], key: str) -> list[Interval]:
+def done_intervals(manifest: Manifest, key: str) -> list[Interval]:
     """The intervals already exported for `key`."""
-    entry = manifest.get("export", {}).get("sources", {}).get(key, {})
-    return [(int(start), int(end)) for start, end in entry.get("done_us", [])]
+    entry = manifest.export.get(key)
+    return [] if entry is None else list(entry.done_us)
 
 
 def settled(interval: Interval, overlap_us: int, now: int | None = None) -> Interval | None:
@@ -43,21 +43,18 @@ def settled(interval: Interval, overlap_us: int, now: int | None = None) -> Inte
 
 
 def mark_done(
-    key: str, interval: Interval | None, summary: dict[str, Any]
-) -> Callable[[dict[str, Any]], None]:
+    key: str, interval: Interval | None, summary: Mapping[str, int]
+) -> Callable[[Manifest], None]:
     """A manifest_update for write_spans: add `interval` to `key`'s done set, record counts."""
 
-    def update(manifest: dict[str, Any]) -> None:
-        sources = manifest.setdefault("export", {}).setdefault("sources", {})
-        entry = sources.setdefault(key, {"done_us": []})
-        done = done_intervals(manifest, key)
+    def update(manifest: Manifest) -> None:
+        entry = manifest.export_source(key)
+        done = list(entry.done_us)
         if interval is not None:
             done.append(interval)
-        entry["done_us"] = [list(pair) for pair in merge(done)]
-        entry["done"] = [[format_us(start), format_us(end)] for start, end in merge(done)]
-        totals = entry.setdefault("totals", {})
-        for name, value in summary.items():
-            totals[name] = totals.get(name, 0) + value
-        entry["last_chunk"] = None if interval is None else [format_us(v) for v in interval]
+        entry.done_us = merge(done)
+        entry.done = [[format_us(start), format_us(end)] for start, end in entry.done_us]
+        entry.totals.update(summary)
+        entry.last_chunk = None if interval is None else [format_us(v) for v in interval]
 
     return update

@@ -1,8 +1,9 @@
 """The report window: a tracekit connection whose views see only the traces a report is about.
 
-Every view of ``tracekit.connect`` reads ``span_rows``; the window copies the chosen traces into
-a temporary table and points ``span_rows`` at it, so ``spans``, ``traces``, ``critical_path``,
-``bottlenecks`` ... all answer for the window (and faster, from memory, than from Parquet).
+The window's trace ids are picked from the stored trace summaries (``traces``) into a small
+table, and ``tracekit.connect.restrict_to_traces`` narrows ``span_rows``, ``spans`` and every
+stored per-trace view to them, so ``traces``, ``critical_path``, ``bottlenecks`` ... all answer
+for the window. Nothing is copied: a window of weeks costs memory only for what a query needs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
-from tracekit.connect import connect
+from tracekit.connect import connect, restrict_to_traces
 from tracekit.errors import UserError
 from tracekit.report.escape import Markup
 from tracekit.report.params import ReportParams
@@ -150,10 +151,12 @@ def open_window(params: ReportParams) -> Window:
         load_sql("report/window_traces.sql"),
         {"start": start, "end": end, "services": list(params.services)},
     )
-    con.execute("CREATE OR REPLACE VIEW span_rows AS SELECT * FROM report_window_spans")
-    spans, traces = con.execute(
-        "SELECT count(*), count(DISTINCT trace_id) FROM report_window_spans"
+    spans, traces, everything = con.execute(
+        "SELECT coalesce(sum(span_count), 0)::BIGINT, count(*), "
+        "count(*) = (SELECT count(*) FROM traces) FROM report_window_traces"
     ).fetchall()[0]
+    if not everything:
+        restrict_to_traces(con, "report_window_traces", since=start)
     if not spans:
         scope = f" touching {', '.join(params.services)}" if params.services else ""
         raise UserError(
