@@ -16,12 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pandas as pd
 
 from tracekit.errors import UserError
 from tracekit.report.params import ReportParams
 from tracekit.report.prose import Prose, count, length, period, say
 from tracekit.report.window import Window, open_window
+from tracekit.sqlfiles import load_sql
 
 
 @dataclass
@@ -101,3 +104,26 @@ def side_by_side(
     for value in values:
         merged[f"{value}_change"] = merged[f"{value}_after"] - merged[f"{value}_before"]
     return merged
+
+
+def entry_durations(con: duckdb.DuckDBPyConnection, service: str, operation: str) -> np.ndarray:
+    """The durations (ms) of the window's requests entering at ``service`` ``operation``."""
+    rows = con.execute(
+        load_sql("report/entry_durations.sql"), {"service": service, "operation": operation}
+    ).fetchall()
+    return np.array([row[0] for row in rows], dtype=float)
+
+
+def p95_moved(before: np.ndarray, after: np.ndarray, *, resamples: int = 400) -> bool:
+    """Did the p95 move by more than the noise of the samples? The 95% bootstrap interval of
+    ``p95(after) - p95(before)`` must exclude zero. Two halves of one steady hour of the
+    simulator (~450 requests each) differ by 10-30% in p95 by chance alone; this keeps such
+    a difference from being called faster or slower. The resampling is seeded: the same windows
+    give the same verdict."""
+    if len(before) < 20 or len(after) < 20:
+        return False
+    rng = np.random.default_rng(0)
+    left = np.quantile(rng.choice(before, (resamples, len(before))), 0.95, axis=1)
+    right = np.quantile(rng.choice(after, (resamples, len(after))), 0.95, axis=1)
+    low, high = np.quantile(right - left, [0.025, 0.975])
+    return bool(low > 0 or high < 0)
