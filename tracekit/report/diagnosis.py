@@ -4,7 +4,10 @@ The bottlenecks view ranks services by their share of the critical path; what to
 first one depends on where its time goes. When a large part of it is waiting in front of the
 service (callers queueing for a free worker: the view's ``wait_share``), it is **saturated**
 and more workers help; when it is its own work, it is **slow** and only faster work helps
-(fewer calls, a cache, better code or hardware).
+(fewer calls, a cache, better code or hardware). When its spans themselves record waiting
+(events naming a lock or a wait, as HotROD's mysql logs "Waiting for lock behind 2 transactions"),
+its own time is **contended**: one at a time behind a lock or a pool inside it, which neither
+more workers nor faster code cure until the contention goes.
 
 >>> table = bottleneck_table(window.con)  # doctest: +SKIP
 >>> diagnose(table).state                 # doctest: +SKIP
@@ -26,8 +29,10 @@ from tracekit.sqlfiles import load_sql
 # its busiest windows); half of that marks a service starting to queue.
 SATURATED_WAIT_SHARE = 0.20
 QUEUEING_WAIT_SHARE = 0.10
+# A fifth of a service's spans saying they waited inside: contention, not a rare retry.
+CONTENDED_SPAN_SHARE = 0.20
 
-State = Literal["saturated", "queueing", "slow"]
+State = Literal["saturated", "queueing", "contended", "slow"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Diagnosis:
     wait_share: float
     own_p95_ms: float | None
     wait_p95_ms: float | None
+    inner_wait_share: float = 0.0  # share of its spans recording a wait inside them
+    inner_wait_event: str | None = None  # the most common such event name
 
 
 def bottleneck_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -59,17 +66,27 @@ def bottleneck_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return table.drop(columns=["own_p95_us", "wait_p95_us"])
 
 
-def diagnose(table: pd.DataFrame) -> Diagnosis | None:
-    """The diagnosis of the table's rank-1 service; None for an empty table."""
+def inner_waits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per service whose spans record waiting inside them: span_share, example_event."""
+    return con.sql(load_sql("report/inner_waits.sql")).df()
+
+
+def diagnose(table: pd.DataFrame, inner: pd.DataFrame | None = None) -> Diagnosis | None:
+    """The diagnosis of the table's rank-1 service (``inner``: :func:`inner_waits`); None for
+    an empty table."""
     if table.empty:
         return None
     top = table.sort_values("rank").iloc[0]
     wait_share = float(top["wait_share"]) if pd.notna(top["wait_share"]) else 0.0
+    waits = inner[inner["service"] == top["service"]] if inner is not None else pd.DataFrame()
+    inner_share = float(waits["span_share"].iloc[0]) if len(waits) else 0.0
     state: State = (
         "saturated"
         if wait_share >= SATURATED_WAIT_SHARE
         else "queueing"
         if wait_share >= QUEUEING_WAIT_SHARE
+        else "contended"
+        if inner_share >= CONTENDED_SPAN_SHARE
         else "slow"
     )
     return Diagnosis(
@@ -80,6 +97,8 @@ def diagnose(table: pd.DataFrame) -> Diagnosis | None:
         wait_share=wait_share,
         own_p95_ms=_number(top.get("own_p95_ms")),
         wait_p95_ms=_number(top.get("wait_p95_ms")),
+        inner_wait_share=inner_share,
+        inner_wait_event=str(waits["example_event"].iloc[0]) if len(waits) else None,
     )
 
 
