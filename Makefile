@@ -4,17 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY := $(BIN)/python
+LOCK := requirements/lock.txt
+# The dataset the notebooks' `parameters` cells default to (relative to notebooks/); `make lab`
+# makes it with `tracekit demo` when missing. Empty: open JupyterLab without it.
+LAB_DATA ?= data/demo/workshop-day/manifest.json
+# More `jupyter lab` options, e.g. LAB_ARGS="--no-browser --port 8890".
+LAB_ARGS ?=
 
-.PHONY: install demo test lint lab jaeger-up jaeger-down clean
+.PHONY: install lock demo test lint lab jaeger-up jaeger-down clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lab]'
-	$(PY) -m ipykernel install --prefix $(VENV) --name tracekit --display-name "tracekit (.venv)" >/dev/null
+$(STAMP): pyproject.toml setup.py $(LOCK) scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
 	touch $(STAMP)
+
+# Re-pin the dependencies after changing them (UPGRADE=1: newest releases); see scripts/lock.sh.
+lock:
+	scripts/lock.sh
 
 demo: install
 	$(BIN)/tracekit demo
@@ -27,8 +34,17 @@ lint: install
 	$(BIN)/ruff format --check tracekit tests benchmarks scripts notebooks
 	$(BIN)/mypy
 
-lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# Only the project's kernel is offered (notebooks saved with "python3" get it too, by language);
+# JUPYTER_PATH puts this venv's kernelspec before any user-level one of the same name.
+# --allow-root: containers run as root, and Jupyter refuses root without it.
+lab: install $(LAB_DATA)
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab --notebook-dir=notebooks \
+		--allow-root --KernelSpecManager.allowed_kernelspecs=tracekit \
+		--MappingKernelManager.default_kernel_name=tracekit $(LAB_ARGS)
+
+$(LAB_DATA): | install
+	@echo "make lab: making the demo datasets the notebooks open by default (tracekit demo, a few minutes)"
+	$(BIN)/tracekit demo
 
 jaeger-up: install
 	$(PY) scripts/jaeger.py up

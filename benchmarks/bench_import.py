@@ -18,11 +18,8 @@ peak at FILES files / at SMALL files).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,90 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from jaeger_gen import write_responses  # noqa: E402
+from measure import machine, measure  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-# Runs a command and reports its usage: CPU from getrusage(RUSAGE_CHILDREN) (worker processes
-# are waited for by the command, so their time is included) and the peaks of the summed RSS and
-# of the summed PSS of the whole process tree, sampled every 50 ms from /proc (ru_maxrss alone
-# would give only the largest single process). PSS (proportional set size) counts a page shared by
-# n processes as 1/n in each: summed RSS counts the libraries that worker processes all map (about
-# 80 MB of pyarrow, numpy, pandas) once per process, PSS once in all.
-WRAPPER = """
-import json, os, resource, subprocess, sys, time
-
-def tree_rss(root):
-    parents = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as handle:
-                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in tree:
-                tree.add(pid)
-                frontier.append(pid)
-    rss = pss = 0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as handle:
-                for line in handle:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
-        except OSError:
-            pass
-    return rss, pss
-
-start = time.perf_counter()
-child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-peak = peak_pss = 0
-while child.poll() is None:
-    rss, pss = tree_rss(child.pid)
-    peak, peak_pss = max(peak, rss), max(peak_pss, pss)
-    time.sleep(0.05)
-wall = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": child.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-                  "peak_mb": max(peak, usage.ru_maxrss) / 1024,
-                  "peak_pss_mb": max(peak_pss, 1) / 1024}))
-"""
-
-
-def measure(command: list[str]) -> dict[str, float]:
-    """Wall seconds, CPU seconds and peak RSS and PSS (MB) of one command in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *command], check=True, capture_output=True, text=True
-    )
-    result = json.loads(out.stdout)
-    if result["rc"]:
-        raise SystemExit(f"command failed ({result['rc']}): {' '.join(command[:4])} ...")
-    return result
-
-
-def machine() -> str:
-    """One line describing the machine the figures come from."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}; load average at start "
-        f"{load:.1f}"
-    )
 
 
 def main() -> None:

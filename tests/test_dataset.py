@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -204,7 +205,9 @@ def test_both_ways_of_deduplicating_keep_the_same_rows(
         offered, staged = tracekit.dataset.staging.stage(
             [table(rows[:7]), table(rows[7:])], staging
         )
-        kept = tracekit.dataset.keep.rows_to_keep(root, manifest, staged, offered, staging)
+        con = duckdb.connect()
+        kept = tracekit.dataset.keep.rows_to_keep(root, manifest, staged, offered, con)
+        con.close()
         keys.append({Path(stem).name: rows.tolist() for stem, rows in kept.items()})
         shutil.rmtree(staging)
     assert keys[0] == keys[1]

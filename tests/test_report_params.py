@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli import run
+from tests.cli import assert_user_error, run
 from tracekit.errors import UserError
 from tracekit.report.params import coerce_param, parse_duration, validate_params
 from tracekit.report.runner import plan_reports
@@ -59,6 +59,17 @@ def test_parse_duration_rejects(text: str) -> None:
         ({"slo_p95_ms": 0}, "parameter slo_p95_ms"),
         ({"slo_p95_ms": "fast"}, "parameter slo_p95_ms"),
         ({"flow": "no-such-flow"}, "parameter flow: unknown flow"),
+        # issue #13 item 7 / #17: each ended in an OverflowError or a failed kernel run
+        ({"since": "99999999999d"}, "parameter since"),
+        ({"end": "9999-12-31T23:59:59-14:00"}, "parameter end"),
+        ({"start": "0001-01-01T00:00:00+14:00"}, "parameter start"),
+        ({"slo_p95_ms": float("nan")}, "parameter slo_p95_ms"),
+        ({"slo_p95_ms": float("inf")}, "parameter slo_p95_ms"),
+        ({"slo_p95_ms": 1e308}, "parameter slo_p95_ms"),
+        ({"multipliers": [1, float("nan")]}, "parameter multipliers"),
+        ({"multipliers": [float("inf")]}, "parameter multipliers"),
+        ({"multipliers": [1e308]}, "parameter multipliers"),
+        ({"services": ["mes", "crmm"]}, "parameter services: 'crmm' not in"),
     ],
 )
 def test_validate_params_rejects(small: Path, kwargs: dict[str, Any], message: str) -> None:
@@ -172,3 +183,41 @@ def test_cli_wrong_parameter_exits_2_in_one_line_before_running(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not out.exists(), "nothing may be written for a rejected run"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("services", "foo", "parameter services: 'foo' not in"),
+        ("slo_p95_ms", "nan", "parameter slo_p95_ms"),
+        ("slo_p95_ms", "inf", "parameter slo_p95_ms"),
+        ("slo_p95_ms", "1e308", "parameter slo_p95_ms"),
+        ("multipliers", "1,1e308", "parameter multipliers"),
+        ("since", "99999999999d", "parameter since"),
+        ("end", "9999-12-31T23:59:59-14:00", "parameter end"),
+    ],
+)
+def test_cli_refuses_before_a_kernel_starts(
+    small: Path, tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    out = tmp_path / "reports"
+    proc = run("report", "capacity", "--data", str(small), "--out", str(out), "-p", name, value)
+    assert_user_error(proc, "report capacity", message)
+    assert not out.exists() or not any(out.rglob("run.json")), "a failed run was left behind"
+
+
+def test_unknown_service_names_the_known_ones(small: Path) -> None:
+    with pytest.raises(UserError) as caught:
+        validate_params(dataset=small, services=["shop-api", "nope"])
+    assert "'nope'" in str(caught.value) and "'shop-api'" not in str(caught.value)
+    assert "mes-api" in str(caught.value)  # the known services, to pick from
+
+
+def test_memory_limit_reaches_the_report_window(small: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TRACEKIT_MEMORY_LIMIT", "700MB")
+    window = open_window(validate_params(dataset=small))
+    (limit,) = window.con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    assert limit == "667.5 MiB"  # 700 MB in DuckDB's binary units
+    monkeypatch.setenv("TRACEKIT_MEMORY_LIMIT", "plenty")
+    with pytest.raises(UserError, match="TRACEKIT_MEMORY_LIMIT"):
+        validate_params(dataset=small)

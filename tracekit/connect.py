@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import weakref
@@ -14,7 +13,8 @@ from typing import TYPE_CHECKING
 from tracekit.dataset import SPANS, Manifest, open_dataset, table_files
 from tracekit.per_trace import PER_TRACE_VIEWS
 from tracekit.schema import DUCKDB_COLUMNS
-from tracekit.sqlfiles import load_sql, quote_ident, quote_literal, sql_names
+from tracekit.sqlfiles import quote_ident, quote_literal
+from tracekit.views import create_views, deferred
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,7 +27,11 @@ DEFAULT_MEMORY_SHARE = 0.5
 
 
 def connect(
-    dataset: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None
+    dataset: str | os.PathLike[str],
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    live: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open ``dataset`` as an in-memory DuckDB database whose views read its Parquet files.
 
@@ -39,7 +43,9 @@ def connect(
 
     ``memory_limit`` (e.g. ``"4GB"``; default ``$TRACEKIT_MEMORY_LIMIT``, else half the
     machine's memory) bounds what DuckDB holds; beyond it, queries spill to a private temporary
-    folder, removed when the connection is gone.
+    folder, removed when the connection is gone. ``live=True`` ignores the stored per-trace
+    results and computes every view from the spans at query time, as for an old dataset (the
+    benchmarks' baseline, and the tests' check that stored and computed results agree).
 
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
@@ -64,7 +70,7 @@ def connect(
     weakref.finalize(con, shutil.rmtree, spill, True)
     _span_views(con, root, manifest)
     create_views(con)
-    if manifest.derived:
+    if manifest.derived and not live:
         _stored_results(con, root, manifest)
     return con
 
@@ -153,26 +159,3 @@ def restrict_to_traces(
 
 def _list(paths: list[str]) -> str:
     return "[" + ", ".join(quote_literal(path) for path in paths) + "]"
-
-
-def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Define every tracekit view and macro on ``con`` over its existing ``span_rows``: the
-    ``tracekit/sql/views/*.sql`` files in name order (a file may use the views of lower numbers).
-    """
-    for name in sql_names("views"):
-        con.execute(deferred(load_sql(name)))
-
-
-_VIEW = re.compile(r"(CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+)?VIEW\s+\w+)\s+AS\b", re.IGNORECASE)
-
-
-def deferred(sql: str) -> str:
-    """``sql`` with its views created ``WITH (DEFER_BINDING)``: DuckDB then binds a view when a
-    query first uses it, not when it is created. Binding all of them (and reading the Parquet
-    schema behind ``span_rows``) was most of the time ``connect`` took, ~0.3 s, paid by every
-    command however few views it used.
-
-    >>> deferred("CREATE OR REPLACE VIEW traces AS SELECT 1")
-    'CREATE OR REPLACE VIEW traces WITH (DEFER_BINDING) AS SELECT 1'
-    """
-    return _VIEW.sub(r"\1 WITH (DEFER_BINDING) AS", sql)

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tracekit.connect import create_views
 from tracekit.importers import read_file
 from tracekit.schema import SPAN_SCHEMA
+from tracekit.views import create_views
 
 
 def rows_connection(table: pa.Table) -> duckdb.DuckDBPyConnection:

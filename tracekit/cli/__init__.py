@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from tracekit.cli.failures import damaged_dataset_file
 from tracekit.errors import UserError
 
 # command name -> module under tracekit.cli exporting a click command named ``command``
@@ -30,8 +31,25 @@ COMMANDS = {
 }
 
 
+class Interrupted(Exception):
+    """Ctrl-C while a command ran."""
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module the first time the command is needed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args:  # bare `tracekit`: the usage, as --help gives it (click would raise)
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # click would print an empty line and raise Abort ("aborted"): keep it to one line
+            raise Interrupted from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _module_exists(COMMANDS[name])]
@@ -69,12 +87,16 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(where + exc.format_message())
     except click.ClickException as exc:
         _fail(exc.format_message())
-    except click.exceptions.Abort:
-        _fail("aborted")
-    except KeyboardInterrupt:
-        _fail("interrupted; nothing was committed by the step in progress")
+    except (Interrupted, KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("tracekit: interrupted; nothing half-done was kept", err=True)
+        sys.exit(130)  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:
+        damaged = damaged_dataset_file(exc)
+        if damaged is None:
+            raise
+        _fail(damaged)
 
 
 def _fail(message: str) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
 import pyarrow as pa
 
+from tracekit.cli.options import memory_limit_option
 from tracekit.errors import UserError
 from tracekit.output import FORMATS, write_result
+from tracekit.report.params import check_multipliers, check_slo_p95_ms
 
 
 def parse_multipliers(text: str) -> list[float]:
@@ -18,19 +19,7 @@ def parse_multipliers(text: str) -> list[float]:
     >>> parse_multipliers("1, 2.5,10")
     [1.0, 2.5, 10.0]
     """
-    values = []
-    for part in text.split(","):
-        try:
-            value = float(part.strip())
-        except ValueError:
-            value = math.nan
-        if not (value > 0 and math.isfinite(value)):
-            raise UserError(
-                f"--multipliers: expected positive numbers separated by commas "
-                f"(e.g. 1,2,5,10), got {text!r}"
-            )
-        values.append(value)
-    return values
+    return check_multipliers(text, name="--multipliers")
 
 
 @click.command("capacity")
@@ -63,6 +52,7 @@ def parse_multipliers(text: str) -> list[float]:
     help="Window length in seconds.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@memory_limit_option
 def command(
     dataset: str,
     multipliers: str,
@@ -70,20 +60,24 @@ def command(
     workers_file: str | None,
     window_s: int,
     fmt: str,
+    memory_limit: str | None,
 ) -> None:
     """Forecast each component of DATASET at load MULTIPLIERS: utilization of its busiest window,
     p50/p95 of the latency its callers see, when it saturates, and workers needed for a p95
     target."""
     from tracekit.capacity import capacity_plan  # numpy/pandas only when the command runs
+    from tracekit.connect import connect
 
     factors = parse_multipliers(multipliers)
-    if slo_p95_ms is not None and not (slo_p95_ms > 0 and math.isfinite(slo_p95_ms)):
-        raise UserError(
-            f"--slo-p95-ms: must be a positive number of milliseconds, got {slo_p95_ms:g}"
-        )
+    if slo_p95_ms is not None:
+        slo_p95_ms = check_slo_p95_ms(slo_p95_ms, name="--slo-p95-ms")
     if window_s <= 0:
         raise UserError(f"--window: must be a positive number of seconds, got {window_s}")
-    plan = capacity_plan(dataset, factors, slo_p95_ms, workers_file, window_s)
+    con = connect(dataset, memory_limit=memory_limit)
+    try:
+        plan = capacity_plan(con, factors, slo_p95_ms, workers_file, window_s)
+    finally:
+        con.close()
     write_result(pa.Table.from_pandas(plan.table, preserve_index=False), fmt, sys.stdout)
     if fmt == "table":
         first = plan.first_to_saturate

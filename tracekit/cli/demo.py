@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tracekit.cli.options import kernel_memory_limit, memory_limit_option
 from tracekit.demo import run_demo
 
 
@@ -32,8 +33,12 @@ from tracekit.demo import run_demo
     type=click.FloatRange(0.01, 10),
     help="Multiply every simulated period (0.1 = a quick look).",
 )
-def command(data_dir: str, reports_dir: str, seed: int, scale: float) -> int:
+@memory_limit_option
+def command(
+    data_dir: str, reports_dir: str, seed: int, scale: float, memory_limit: str | None
+) -> int:
     """The embedded default end to end: simulate, then run every report."""
+    kernel_memory_limit(memory_limit)
     index, results = run_demo(data_dir, reports_dir, seed=seed, scale=scale, echo=click.echo)
     failed = [r for r in results if r.status != "ok"]
     click.echo(

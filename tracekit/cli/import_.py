@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tracekit.cli.failures import writing
 from tracekit.importers.import_files import import_files
 
 
@@ -33,7 +34,8 @@ def command(paths: tuple[str, ...], dataset: str, skip_bad: bool, jobs: int | No
 
     All files are imported in one atomic write: any error leaves the dataset as it was.
     """
-    result = import_files(paths, dataset, skip_bad=skip_bad, jobs=jobs)
+    with writing(dataset):
+        result = import_files(paths, dataset, skip_bad=skip_bad, jobs=jobs)
     for report in result.files:
         if report.skips:
             click.echo(f"{report.name}: {report.skips.summary()}", err=True)

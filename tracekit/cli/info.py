@@ -8,6 +8,7 @@ import sys
 import click
 import pyarrow as pa
 
+from tracekit.cli.options import memory_limit_option
 from tracekit.info import dataset_info
 from tracekit.output import write_result
 
@@ -17,9 +18,10 @@ from tracekit.output import write_result
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-def command(dataset: str, fmt: str) -> None:
+@memory_limit_option
+def command(dataset: str, fmt: str, memory_limit: str | None) -> None:
     """Summarise DATASET: spans, traces, services, time range, orphan spans."""
-    info = dataset_info(dataset)
+    info = dataset_info(dataset, memory_limit=memory_limit)
     services: pa.Table = info.pop("services")
     if fmt == "json":
         info["services"] = services.to_pylist()

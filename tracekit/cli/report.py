@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tracekit.cli.options import kernel_memory_limit, memory_limit_option
 from tracekit.report.notebooks import NOTEBOOKS
 
 
@@ -41,6 +42,7 @@ from tracekit.report.notebooks import NOTEBOOKS
     help="Window length back from the newest span, e.g. 24h (same as -p since 24h).",
 )
 @click.option("--label", default=None, help="A tag for these runs in index.html.")
+@memory_limit_option
 def command(
     name: str,
     dataset: str,
@@ -48,6 +50,7 @@ def command(
     params: tuple[tuple[str, str], ...],
     since: str | None,
     label: str | None,
+    memory_limit: str | None,
 ) -> int:
     """Run report notebooks with papermill into OUT/NAME/STAMP/ (report.ipynb, report.html,
     params.yaml) and refresh OUT/index.html.
@@ -57,6 +60,7 @@ def command(
     """
     from tracekit.report.runner import RunResult, run_reports
 
+    kernel_memory_limit(memory_limit)
     text_params = dict(params)
     if since is not None:
         text_params["since"] = since

@@ -113,9 +113,11 @@ def command(
         sent = send_otlp(result.batches, otlp_url)
         click.echo(f"sent {sent} spans to {otlp_url} over OTLP/HTTP")
     if out is not None:
+        from tracekit.cli.failures import writing
         from tracekit.dataset import write_spans
 
-        written = write_spans(out, result.batches, source=result.source())
+        with writing(out):
+            written = write_spans(out, result.batches, source=result.source())
         click.echo(f"wrote {written.added} spans to {out}")
     if truth_path is not None:
         result.write_truth(truth_path)

@@ -4,6 +4,7 @@ once, the first in the order given (``tracekit/sql/dataset/keep_rows.sql`` state
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -14,8 +15,9 @@ from tracekit.dataset.manifest import SPANS, Manifest
 from tracekit.dataset.staging import dates, read_keys
 from tracekit.sqlfiles import load_sql, quote_literal
 
-# DuckDB only sorts out keys here; beyond this it spills to the staging folder.
-_DUCKDB_MEMORY = "512MB"
+if TYPE_CHECKING:
+    import duckdb
+
 # Writes with at most this many keys (staged, plus stored on the dates written) find the rows to
 # keep in memory with pyarrow, in a few ms; larger ones with DuckDB, which reads the key files
 # within _DUCKDB_MEMORY and spills, but costs ~50 ms to start. Up to here the in-memory way also
@@ -28,15 +30,20 @@ Keep = dict[str, np.ndarray]
 
 
 def rows_to_keep(
-    root: Path, manifest: Manifest, staged: list[str], offered: int, scratch: Path
+    root: Path,
+    manifest: Manifest,
+    staged: list[str],
+    offered: int,
+    con: duckdb.DuckDBPyConnection,
 ) -> Keep:
-    """Per staging stem, the sorted row numbers to keep (numpy int64 arrays)."""
+    """Per staging stem, the sorted row numbers to keep (numpy int64 arrays). ``con`` is the
+    write's DuckDB connection (its memory budget and spill folder set), used for large writes."""
     if offered <= IN_MEMORY_KEYS:
         keys = [read_keys(stem) for stem in staged]
         existing = stored_files(root, manifest, dates(pa.concat_tables(keys)["start_time"])[2])
         if offered + sum(rows for _, rows in existing) <= IN_MEMORY_KEYS:
             return _keep_in_memory(staged, keys, [path for path, _ in existing])
-    return _keep_with_duckdb(root, manifest, staged, scratch)
+    return _keep_with_duckdb(root, manifest, staged, con)
 
 
 def stored_files(root: Path, manifest: Manifest, day_names: list[str]) -> list[tuple[str, int]]:
@@ -75,15 +82,11 @@ def key_ids(keys: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(length, trace_ids, keys["span_id"], "/").combine_chunks()
 
 
-def _keep_with_duckdb(root: Path, manifest: Manifest, staged: list[str], scratch: Path) -> Keep:
-    """keep_rows.sql run by DuckDB on the key files, within a memory limit (spilling to
-    ``scratch``)."""
-    import duckdb  # here, not at import: the importers' worker processes never need it
-
-    con = duckdb.connect()
+def _keep_with_duckdb(
+    root: Path, manifest: Manifest, staged: list[str], con: duckdb.DuckDBPyConnection
+) -> Keep:
+    """keep_rows.sql run by DuckDB on the key files, within ``con``'s memory budget."""
     try:
-        con.execute(f"SET temp_directory = {quote_literal(str(scratch / 'spill'))}")
-        con.execute(f"SET memory_limit = {quote_literal(_DUCKDB_MEMORY)}")
         con.execute(
             "CREATE TEMP VIEW staged_keys AS SELECT trace_id, span_id, start_time, "
             "parse_path(filename)[-1] AS filename, file_row_number FROM read_parquet("
@@ -115,12 +118,14 @@ def _keep_with_duckdb(root: Path, manifest: Manifest, staged: list[str], scratch
                 [Path(stem).name + ".keys.parquet"],
             ).fetchnumpy()["file_row_number"]
             keep[stem] = np.asarray(rows, dtype=np.int64)
-        expected = con.execute("SELECT count(*) FROM keep_rows").fetchone()
-        if expected is None or expected[0] != sum(len(rows) for rows in keep.values()):
+        ((expected,),) = con.execute("SELECT count(*) FROM keep_rows").fetchall()
+        if expected != sum(len(rows) for rows in keep.values()):
             raise RuntimeError("staged rows to keep do not match their files")  # a bug, not input
         return keep
     finally:
-        con.close()
+        con.execute("DROP TABLE IF EXISTS keep_rows")
+        con.execute("DROP VIEW IF EXISTS staged_keys")
+        con.execute("DROP VIEW IF EXISTS stored_keys")
 
 
 def list_literal(paths: list[str]) -> str:

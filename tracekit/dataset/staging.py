@@ -69,8 +69,9 @@ def conform(batch: pa.RecordBatch | pa.Table) -> pa.Table:
 
 
 def read_staged(stem: str) -> pa.Table:
-    """The rows of one staging file, memory-mapped (no copy until they are taken)."""
-    with pa.memory_map(stem + ".arrow") as source:
+    """The rows of one staging file, read into memory (not memory-mapped: a write reads its
+    staging files once per bucket, and mapped pages stay resident for the whole write)."""
+    with pa.OSFile(stem + ".arrow") as source:
         return pa.ipc.open_file(source).read_all()
 
 

@@ -73,6 +73,26 @@ def decode(payload: bytes | str | dict[str, Any] | list[Any]) -> Document | list
         raise validation_problem(exc) from None
     except msgspec.DecodeError as exc:
         raise decode_error(exc, len(payload)) from None
+    except RecursionError:
+        raise too_deep() from None
+
+
+def too_deep() -> BadInput:
+    """Nesting deeper than msgspec (or Python) recurses: no trace format nests so deep."""
+    return BadInput(
+        "", "malformed JSON: nested too deeply (over a thousand levels of arrays or objects)"
+    )
+
+
+def _decode_loose(payload: bytes | str) -> Any:
+    """The document untyped (under --skip-bad, after a type error): bad JSON after the type
+    error is found only now."""
+    try:
+        return msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc, len(payload)) from None
+    except RecursionError:
+        raise too_deep() from None
 
 
 def feed(
@@ -226,7 +246,7 @@ def _salvage(
 ) -> tuple[str, Iterator[tuple[str, Any]]]:
     """Under --skip-bad, after a type error: check each trace (or resourceSpans, or span) on its
     own; bad ones are counted in ``skips`` and come out as None."""
-    loose = msgspec.json.decode(payload) if isinstance(payload, bytes | str) else payload
+    loose = _decode_loose(payload) if isinstance(payload, bytes | str) else payload
     kind, units = _loose_units(loose)
     _check(kind, expect)
     check = _salvage_trace if kind == "jaeger" else _salvage_resource_spans

@@ -37,6 +37,22 @@ def normalize_ids(raw: pa.Array, width: int) -> pa.Array:
     return pc.if_else(pc.fill_null(hex_ids, False), lowered, raw)
 
 
+def bounded_int64(values: list[int], low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (Python ints, as msgspec decodes them) as int64, and a mask of those outside
+    ``[low, high]`` (their value is 0): JSON integers run to 2^64, past what int64 holds."""
+    try:
+        numbers = np.fromiter(values, np.int64, len(values))
+    except OverflowError:
+        numbers = np.fromiter(
+            (value if low <= value <= high else 0 for value in values), np.int64, len(values)
+        )
+        outside = np.fromiter((not low <= value <= high for value in values), bool, len(values))
+        return numbers, outside
+    outside = (numbers < low) | (numbers > high)
+    numbers[outside] = 0
+    return numbers, outside
+
+
 def tag_texts(values: list[Any], types: Any) -> tuple[list[Any], list[int]]:
     """The text of every tag value (as ``jaeger_json._text`` renders one), and the indices of the
     values their declared type cannot hold (their text is None). ``types[i]`` is the declared type

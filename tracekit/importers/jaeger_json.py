@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from tracekit.importers.columns import SpanColumns
 from tracekit.importers.flat import (
     TagTypes,
+    bounded_int64,
     checked_build,
     flatten,
     last_per_group,
@@ -43,7 +44,14 @@ from tracekit.importers.flat import (
     without_bad_spans,
 )
 from tracekit.importers.problems import BadInput, SkipLog, reject
-from tracekit.importers.values import go_json, jaeger_tag_text
+from tracekit.importers.values import (
+    INT64_MAX,
+    MAX_TIME_US,
+    MIN_TIME_US,
+    go_json,
+    jaeger_tag_text,
+    time_us,
+)
 from tracekit.schema import EVENT, KINDS, LINK, SPAN_SCHEMA, STRING_MAP
 
 _TIMESTAMP = pa.timestamp("us")
@@ -171,9 +179,15 @@ def traces_batch(traces: list[Trace]) -> tuple[pa.RecordBatch, list[int]]:
     parent, links = _references(spans, trace_ids)
     events = _events(spans, bad)
 
-    start = np.fromiter([span.startTime for span in spans], np.int64, count)
-    duration = np.fromiter([span.duration for span in spans], np.int64, count)
+    start, start_outside = bounded_int64(
+        [span.startTime for span in spans], MIN_TIME_US, MAX_TIME_US
+    )
+    duration, duration_outside = bounded_int64(
+        [span.duration for span in spans], -INT64_MAX, MAX_TIME_US - MIN_TIME_US
+    )
     np.maximum(duration, 0, out=duration)
+    outside = start_outside | duration_outside | (start + duration > MAX_TIME_US)
+    bad.update(np.flatnonzero(outside).tolist())
     batch = pa.RecordBatch.from_arrays(
         [
             trace_ids,
@@ -337,7 +351,9 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     names = last_texts(is_event, log_of, values, len(logs)).fill_null("")
     keep = pa.array(~is_event)
     attributes = sorted_map(log_of[~is_event], keys.filter(keep), values.filter(keep), len(logs))
-    times = pa.array(np.fromiter([log.timestamp for log in logs], np.int64, len(logs)), _TIMESTAMP)
+    stamps, outside = bounded_int64([log.timestamp for log in logs], MIN_TIME_US, MAX_TIME_US)
+    bad.update(span_of[outside].tolist())
+    times = pa.array(stamps, _TIMESTAMP)
     return pa.ListArray.from_arrays(
         offsets(span_of, count),
         pa.StructArray.from_arrays([times, names, attributes], fields=list(EVENT)),
@@ -350,6 +366,7 @@ def span_problem(span: Span, processes: dict[str, Process], trace_where: str) ->
     process_id = span.processID
     process = processes.get(process_id) if process_id is not None else None
     try:
+        _check_times(span)
         if process is not None:
             _check_tags(process.tags, f".processes[{process_id!r}].tags")
         elif span.process is not None:
@@ -367,6 +384,25 @@ def span_problem(span: Span, processes: dict[str, Process], trace_where: str) ->
     except BadInput as problem:
         return problem
     return None
+
+
+def _check_times(span: Span) -> None:
+    """Times a dataset can hold (``values.time_us``): what ``traces_batch`` flags, one by one."""
+    try:
+        time_us(span.startTime, "start time")
+    except ValueError as exc:
+        raise BadInput(".startTime", str(exc)) from None
+    if span.duration < -INT64_MAX or span.startTime + max(span.duration, 0) > MAX_TIME_US:
+        raise BadInput(
+            ".duration",
+            f"out of range: a duration of {span.duration} us does not fit a span between "
+            "years 1 and 9999",
+        )
+    for number, log in enumerate(span.logs or ()):
+        try:
+            time_us(log.timestamp, "log time")
+        except ValueError as exc:
+            raise BadInput(f".logs[{number}].timestamp", str(exc)) from None
 
 
 def _check_tags(tags: list[Tag] | None, where: str) -> None:

@@ -161,6 +161,7 @@ def resource_spans_batch(resources: list[_Resource]) -> tuple[pa.RecordBatch, li
 
     start_ns = _integers([span.startTimeUnixNano for span in spans], bad)
     end_ns = _integers([span.endTimeUnixNano for span in spans], bad)
+    bad.update(np.flatnonzero((start_ns < 0) | (end_ns < 0)).tolist())  # values.unix_nanos
     start = start_ns // 1000
     duration = np.where(end_ns > start_ns, (end_ns - start_ns) // 1000, 0)
 
@@ -362,6 +363,7 @@ def _events(spans: list[Span], bad: set[int]) -> pa.Array:
     events, span_of = flatten([span.events or () for span in spans])
     bad_events: set[int] = set()  # positions in events
     times = _integers([event.timeUnixNano for event in events], bad_events)
+    bad_events.update(np.flatnonzero(times < 0).tolist())  # values.unix_nanos
     lists = [event.attributes or () for event in events]
     _, event_of = flatten(lists)
     keys, texts = _texts(lists, bad_events, event_of)

@@ -23,7 +23,7 @@ import msgspec
 import pyarrow as pa
 
 from tracekit.importers.problems import BadInput, SkipLog
-from tracekit.importers.values import go_float, go_json, parse_float, parse_int
+from tracekit.importers.values import go_float, go_json, parse_float, parse_int, unix_nanos
 
 # OTLP JSON spells field names in lowerCamelCase; gc=False as in jaeger_json.
 
@@ -195,7 +195,7 @@ def span_problem(span: Span, where: str) -> BadInput | None:
         attributes_dict(span.attributes, {}, f"{where}.attributes")
         for field in ("startTimeUnixNano", "endTimeUnixNano"):
             try:
-                parse_int(getattr(span, field))
+                unix_nanos(getattr(span, field))
             except ValueError as exc:
                 raise BadInput(f"{where}.{field}", str(exc)) from None
         for number, link in enumerate(span.links or ()):
@@ -203,7 +203,7 @@ def span_problem(span: Span, where: str) -> BadInput | None:
         for number, event in enumerate(span.events or ()):
             attributes_dict(event.attributes, {}, f"{where}.events[{number}].attributes")
             try:
-                parse_int(event.timeUnixNano)
+                unix_nanos(event.timeUnixNano)
             except ValueError as exc:
                 raise BadInput(f"{where}.events[{number}].timeUnixNano", str(exc)) from None
     except BadInput as problem:

@@ -9,8 +9,12 @@ and an error in file N surfaces exactly where a sequential read would raise it. 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,6 +33,10 @@ MAX_DEFAULT_JOBS = 4
 # the JSON: docs/benchmarks.md, "Import").
 WORKER_BASE_BYTES = 160 * 2**20
 WORKER_BYTES_PER_INPUT_BYTE = 12
+# How often a worker checks that its parent still lives: a SIGKILLed import cannot shut its pool
+# down, and a worker blocked on the job queue would otherwise live on (and with it the resource
+# tracker, which exits when the last process holding its pipe does).
+PARENT_CHECK_S = 0.2
 
 
 def default_jobs(paths: Sequence[str | Path]) -> int:
@@ -89,28 +97,61 @@ def read_files(
         return
     # spawn, not fork: the parent may already run Arrow's or DuckDB's threads
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(on_disk)), mp_context=context) as pool:
-        pending: deque[tuple[str | Path, Future[tuple[list[bytes], FileReport]] | None]] = deque()
-        queue = deque(paths)
-        try:
-            while queue or pending:
-                while queue and len(pending) <= jobs:
-                    path = queue.popleft()
-                    future = None if str(path) == "-" else pool.submit(_convert, path, skip_bad)
-                    pending.append((path, future))
-                path, future = pending.popleft()
-                if future is None:
-                    report = FileReport("<stdin>")
-                    yield from read_file(path, skip_bad=skip_bad, report=report)
-                else:
-                    payloads, report = future.result()
-                    for payload in payloads:
-                        yield from pa.ipc.open_stream(payload)
-                reports.append(report)
-        finally:
-            for _, future in pending:
-                if future is not None:
-                    future.cancel()
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(on_disk)),
+        mp_context=context,
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
+    pending: deque[tuple[str | Path, Future[tuple[list[bytes], FileReport]] | None]] = deque()
+    queue = deque(paths)
+    try:
+        while queue or pending:
+            while queue and len(pending) <= jobs:
+                path = queue.popleft()
+                future = None if str(path) == "-" else pool.submit(_convert, path, skip_bad)
+                pending.append((path, future))
+            path, future = pending.popleft()
+            if future is None:
+                report = FileReport("<stdin>")
+                yield from read_file(path, skip_bad=skip_bad, report=report)
+            else:
+                payloads, report = future.result()
+                for payload in payloads:
+                    yield from pa.ipc.open_stream(payload)
+            reports.append(report)
+    except BaseException:
+        # A bad file, Ctrl-C or a failed write: stop the other workers now rather than wait
+        # for the files they are reading.
+        _stop_workers(pool)
+        raise
+    else:
+        pool.shutdown()
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker, at start: die with the parent, and leave Ctrl-C to it.
+
+    Ctrl-C reaches every process of the terminal's group; the parent stops the pool, so a
+    worker ignores it instead of printing a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tracekit-parent-watch", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the workers, without waiting for them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pid map
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
 
 
 def _convert(path: str | Path, skip_bad: bool) -> tuple[list[bytes], FileReport]:

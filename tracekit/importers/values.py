@@ -14,6 +14,28 @@ import math
 from decimal import Decimal
 from typing import Any
 
+INT64_MAX = 2**63 - 1
+# The times a dataset can hold and tracekit can print (Python's datetime: years 1 to 9999), in
+# microseconds since 1970. A span outside them is bad input: it would overflow int64 on the way
+# in, or every query printing it.
+MIN_TIME_US = -62_135_596_800_000_000
+MAX_TIME_US = 253_402_300_799_999_999
+
+
+def time_us(value: int, what: str = "time") -> int:
+    """``value`` (microseconds since 1970) if a dataset can hold it, else ValueError."""
+    if not MIN_TIME_US <= value <= MAX_TIME_US:
+        raise ValueError(f"out of range: {value} us is not a {what} between years 1 and 9999")
+    return value
+
+
+def unix_nanos(value: Any) -> int:
+    """An OTLP time (nanoseconds since 1970: an unsigned 64-bit number, stored as int64)."""
+    nanos = parse_int(value)
+    if not 0 <= nanos <= INT64_MAX:
+        raise ValueError(f"out of range: {nanos} is not a time in nanoseconds since 1970")
+    return nanos
+
 
 def go_float(value: float) -> str:
     """A double as Go's ``encoding/json`` writes it: shortest digits, exponent only outside

@@ -8,6 +8,7 @@ starts a kernel.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,11 +20,19 @@ import yaml
 
 from tracekit.dataset import require_dataset
 from tracekit.errors import UserError
+from tracekit.limits import memory_limit_from_env
 from tracekit.times import duration_seconds, utc_datetime
 
 COMMON_PARAMS = ("dataset", "since", "start", "end", "services")
 
 _SECRET_NAMES = re.compile(r"token|secret|password|passwd|api[_-]?key|credential", re.I)
+# Bounds past which the window and forecast arithmetic overflows (datetime's years 1-9999;
+# 1e308 as a multiplier or target): a century back, 1000x the load, a day's p95.
+MAX_SINCE = timedelta(days=36_525)
+MAX_MULTIPLIER = 1000.0
+MAX_SLO_P95_MS = 86_400_000.0
+# Known services named in an error, at most (a dataset may hold hundreds).
+_SERVICES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,12 @@ def parse_duration(text: str, *, name: str = "since") -> timedelta:
         seconds = duration_seconds(text)
     except ValueError:
         seconds = 0.0
-    if seconds <= 0:
+    if not seconds > 0:
         raise UserError(
             f"parameter {name}: expected a positive duration like 30m, 24h or 7d, got {text!r}"
         )
+    if not seconds <= MAX_SINCE.total_seconds():
+        raise UserError(f"parameter {name}: {text!r} is longer than a century; give less")
     return timedelta(seconds=seconds)
 
 
@@ -70,7 +81,7 @@ def parse_time(text: str, *, name: str) -> datetime:
     """An ISO-8601 time as a naive UTC datetime (a time without offset is taken as UTC)."""
     try:
         return utc_datetime(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
         raise UserError(
             f"parameter {name}: expected an ISO time like 2026-11-24T08:00:00Z, got {text!r}"
         ) from None
@@ -114,6 +125,9 @@ def validate_params(
             f"parameters before_start/before_end: {specific['before_start']} is not before "
             f"{specific['before_end']}"
         )
+    memory_limit_from_env()  # tracekit.connect reads it (`tracekit report` sets it for kernels)
+    if names:
+        _check_services_known(root, names)
     return ReportParams(root, window, start_at, end_at, names, extra)
 
 
@@ -125,6 +139,57 @@ def _services(value: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
+def _check_services_known(root: Path, names: tuple[str, ...]) -> None:
+    """Every name in ``services`` is a service of the dataset: a typo would otherwise leave
+    every report empty, and fail only in the kernel."""
+    from tracekit.connect import connect
+
+    con = connect(root)
+    try:
+        rows = con.execute("SELECT DISTINCT service FROM span_rows ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    known = [row[0] for row in rows if row[0] is not None]
+    unknown = [name for name in names if name not in set(known)]
+    if unknown:
+        more = ", ..." if len(known) > _SERVICES_SHOWN else ""
+        shown = ", ".join(known[:_SERVICES_SHOWN]) + more
+        raise UserError(
+            f"parameter services: {', '.join(repr(n) for n in unknown)} not in {root}; "
+            f"its services: {shown or 'none'}"
+        )
+
+
+def check_multipliers(value: Any, *, name: str = "parameter multipliers") -> list[float]:
+    """Load multipliers: positive, finite, at most MAX_MULTIPLIER; sorted, each once.
+
+    >>> check_multipliers("5,1,2")
+    [1.0, 2.0, 5.0]
+    """
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = [float(item) for item in items]
+    except (TypeError, ValueError):
+        numbers = []
+    if not numbers or not all(0 < n <= MAX_MULTIPLIER for n in numbers):  # False for nan too
+        raise UserError(
+            f"{name}: expected positive numbers up to {MAX_MULTIPLIER:g} like [1, 2, 5], "
+            f"got {value!r}"
+        )
+    return sorted(set(numbers))
+
+
+def check_slo_p95_ms(value: Any, *, name: str = "parameter slo_p95_ms") -> float:
+    """A p95 target in ms: positive, finite, at most a day."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if not 0 < number <= MAX_SLO_P95_MS:  # False for nan too
+        raise UserError(
+            f"{name}: expected a positive number of milliseconds up to {MAX_SLO_P95_MS:g} "
+            f"(a day), got {value!r}"
+        )
+    return float(number)
+
+
 def _check_specific(name: str, value: Any) -> Any:
     if _SECRET_NAMES.search(name):
         raise UserError(
@@ -132,20 +197,9 @@ def _check_specific(name: str, value: Any) -> Any:
             "params.yaml and the report); pass them through environment variables"
         )
     if name == "multipliers":
-        items = value.split(",") if isinstance(value, str) else value
-        try:
-            numbers = [float(item) for item in items]
-        except (TypeError, ValueError):
-            numbers = []
-        if not numbers or any(n <= 0 for n in numbers):
-            raise UserError(
-                f"parameter multipliers: expected positive numbers like [1, 2, 5], got {value!r}"
-            )
-        return sorted(set(numbers))
+        return check_multipliers(value)
     if name == "slo_p95_ms":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UserError(f"parameter slo_p95_ms: expected a positive number, got {value!r}")
-        return float(value)
+        return check_slo_p95_ms(value)
     if name == "jaeger_ui_url":
         return _check_url(value)
     if name == "before":  # compare: the dataset of the "before" window ("" = the same dataset)

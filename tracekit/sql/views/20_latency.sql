@@ -1,32 +1,29 @@
 -- Latency distributions per service and per operation.
 --
--- latency_spans: every span with two flags. is_entry marks where a request enters a service:
--- a root, or a span whose parent belongs to another service, or an orphan; client and producer
--- spans (calls going out) never do, except as roots. Per-service latency is measured on entry
--- spans, so a service's client and internal spans do not count its requests twice. Only the
--- spans whose answer depends on their parent go through the parent join (the costly part).
-CREATE OR REPLACE VIEW latency_spans AS
-SELECT trace_id, span_id, service, operation, kind, start_time, duration_us,
-       coalesce(status = 'ERROR', false) AS is_error,
-       parent_span_id IS NULL AS is_entry
-FROM span_rows
-WHERE parent_span_id IS NULL OR kind IN ('client', 'producer')
-UNION ALL
-SELECT s.trace_id, s.span_id, s.service, s.operation, s.kind, s.start_time, s.duration_us,
-       coalesce(s.status = 'ERROR', false),
-       p.span_id IS NULL OR p.service IS DISTINCT FROM s.service
-FROM span_rows AS s
-LEFT JOIN span_rows AS p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-WHERE s.parent_span_id IS NOT NULL AND s.kind IS DISTINCT FROM 'client'
-  AND s.kind IS DISTINCT FROM 'producer';
+-- Entry spans: where a request enters a service: a root, or a span whose parent belongs to
+-- another service, or an orphan; client and producer spans (calls going out) never do, except
+-- as roots. Per-service latency is measured on entry spans, so a service's client and internal
+-- spans do not count its requests twice. They come from cross_service_spans (12), computed per
+-- trace when spans are written, so no query joins every span with its parent.
+CREATE OR REPLACE VIEW entry_spans AS
+SELECT trace_id, span_id, service, operation, kind, start_time, duration_us, is_error
+FROM cross_service_spans
+WHERE parent_span_id IS NULL OR kind NOT IN ('client', 'producer') OR kind IS NULL;
 
--- latency_source: the spans a latency macro reads. Per operation it reads the stored rows
--- directly, so it skips the parent join that finding entry spans needs (with a literal
--- by_operation DuckDB drops the unused branch).
+-- latency_spans: every span with two flags, is_error and is_entry (above).
+CREATE OR REPLACE VIEW latency_spans AS
+SELECT s.trace_id, s.span_id, s.service, s.operation, s.kind, s.start_time, s.duration_us,
+       coalesce(s.status = 'ERROR', false) AS is_error,
+       e.span_id IS NOT NULL AS is_entry
+FROM span_rows AS s
+LEFT JOIN entry_spans AS e USING (trace_id, span_id);
+
+-- latency_source: the spans a latency macro reads: entry spans per service, every stored span
+-- per operation (with a literal by_operation DuckDB drops the unused branch).
 CREATE OR REPLACE MACRO latency_source(by_operation) AS TABLE
 SELECT service, operation, start_time, duration_us, is_error
-FROM latency_spans
-WHERE NOT by_operation AND is_entry
+FROM entry_spans
+WHERE NOT by_operation
 UNION ALL
 SELECT service, operation, start_time, duration_us, coalesce(status = 'ERROR', false)
 FROM span_rows

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make install: a venv with tracekit (editable) and its extras at the versions pinned in
+# requirements/lock.txt (see scripts/lock.sh), and its Jupyter kernel registered.
+# Settings from the environment: PYTHON (python3), VENV (.venv), EXTRAS (test,lab).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-test,lab}"
+LOCK=requirements/lock.txt
+PIP_VERSION=26.3 # the installer the lock was installed and tested with
+started=$SECONDS
+
+echo "make install: tracekit[$EXTRAS] into $VENV at the versions in $LOCK" \
+  "(2-4 minutes the first time, seconds after)"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "  creating $VENV with $("$PYTHON" --version 2>&1)"
+  "$PYTHON" -m venv "$VENV"
+fi
+log="$VENV/install.log"
+: >"$log"
+quietly() { # run a step with its output in the log; show the log's end if it fails
+  if ! "$@" >>"$log" 2>&1; then
+    echo "make install: failed: $*" >&2
+    tail -n 25 "$log" >&2
+    echo "make install: the whole output is in $log" >&2
+    exit 1
+  fi
+}
+# setuptools prints boxed notices (e.g. "Editable installation ...") as warnings from the
+# build backend: nothing to act on, ~15 lines each
+export PYTHONWARNINGS=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "  pip $PIP_VERSION"
+quietly "$VENV/bin/python" -m pip install "pip==$PIP_VERSION"
+echo "  $(grep -c '^[a-z0-9]' "$LOCK") pinned packages and tracekit itself (output in $log)"
+quietly "$VENV/bin/python" -m pip install --constraint "$LOCK" --editable ".[$EXTRAS]"
+echo "  Jupyter kernel 'tracekit (.venv)'"
+quietly "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name tracekit \
+  --display-name "tracekit (.venv)"
+echo "make install: done in $((SECONDS - started)) s"
