@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
@@ -105,9 +104,7 @@ def shifted(day: pa.Table, offset: int) -> pa.Table:
     link_trace, link_span, link_kind = link_values.flatten()
     columns["links"] = pa.ListArray.from_arrays(
         links.offsets,
-        pa.StructArray.from_arrays(
-            [new_ids(link_trace), link_span, link_kind], fields=list(LINK)
-        ),
+        pa.StructArray.from_arrays([new_ids(link_trace), link_span, link_kind], fields=list(LINK)),
         mask=links.is_null(),
     )
     events = columns["events"]
