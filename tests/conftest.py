@@ -15,6 +15,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.reports",
     "tests.plugins.browser",
     "tests.plugins.hostile",
+    "tests.plugins.rabbitmq",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -119,6 +119,13 @@ def test_a_query_beyond_the_memory_limit_spills_and_finishes(small: Path) -> Non
     assert proc.stdout.splitlines() == ["n", "6000000"]
 
 
+def test_a_query_that_cannot_fit_even_spilling_is_one_line_naming_the_limit(small: Path) -> None:
+    # one list of 20M integers: an aggregate state DuckDB cannot spill, ~160 MB against 64 MB
+    query = "SELECT len(list(range)) FROM range(20000000)"
+    proc = run("sql", str(small), query, "--memory-limit", "64MB", timeout=300)
+    assert_user_error(proc, "needs more memory than its limit", "--memory-limit")
+
+
 def test_duckdb_temp_folder_in_the_working_directory_is_not_readable(
     small: Path, tmp_path: Path
 ) -> None:

@@ -2,11 +2,30 @@
 
 >>> import tracekit
 >>> con = tracekit.connect("data/sample")  # doctest: +SKIP
+
+``import tracekit`` (which every command does first) imports no pyarrow or DuckDB: they come
+with the first connection or write, so a Ctrl-C in a command's first moments finds the command's
+own handler in place.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tracekit.connect import connect
-from tracekit.dataset import read_manifest, write_spans
 from tracekit.errors import UserError
+
+if TYPE_CHECKING:
+    from tracekit.dataset import read_manifest, write_spans
 
 __all__ = ["UserError", "connect", "read_manifest", "write_spans"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("read_manifest", "write_spans"):
+        value = getattr(importlib.import_module("tracekit.dataset"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tracekit' has no attribute {name!r}")

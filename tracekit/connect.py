@@ -10,14 +10,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracekit.dataset import SPANS, Manifest, open_dataset, table_files
-from tracekit.per_trace import PER_TRACE_VIEWS
-from tracekit.schema import DUCKDB_COLUMNS
 from tracekit.sqlfiles import quote_ident, quote_literal
 from tracekit.views import create_views, deferred
 
 if TYPE_CHECKING:
     import duckdb
+
+    from tracekit.dataset import Manifest
+
+# This module is imported with the package (``tracekit.connect``), by every command before its
+# own handlers are in place: it imports pyarrow and DuckDB only when a connection is made.
 
 MEMORY_LIMIT_ENV = "TRACEKIT_MEMORY_LIMIT"
 # The default memory budget of a connection: this share of the machine's memory. DuckDB's own
@@ -51,6 +53,8 @@ def connect(
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
     """
     import duckdb  # here, not at import: the importers' worker processes never need it
+
+    from tracekit.dataset import open_dataset
 
     root, manifest = open_dataset(dataset)
     spill = tempfile.mkdtemp(prefix="tracekit-spill-")
@@ -88,6 +92,9 @@ def _span_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) 
     """``span_rows`` (the stored spans) and, where the files hold self times, ``stored_spans``
     (the same rows with self_us, which the ``spans`` view then reads). Each public view reads a
     ``stored_*`` one, so that ``restrict_to_traces`` can narrow it."""
+    from tracekit.dataset import SPANS, table_files
+    from tracekit.schema import DUCKDB_COLUMNS
+
     files = table_files(root, SPANS, manifest)
     if not files:
         columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
@@ -115,6 +122,8 @@ def _span_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) 
 def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
     """Point ``spans`` and every stored per-trace view at the stored files. Views defined on top
     of them bind when first queried (DEFER_BINDING), so they read these."""
+    from tracekit.dataset import SPANS, table_files
+
     if table_files(root, SPANS, manifest):
         con.execute(deferred("CREATE OR REPLACE VIEW spans AS SELECT * FROM stored_spans"))
     for name in stored_views(root, manifest):
@@ -127,6 +136,8 @@ def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manife
 
 def stored_views(root: Path, manifest: Manifest) -> list[str]:
     """The per-trace views whose results the dataset stores (read, not computed, by queries)."""
+    from tracekit.per_trace import PER_TRACE_VIEWS
+
     if not manifest.derived:
         return []
     return [name for name in PER_TRACE_VIEWS if manifest.table_files(name)]

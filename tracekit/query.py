@@ -164,6 +164,12 @@ class _Worker:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         error = outcome.get("error")
+        if isinstance(error, duckdb.OutOfMemoryException):
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            raise UserError(
+                f"query: needs more memory than its limit of {limit} even when spilling to "
+                "disk; raise --memory-limit (or TRACEKIT_MEMORY_LIMIT), or narrow the query"
+            ) from None
         if isinstance(error, duckdb.Error):
             raise UserError(f"query: {_first_line(error)}") from None
         if error is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,6 +33,8 @@ FORMAT = "tracekit-dataset"
 SPANS = "spans"
 
 Interval = tuple[int, int]
+# where tracekit puts its part files: the manifest names nothing else
+_PART_PATH = re.compile(r"(date=\d{4}-\d{2}-\d{2}|derived/[a-z_]+)/part-[0-9a-z-]+\.parquet")
 
 
 def now_iso() -> str:
@@ -52,10 +55,18 @@ class PartFile:
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> PartFile:
+        """An entry as the manifest holds it; ValueError naming what is wrong with it."""
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"a file entry is not an object: {entry!r:.60}")
+        path, table, rows = entry.get("path"), entry.get("table", SPANS), entry.get("rows")
+        if not isinstance(path, str) or not _PART_PATH.fullmatch(path):
+            raise ValueError(f"a file entry has no tracekit part path: {path!r:.60}")
+        if not isinstance(table, str) or not isinstance(rows, int) or rows < 0:
+            raise ValueError(f"the entry of {path} has no table or row count")
         return cls(
-            path=str(entry["path"]),
-            table=str(entry.get("table", SPANS)),
-            rows=int(entry["rows"]),
+            path=path,
+            table=table,
+            rows=rows,
             date=entry.get("date"),
             first=entry.get("first"),
             last=entry.get("last"),
@@ -250,7 +261,9 @@ def read_manifest(dataset: str | os.PathLike[str]) -> Manifest:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path}: not a tracekit dataset manifest")
     version = data.get("schema_version", 0)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UserError(f"{path}: damaged dataset manifest: schema_version {version!r:.40}")
+    if version > SCHEMA_VERSION:
         raise UserError(
             f"{path}: dataset schema version {version} is newer than this tracekit "
             f"understands ({SCHEMA_VERSION}); upgrade tracekit"
