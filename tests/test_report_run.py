@@ -292,6 +292,8 @@ class _Text(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "head"):
             self.skip -= 1
+        elif tag in ("td", "th", "li", "p", "div"):
+            self.parts.append(" | ")  # a table cell's number is not the next cell's noun
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
