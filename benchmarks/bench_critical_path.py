@@ -271,6 +271,9 @@ def walk_trace(spans: Iterable[Span]) -> list[tuple[str, str, str, int, int]]:
                         and candidate[1] < current[1]
                         and overlap * 100 < duration
                         and _events(starts, ends, current[0], candidate[1]) == 2
+                        # clock skew only between clocks that can differ: here (no resource
+                        # attributes) spans of different services
+                        and nodes[candidate[2]][3] != nodes[current[2]][3]
                     ):
                         found = (j, candidate, overlap)
                         break

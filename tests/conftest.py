@@ -10,6 +10,7 @@ import pytest
 pytest_plugins: list[str] = [
     "tests.plugins.simulated",
     "tests.plugins.jaeger",
+    "tests.plugins.hotrod",
     "tests.plugins.fault_proxy",
     "tests.plugins.analytics",
     "tests.plugins.reports",

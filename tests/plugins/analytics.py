@@ -14,8 +14,9 @@ A case is one YAML file under ``tests/cases/<area>/``: a list of compact ``spans
 
 Span fields: ``trace`` (default ``t1``), ``id``, ``parent``, ``service``, ``op``, ``kind``
 (default internal), ``start``/``end`` in milliseconds from 2024-01-01T00:00:00Z, ``status``
-(default UNSET), ``message``, ``attrs`` (mapping), ``links`` (list of ``[trace, span]``) and
-``events`` (list of ``{name, at, attrs}``). Adding a case edits data, not code.
+(default UNSET), ``message``, ``attrs`` (mapping), ``resource`` (mapping, beside
+``service.name``), ``links`` (list of ``[trace, span]``) and ``events`` (list of
+``{name, at, attrs}``). Adding a case edits data, not code.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def span_table(spans: Iterable[dict[str, Any]]) -> pa.Table:
                 "status": s.get("status", "UNSET"),
                 "status_message": s.get("message"),
                 "attributes": [(str(k), str(v)) for k, v in (s.get("attrs") or {}).items()],
-                "resource": [("service.name", str(s.get("service")))],
+                "resource": [("service.name", str(s.get("service")))]
+                + [(str(k), str(v)) for k, v in (s.get("resource") or {}).items()],
                 "links": [
                     {"trace_id": str(t), "span_id": str(i), "kind": "follows_from"}
                     for t, i in (s.get("links") or [])

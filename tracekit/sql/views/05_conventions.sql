@@ -119,3 +119,18 @@ CREATE OR REPLACE MACRO conv_error_answer(attributes) AS
     coalesce(try_cast(conv_http_status(attributes) AS INTEGER) >= 500, false)
     OR coalesce(conv_rpc_system(attributes) = 'grpc'
                 AND conv_rpc_status(attributes) IN ('2', '4', '12', '13', '14', '15'), false);
+
+-- The process that recorded a span, as far as its resource tells: the service plus the resource
+-- attributes that tell hosts, containers and processes apart. Spans with equal values were
+-- timed by one clock; spans with different values may come from clocks that disagree (the
+-- critical path allows for clock skew only between those). A list, compared whole.
+CREATE OR REPLACE MACRO conv_process(service, resource) AS
+    [service, resource['host.id'], resource['host.name'], resource['container.id'],
+     resource['k8s.pod.uid'], resource['process.pid'], resource['service.instance.id']];
+
+-- Where a client span's call went, as the caller names it: `peer.service`, else the server's
+-- address and port (`server.address`:`server.port`, old `net.peer.name`:`net.peer.port`).
+CREATE OR REPLACE MACRO conv_peer_endpoint(attributes) AS
+    coalesce(attributes['peer.service'],
+             attributes['server.address'] || coalesce(':' || attributes['server.port'], ''),
+             attributes['net.peer.name'] || coalesce(':' || attributes['net.peer.port'], ''));

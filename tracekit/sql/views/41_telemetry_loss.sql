@@ -6,7 +6,8 @@
 
 -- telemetry_loss: spans whose parent never arrived ('orphan_span', missing_span_id names the
 -- parent) and traces without a root span ('trace_without_root', span_id is the earliest orphan,
--- which stands in as root, as in trace_roots). Telemetry loss, not business loss: the work
+-- which stands in as root, as in trace_roots; in a trace whose spans form a parent cycle, so
+-- that none is an orphan, its earliest span, with missing_span_id NULL). Telemetry loss, not business loss: the work
 -- happened, its record did not arrive. (Read from span_rows directly: one anti-join, so it
 -- stays cheap on large datasets.)
 CREATE OR REPLACE VIEW telemetry_loss AS
@@ -18,10 +19,16 @@ WITH orphans AS MATERIALIZED (
                       WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
 ),
 rootless AS (
-    SELECT * FROM orphans AS o
+    SELECT s.trace_id, s.span_id, s.service, s.operation,
+           CASE WHEN o.span_id IS NOT NULL THEN s.parent_span_id END AS parent_span_id,
+           s.start_time
+    FROM span_rows AS s
+    LEFT JOIN orphans AS o USING (trace_id, span_id)
     WHERE NOT EXISTS (SELECT 1 FROM span_rows AS r
-                      WHERE r.trace_id = o.trace_id AND r.parent_span_id IS NULL)
-    QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) = 1
+                      WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL)
+    QUALIFY row_number() OVER (
+        PARTITION BY s.trace_id ORDER BY o.span_id IS NULL, s.start_time, s.span_id
+    ) = 1
 )
 SELECT 'orphan_span' AS kind, trace_id, span_id, service, operation,
        parent_span_id AS missing_span_id, start_time
