@@ -107,8 +107,8 @@ def _number(value: Any) -> float | None:
 
 
 def n_plus_one_calls(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """N+1 runs per repeated operation, named by caller and callee: service, operation, caller,
-    callee, runs, traces, mean_calls, max_calls, wall_ms_per_trace, example_trace_id."""
+    """N+1 runs per called operation, named by caller and callee: operation (the callee's),
+    callee, caller, runs, traces, mean_calls, max_calls, wall_ms_per_trace, example_trace_id."""
     frame = con.sql(load_sql("report/n_plus_one_calls.sql")).df()
     frame["wall_ms_per_trace"] = frame["wall_us_per_trace"] / 1000
     return frame.drop(columns=["wall_us_per_trace"])
