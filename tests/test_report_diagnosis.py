@@ -65,3 +65,27 @@ def test_own_work_without_waiting_is_slow(tmp_path: Path) -> None:
     con = tracekit.connect(_dataset(tmp_path, queued_ms=0, lock_event=False))
     verdict = diagnose(bottleneck_table(con), inner_waits(con))
     assert verdict is not None and verdict.service == "db" and verdict.state == "slow"
+
+
+def test_a_database_seen_only_through_its_own_client_spans_is_contended(tmp_path: Path) -> None:
+    # HotROD's shape: mysql's spans are client spans of a "mysql" tracer naming mysql as peer,
+    # so the view charges their whole time to mysql as a wait; its lock events say what it is.
+    rows = []
+    for index in range(20):
+        trace = f"{index:032x}"
+        rows += [
+            span(trace, "a", None, "customer", 0, 1000 * MS, operation="/customer"),
+            span(trace, "b", "a", "mysql", 10 * MS, 980 * MS, operation="SQL SELECT",
+                 kind="client", attributes={"peer.service": "mysql"}),
+        ]  # fmt: skip
+        rows[-1]["events"] = [
+            {"time": rows[-1]["start_time"], "name": "Waiting for lock behind 4 transactions",
+             "attributes": []}
+        ]  # fmt: skip
+    write_spans(tmp_path / "ds", [table(rows)])
+    con = tracekit.connect(tmp_path / "ds")
+    board = bottleneck_table(con).set_index("service")
+    assert board.loc["mysql", "wait_share"] == pytest.approx(1.0)  # the view's charge
+    assert board.loc["mysql", "span_p95_ms"] == pytest.approx(980, abs=0.01)
+    verdict = diagnose(bottleneck_table(con), inner_waits(con))
+    assert verdict is not None and verdict.service == "mysql" and verdict.state == "contended"

@@ -14,6 +14,9 @@ from tracekit.sqlfiles import load_sql
 
 # Keys that name the service itself: "mes has resource.service.name=mes" is true of every span.
 TAUTOLOGIES = frozenset({"resource.service.name", "service.name", "otel.scope.name"})
+# Connection identities (ports, socket addresses) change with every restart: the HotROD capture
+# with -M listened on other ports than the one without, which told nothing about the fix.
+_ENDPOINT = r"(?:\.port|\.ip|\.sock\..*|^client\.address|^network\.peer\..*)$"
 MIN_DIFFERENCE = 0.05  # five percentage points between the groups compared
 MAX_VALUES = 50  # keys with more values in a service are ids, not causes
 
@@ -27,6 +30,7 @@ def telling(
         return frame.assign(label=pd.Series(dtype=str))
     keep = (
         ~frame["key"].isin(TAUTOLOGIES)
+        & ~frame["key"].str.contains(_ENDPOINT, regex=True)
         & (frame["value"].astype(str) != frame["service"].astype(str))
         & (frame["difference"] >= min_difference)
     )
@@ -63,7 +67,11 @@ def over_represented(
     merged["worse_share"] = merged["traces_worse"] / max(worse_traces, 1)
     merged["better_share"] = merged["traces_better"] / max(better_traces, 1)
     merged["difference"] = merged["worse_share"] - merged["better_share"]
-    merged = merged[~merged["key"].isin(TAUTOLOGIES) & (merged["difference"] >= min_difference)]
+    merged = merged[
+        ~merged["key"].isin(TAUTOLOGIES)
+        & ~merged["key"].str.contains(_ENDPOINT, regex=True)
+        & (merged["difference"] >= min_difference)
+    ]
     merged = merged.sort_values(["difference", "service", "key"], ascending=[False, True, True])
     merged = merged.head(limit).copy()
     merged["label"] = merged["service"] + ": " + merged["key"] + "=" + merged["value"].astype(str)

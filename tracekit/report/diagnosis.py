@@ -46,6 +46,7 @@ class Diagnosis:
     wait_share: float
     own_p95_ms: float | None
     wait_p95_ms: float | None
+    span_p95_ms: float | None  # all its spans (a service seen only through client spans)
     inner_wait_share: float = 0.0  # share of its spans recording a wait inside them
     inner_wait_event: str | None = None  # the most common such event name
 
@@ -63,7 +64,8 @@ def bottleneck_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     table = ranking.merge(times, on="service", how="left")
     table["own_p95_ms"] = table["own_p95_us"] / 1000
     table["wait_p95_ms"] = table["wait_p95_us"] / 1000
-    return table.drop(columns=["own_p95_us", "wait_p95_us"])
+    table["span_p95_ms"] = table["span_p95_us"] / 1000
+    return table.drop(columns=["own_p95_us", "wait_p95_us", "span_p95_us"])
 
 
 def inner_waits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -80,13 +82,16 @@ def diagnose(table: pd.DataFrame, inner: pd.DataFrame | None = None) -> Diagnosi
     wait_share = float(top["wait_share"]) if pd.notna(top["wait_share"]) else 0.0
     waits = inner[inner["service"] == top["service"]] if inner is not None else pd.DataFrame()
     inner_share = float(waits["span_share"].iloc[0]) if len(waits) else 0.0
+    # The service's own word comes first: spans that say they waited for a lock are contended
+    # however their time was charged (HotROD's mysql spans are client spans naming mysql as
+    # their peer, so the view charges all of it to mysql as wait: 100%).
     state: State = (
-        "saturated"
+        "contended"
+        if inner_share >= CONTENDED_SPAN_SHARE
+        else "saturated"
         if wait_share >= SATURATED_WAIT_SHARE
         else "queueing"
         if wait_share >= QUEUEING_WAIT_SHARE
-        else "contended"
-        if inner_share >= CONTENDED_SPAN_SHARE
         else "slow"
     )
     return Diagnosis(
@@ -97,6 +102,7 @@ def diagnose(table: pd.DataFrame, inner: pd.DataFrame | None = None) -> Diagnosi
         wait_share=wait_share,
         own_p95_ms=_number(top.get("own_p95_ms")),
         wait_p95_ms=_number(top.get("wait_p95_ms")),
+        span_p95_ms=_number(top.get("span_p95_ms")),
         inner_wait_share=inner_share,
         inner_wait_event=str(waits["example_event"].iloc[0]) if len(waits) else None,
     )

@@ -3,10 +3,16 @@
 -- internal spans. A client span's self time is its caller waiting for the callee (a free worker,
 -- the network), so, as the bottlenecks view charges critical-path time, it is a wait in front of
 -- the callee: the service of the client's child in another service, else the peer it names.
+-- span_p95_us: the p95 of all of the service's spans (for a service with client spans only).
 WITH own AS (
     SELECT service, quantile_cont(self_us, 0.95) AS own_p95_us, count(*) AS own_spans
     FROM spans
     WHERE kind NOT IN ('client', 'producer')
+    GROUP BY service
+),
+every AS (  -- all of a service's spans, for a service seen only through client spans
+    SELECT service, quantile_cont(duration_us, 0.95) AS span_p95_us
+    FROM span_rows
     GROUP BY service
 ),
 callees AS (
@@ -25,7 +31,8 @@ waits AS (
     GROUP BY ALL
 )
 SELECT coalesce(o.service, w.service) AS service, o.own_p95_us, o.own_spans, w.wait_p95_us,
-       w.waited_calls
+       w.waited_calls, e.span_p95_us
 FROM own AS o
 FULL JOIN waits AS w USING (service)
+LEFT JOIN every AS e ON e.service = coalesce(o.service, w.service)
 ORDER BY service;
