@@ -71,6 +71,9 @@ def test_every_report_speaks_of_hotrod(
     assert bottlenecks["state"] == "contended", bottlenecks["headline"]
     assert bottlenecks["headline"].startswith("mysql is contended")
     assert "contention" in bottlenecks["action"] and "Add " not in bottlenecks["action"]
+    explore = read_findings(hotrod_reports["explore"].notebook)
+    assert "mysql is contended" in explore["action"], explore["action"]
+    assert f"across {len(services)} services" in explore["headline"], explore["headline"]
 
 
 def test_compare_says_mysqls_share_fell_and_by_how_much(

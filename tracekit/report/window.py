@@ -22,7 +22,10 @@ from tracekit.report.params import ReportParams
 from tracekit.report.prose import Prose, count, length, names, period, say
 from tracekit.sqlfiles import load_sql, quote_ident
 
-_BUCKETS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080))
+# Seconds for short captures (a 2-minute HotROD run drew one point per minute: one point).
+_BUCKETS = tuple(timedelta(seconds=s) for s in (5, 10, 15, 30)) + tuple(
+    timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
+)
 
 
 @dataclass
@@ -39,8 +42,8 @@ class Window:
 
     @property
     def bucket(self) -> timedelta:
-        """A time-bucket width giving bar charts over time at most ~150 bars across the window."""
-        return self.bucket_for(150)
+        """A time-bucket width giving bar charts over time at most 60 bars across the window."""
+        return self.bucket_for(60)
 
     @property
     def bucket_label(self) -> str:
@@ -122,7 +125,10 @@ class Window:
 
 def bucket_label(width: timedelta) -> str:
     """A bucket width in words, for axis titles: ``"5 min"``, ``"1 h"``, ``"1 day"``."""
-    minutes = int(width.total_seconds() // 60)
+    seconds = int(width.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 1440:
