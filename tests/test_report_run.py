@@ -46,6 +46,24 @@ def test_every_report_ran(report_runs: ReportRuns) -> None:
         assert status["status"] == "ok" and status["headline"], status
 
 
+def test_no_report_prints_warnings_or_errors(report_runs: ReportRuns) -> None:
+    for result in report_runs.all():
+        assert not noisy_outputs(result), (result.name, result.label, noisy_outputs(result))
+
+
+def noisy_outputs(result: Any) -> list[str]:
+    """What a report wrote to stderr or raised: it lands in the page, above the verdict (a
+    pandas UserWarning did, on HotROD)."""
+    notebook = nbformat.read(result.notebook, 4)
+    return [
+        str(output.get("text") or output.get("evalue"))
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+        or (output.output_type == "stream" and output.get("name") == "stderr")
+    ]
+
+
 def test_index_lists_every_run(report_runs: ReportRuns) -> None:
     index = (report_runs.out / "index.html").read_text()
     for result in report_runs.all():
