@@ -12,6 +12,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.jaeger",
     "tests.plugins.hotrod",
     "tests.plugins.fault_proxy",
+    "tests.plugins.hostile_server",
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",

@@ -121,3 +121,26 @@ def test_message_waits_of_a_slow_consumer_are_the_raw_spans_waits(pipeline: Pipe
     assert got.tolist() == want.tolist(), where
     assert want[0] > 1_000_000, where  # a backlog: the median message waited over a second
     assert set(waits["destination"]) == {"orders"} and set(waits["consumer_service"]) == {"crm"}
+
+
+def test_a_slow_consumer_ranks_first_in_bottlenecks(pipeline: Pipeline) -> None:
+    """The order is not done when mes-api answers: crm's backlog (seconds of broker wait) is
+    where its time goes, so bottlenecks ranks crm first, its time mostly waiting (issue #15)."""
+    run = pipeline("slow")
+    where = f"slow, seed {run.seed}"
+    with connect(run.dataset) as con:
+        ranked = con.execute("SELECT service, cp_share, wait_share FROM bottlenecks").df()
+        # per order, the charged time is the order's own end to end: from the entry span's start
+        # to the end of the consumer that finished last (each order sends one message here)
+        per_order = con.execute(
+            "SELECT j.order_id, j.duration_us, sum(c.duration_us) AS charged "
+            "FROM journeys AS j JOIN journey_charges AS c ON c.trace_id = j.order_id "
+            "GROUP BY ALL"
+        ).df()
+    assert ranked.iloc[0]["service"] == "crm", f"{where}: {ranked.to_dict('records')}"
+    assert ranked.iloc[0]["wait_share"] > 0.5, where
+    assert len(per_order) == len(run.orders), where
+    assert (per_order["charged"] == per_order["duration_us"]).all(), (
+        where,
+        per_order[per_order["charged"] != per_order["duration_us"]].head().to_dict("records"),
+    )

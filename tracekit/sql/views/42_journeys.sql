@@ -22,16 +22,19 @@ hops AS MATERIALIZED (
     GROUP BY trace_id
 ),
 up(trace_id, order_id, depth) AS (
-    SELECT DISTINCT trace_id, trace_id, 0 FROM span_rows
+    SELECT trace_id, linked_trace_id, 1 FROM hops
     UNION ALL
     SELECT u.trace_id, h.linked_trace_id, u.depth + 1
     FROM up AS u
     JOIN hops AS h ON h.trace_id = u.order_id
     WHERE u.depth < 16  -- link cycles between traces end here
 )
-SELECT trace_id, arg_max(order_id, depth) AS order_id
-FROM up
-GROUP BY trace_id;
+-- every trace is its own order unless it hops to another: only those recurse (a trace per row
+-- of `traces`, stored, rather than every span's trace id)
+SELECT t.trace_id, coalesce(r.order_id, t.trace_id) AS order_id
+FROM traces AS t
+LEFT JOIN (SELECT trace_id, arg_max(order_id, depth) AS order_id FROM up GROUP BY trace_id) AS r
+       USING (trace_id);
 
 -- journeys: one row per order: its traces, its entry span (the root of the order's first
 -- trace, as in trace_roots), start_time and end_time over every span of the order (consumer
