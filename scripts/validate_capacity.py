@@ -168,6 +168,8 @@ def render(
         HEADER.strip(),
         "",
         *hotrod_text(hotrod),
+        QUEUE_TEXT.strip(),
+        "",
         "## Validation against the simulator",
         "",
         VALIDATION_TEXT.strip(),
@@ -654,6 +656,23 @@ workers that keep the p95 callers see under the target in the busiest period.
   cannot show: `saturation_at_least` says where with the workers seen).
 - Where the load comes from is outside the traces: a closed-loop driver (N clients) does not
   multiply its rate; the forecasts assume open arrivals.
+"""
+
+QUEUE_TEXT = """
+## The real queue pipeline with a slow consumer
+
+`tests/test_capacity_queue.py` runs the workshop's order pipeline for real (RabbitMQ from
+Debian's packages; mes-api, mes and crm instrumented by the real OpenTelemetry flask, requests
+and pika libraries; tests/realsys/pipeline, variant `slow`): mes publishes an order every
+~0.15 s and crm takes 0.4 s per order with prefetch 1, so orders wait seconds in the broker.
+Before this work capacity said "crm never queued" and named mes first at 197x. Now crm is a
+component like any other (arrivals: the messages published to it, over the time the data
+covers; service: its consumer spans; waits: `message_waits`), and the test checks that crm is
+first to saturate, with 1 worker inferred from the messages that waited in the broker while it
+was busy (`queueing`), busy more than 90% of the covered time at 1x, saturating at no more than
+1.05x and saturated at 2x, its arrival rate the messages delivered to it over the time the
+data covers (within 1%; as many as the orders sent), and mes-api and mes not saturated at 2x.
+This script does not re-run it (it needs RabbitMQ); the test's messages carry its seed.
 """
 
 VALIDATION_TEXT = """
