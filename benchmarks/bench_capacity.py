@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -233,7 +234,8 @@ def main() -> None:
         f"whole forecast (windows, limits, replay of {len(plan.table) // 4} components' spans "
         "at 4 multipliers, saturation search, workers for the p95 target, model fit) takes "
         f"{results['capacity_plan, 4 multipliers + p95 target']:.1f}s; "
-        f"first to saturate: {plan.first_to_saturate}.",
+        f"first to saturate: {plan.first_to_saturate}. Peak memory of the whole run "
+        f"(simulation included): {peak_mb():,.0f} MB.",
         "",
     ]
     text = "\n".join(lines)
@@ -241,6 +243,12 @@ def main() -> None:
     print(json.dumps(results))
     if args.write:
         write_section(REPO / "docs" / "benchmarks.md", text)
+
+
+def peak_mb() -> float:
+    """The process's peak resident memory (ru_maxrss is in KB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def check(sql: pd.DataFrame, baseline: pd.DataFrame) -> None:
