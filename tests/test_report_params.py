@@ -221,3 +221,16 @@ def test_memory_limit_reaches_the_report_window(small: Path, monkeypatch: Any) -
     monkeypatch.setenv("TRACEKIT_MEMORY_LIMIT", "plenty")
     with pytest.raises(UserError, match="TRACEKIT_MEMORY_LIMIT"):
         validate_params(dataset=small)
+
+
+def test_a_relative_before_dataset_is_the_callers_folder(
+    small: Path, monkeypatch: Any, tmp_path: Path
+) -> None:
+    # The kernel runs in another folder than the caller's: `make demo` gave compare
+    # "data/demo/workshop-day" and its kernel found no dataset there.
+    monkeypatch.chdir(small.parent)
+    (plan,) = plan_reports("compare", small, params={"before": small.name})
+    assert plan.params["before"] == str(small.resolve())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="no tracekit dataset"):
+        plan_reports("compare", small, params={"before": small.name})

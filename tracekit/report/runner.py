@@ -76,6 +76,10 @@ def declared_params(path: Path) -> dict[str, dict[str, Any]]:
     return dict(papermill.inspect_notebook(str(path)))
 
 
+# Parameters naming another dataset folder: resolved from the caller's folder, as --data is.
+DATASET_PARAMS = ("before",)
+
+
 def plan_reports(
     names: str | list[str] | tuple[str, ...],
     dataset: str | Path,
@@ -113,6 +117,8 @@ def plan_reports(
             if is_text:
                 value = coerce_param(name, key, value, kind)
             check_param_type(name, key, value, kind)
+            if key in DATASET_PARAMS and isinstance(value, str) and value.strip():
+                value = str(Path(value.strip()).expanduser().resolve())  # kernels run elsewhere
             values[key] = value
         try:
             validate_params(**_with_defaults(values, declared[name]))
