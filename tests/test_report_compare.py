@@ -33,6 +33,18 @@ def test_side_by_side_keeps_rows_of_either_side() -> None:
     both = side_by_side(before, after, keys=["service"], values=["p95"]).set_index("service")
     assert both.loc["b", "p95_change"] == 5.0
     assert np.isnan(both.loc["a", "p95_after"]) and np.isnan(both.loc["c", "p95_before"])
+    assert np.isnan(both.loc["c", "p95_change"]), "a p95 of no requests is not 0"
+
+
+def test_side_by_side_counts_a_missing_row_as_zero() -> None:
+    # compare's "where failed requests began" showed 0 -> 3 as a change of 0
+    import pandas as pd
+
+    before = pd.DataFrame({"service": ["a", "b"], "requests": [4, 1]})
+    after = pd.DataFrame({"service": ["a", "c"], "requests": [21, 3]})
+    both = side_by_side(before, after, keys=["service"], values=["requests"], missing=0)
+    change = both.set_index("service")["requests_change"].to_dict()
+    assert change == {"a": 17, "b": -1, "c": 3}
 
 
 def test_windows_of_one_dataset(simulated: Any) -> None:

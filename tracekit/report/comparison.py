@@ -95,12 +95,19 @@ def side_by_side(
     *,
     keys: Sequence[str],
     values: Sequence[str],
+    missing: float | None = None,
 ) -> pd.DataFrame:
     """``before`` and ``after`` joined on ``keys`` (rows of either side kept), each value as
-    ``VALUE_before``, ``VALUE_after`` and ``VALUE_change`` (after minus before)."""
+    ``VALUE_before``, ``VALUE_after`` and ``VALUE_change`` (after minus before).
+
+    ``missing`` is the value of a row absent from one side (0 for counts: 0 -> 3 is +3);
+    without it such a row's change is unknown (NaN), as a p95 of no requests is."""
     left = before[[*keys, *values]].rename(columns={v: f"{v}_before" for v in values})
     right = after[[*keys, *values]].rename(columns={v: f"{v}_after" for v in values})
     merged = left.merge(right, on=list(keys), how="outer")
+    if missing is not None:
+        sides = [f"{v}_{side}" for v in values for side in ("before", "after")]
+        merged[sides] = merged[sides].fillna(missing)
     for value in values:
         merged[f"{value}_change"] = merged[f"{value}_after"] - merged[f"{value}_before"]
     return merged
