@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 import time
@@ -153,6 +154,7 @@ def main() -> None:
         writes += grow(dataset, day, days)
         spans = read_manifest(dataset).counts["spans"]
         entry: dict = {"spans": spans, "queries": {}, "live": {}, "reports": {}}
+        entry["load"] = os.getloadavg()[0]  # a shared machine: the figures' context
         for name, query in QUERIES.items():
             entry["queries"][name] = measure([*tracekit, "sql", str(dataset), query])
             if days <= args.live_days:
@@ -186,7 +188,7 @@ def print_tables(results: dict[str, dict], writes: list[float]) -> None:
         cells = []
         for size in sizes:
             run = results[size]["queries"][name]
-            cell = f"{run['wall']:.2f} s, {run['peak_mb']:.0f} MB"
+            cell = f"{run['wall']:.2f} s ({run['cpu']:.2f} CPU-s), {run['peak_mb']:.0f} MB"
             live = results[size]["live"].get(name)
             if live is not None:
                 cell += (
@@ -199,6 +201,8 @@ def print_tables(results: dict[str, dict], writes: list[float]) -> None:
         data = last["spans"] / results[first]["spans"]
         growth = last["queries"][name]["wall"] / results[first]["queries"][name]["wall"] / data
         print(f"| `{name}` | " + " | ".join(cells) + f" | {growth:.2f} |")
+    loads = ", ".join(f"{size} d {results[size].get('load', float('nan')):.1f}" for size in sizes)
+    print(f"\nLoad average (1 min) when each checkpoint began: {loads}.")
     reported = [size for size in sizes if results[size]["reports"]]
     if reported:
         print()
