@@ -1,15 +1,19 @@
 """Per-trace results: everything that depends on one trace's spans only, computed once.
 
-Self time, trace summaries, critical-path segments, error origins, N+1 runs and telemetry loss
-need a whole trace and nothing else. They are computed when spans are written (for exactly the
-traces that gain spans: ``tracekit.dataset``), by Spark tasks per bucket of traces, or at
-connect time for a dataset written by an older tracekit; the views then read the stored results.
+Self time, trace summaries, critical-path segments, calls, error origins, N+1 runs and telemetry
+loss need a whole trace and nothing else. They are computed when spans are written (for exactly
+the traces that gain spans: ``tracekit.dataset``), by Spark tasks per bucket of traces, and at
+connect time for a dataset written by an older tracekit (``compute_views``); the views then read
+the results.
 
-The semantics live in one place, the view SQL (``tracekit/sql/views/*.sql``): here the same
-views run on a DuckDB connection whose ``span_rows`` holds only the given traces, and the
-per-trace ones are fetched as tables. A view may be listed in ``PER_TRACE_VIEWS`` only if its
-rows for a trace depend on that trace's spans alone; cross-trace views (message matches through
-links or ids, funnels, quantiles over all traces) stay computed at query time.
+Most of them are computed by the compiled per-trace kernel (``tracekit.kernel``), the one
+definition of their semantics; what the semantic conventions say about each span comes from
+their macros (``sql/kernel/span_facts.sql``). ``error_origins`` stays SQL
+(``sql/views/21_errors.sql``: a recursive walk with its timeout, failed and recovered rules)
+and runs on the kernel's results, over the traces holding an error only. A view may be listed in
+``PER_TRACE_VIEWS`` only if its rows for a trace depend on that trace's spans alone; cross-trace
+views (message matches through links or ids, funnels, quantiles over all traces) stay computed
+at query time by SQL that reads these by name.
 
 >>> results = compute_per_trace(spans)  # doctest: +SKIP
 >>> results.tables["critical_path"].num_rows  # doctest: +SKIP
@@ -17,9 +21,11 @@ links or ids, funnels, quantiles over all traces) stay computed at query time.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,23 +33,29 @@ import pyarrow.compute as pc
 
 from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
-from tracekit.views import create_views, deferred
+from tracekit.views import deferred
 
-# In dependency order: a view later in the list may read an earlier one, which is then read
-# from its materialized table instead of being computed again (critical_path_charges reads
-# critical_path: computing the walk once halves the cost).
+if TYPE_CHECKING:
+    import duckdb
+
+# The per-trace views, each stored as a table of its own. The kernel computes every one but
+# error_origins, which its SQL computes from the kernel's trace_roots and span_calls.
 PER_TRACE_VIEWS: tuple[str, ...] = (
+    "span_self_time",
     "trace_roots",
     "traces",
     "cross_service_spans",
     "critical_path",
     "critical_path_charges",
+    "span_calls",
     "error_origins",
     # n_plus_one itself compares call patterns across traces: computed at query time
     "n_plus_one_runs",
     "call_patterns",
     "telemetry_loss",
 )
+# What error_origins reads besides span_rows: kernel results, handed to its SQL.
+_ERROR_INPUTS = ("trace_roots", "span_calls")
 
 SELF_US = "self_us"
 
@@ -77,9 +89,9 @@ def compute_per_trace(
 
 
 class PerTraceRunner:
-    """One DuckDB connection computing the per-trace results of bucket after bucket: its
-    memory budget bounds what a bucket may hold (beyond it DuckDB spills to
-    ``temp_directory``), and the memory one bucket used is reused by the next."""
+    """Computes the per-trace results of bucket after bucket: the kernel, and one DuckDB
+    connection for the conventions' facts and error_origins (its memory budget bounds what a
+    bucket may hold there; beyond it DuckDB spills to ``temp_directory``)."""
 
     def __init__(
         self,
@@ -98,7 +110,8 @@ class PerTraceRunner:
         if temp_directory:
             config["temp_directory"] = temp_directory
         self.con = duckdb.connect(config=config)
-        self._definitions: dict[str, str] | None = None
+        self._defined = False
+        self._errors_defined = False
 
     def __enter__(self) -> PerTraceRunner:
         return self
@@ -111,50 +124,94 @@ class PerTraceRunner:
 
     def compute(self, spans: pa.Table) -> PerTraceResults:
         """The per-trace results of ``spans`` (see ``compute_per_trace``)."""
-        con = self.con
-        rows = slim(spans.select(SPAN_SCHEMA.names))
-        con.register("input_rows", rows.append_column("input_row", pa.array(np.arange(len(rows)))))
-        try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE span_rows AS "
-                "SELECT * EXCLUDE (input_row) FROM input_rows"
-            )
-            self._define_views()
-            self_us = con.sql(
-                "SELECT i.duration_us - coalesce(t.covered_us, 0) AS self_us "
-                "FROM input_rows AS i LEFT JOIN span_self_time AS t USING (trace_id, span_id) "
-                "ORDER BY i.input_row"
-            ).to_arrow_table()[SELF_US]
-            tables = {}
-            for name in PER_TRACE_VIEWS:
-                table = con.sql(f"SELECT * FROM {name}").to_arrow_table()
-                # later views read this one from its result rather than computing it again
-                con.register(f"computed_{name}", table)
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM computed_{name}")
-                tables[name] = table
-        finally:
-            con.unregister("input_rows")
-            for name in PER_TRACE_VIEWS:
-                con.unregister(f"computed_{name}")
-            con.execute("DROP TABLE IF EXISTS span_rows")
-        return PerTraceResults(self_us=self_us.combine_chunks().cast(pa.int64()), tables=tables)
+        from tracekit.kernel.tables import kernel_tables
 
-    def _define_views(self) -> None:
-        """Every view once per connection (parsing the view files costs ~75 ms); afterwards
-        only the per-trace views, which a bucket points at its results, are defined again."""
-        if self._definitions is None:
-            create_views(self.con)
-            self._definitions = {
-                name: sql
-                for name, sql in self.con.execute(
-                    "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal"
-                ).fetchall()
-                if name in PER_TRACE_VIEWS
-            }
-            return
-        for name in PER_TRACE_VIEWS:
-            sql = self._definitions[name].replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
-            self.con.execute(deferred(sql))
+        rows = spans.select(SPAN_SCHEMA.names)
+        facts = self._facts(rows)
+        results = kernel_tables(rows, facts)
+        tables = dict(results.tables)
+        tables["error_origins"] = self._error_origins(rows, tables)
+        return PerTraceResults(
+            self_us=results.self_us, tables={name: tables[name] for name in PER_TRACE_VIEWS}
+        )
+
+    def _facts(self, rows: pa.Table) -> pa.Table:
+        """The rows of ``sql/kernel/span_facts.sql`` for ``rows``, in their order."""
+        if not self._defined:
+            self.con.execute(load_sql("views/05_conventions.sql"))
+            self._defined = True
+        self.con.register("kernel_input", slim(rows))
+        try:
+            return self.con.sql(load_sql("kernel/span_facts.sql")).to_arrow_table()
+        finally:
+            self.con.unregister("kernel_input")
+
+    def _error_origins(self, rows: pa.Table, tables: dict[str, pa.Table]) -> pa.Table:
+        """error_origins by its SQL, over the traces holding an ERROR span or failed."""
+        traces = tables["traces"]
+        errored = traces.filter(pc.or_(pc.greater(traces["error_count"], 0), traces["failed"]))[
+            "trace_id"
+        ]
+        con = self.con
+        chosen = {
+            "span_rows": slim(rows.filter(pc.is_in(rows["trace_id"], value_set=errored))),
+            **{
+                name: tables[name].filter(pc.is_in(tables[name]["trace_id"], value_set=errored))
+                for name in _ERROR_INPUTS
+            },
+        }
+        for name, table in chosen.items():
+            con.register(f"errored_{name}", table)
+        try:
+            if not self._errors_defined:
+                # span_errors and error_origins (the file's other views are defined too,
+                # unused) over the tables registered above (its macros bind at once)
+                for name in chosen:
+                    con.execute(deferred(f"CREATE VIEW {name} AS SELECT * FROM errored_{name}"))
+                con.execute(deferred(load_sql("views/21_errors.sql")))
+                self._errors_defined = True
+            return con.sql("SELECT * FROM error_origins").to_arrow_table()
+        finally:
+            for name in chosen:
+                con.unregister(f"errored_{name}")
+
+
+# A bucket of the spans a connection computes its per-trace views from (compute_views):
+# about this many spans (whole traces) at a time.
+ROWS_PER_BUCKET = 64_000
+
+
+def compute_views(con: duckdb.DuckDBPyConnection, *, source: str = "span_rows") -> None:
+    """Compute every per-trace view of ``con`` from its spans (``source``) with the kernel,
+    bucket by bucket of whole traces, into tables ``computed_<view>``, and point the views at
+    them: what ``tracekit.connect`` does for a dataset whose results are not stored (written by
+    an older tracekit) or with ``live=True``."""
+    total = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    buckets = max(1, math.ceil(total / ROWS_PER_BUCKET))
+    columns = ", ".join(SPAN_SCHEMA.names)
+    created = False
+    with PerTraceRunner() as runner:
+        for bucket in range(buckets):
+            spans = con.sql(
+                f"SELECT {columns} FROM {source} WHERE hash(trace_id) % $buckets = $bucket",
+                params={"buckets": buckets, "bucket": bucket},
+            ).to_arrow_table()
+            if not spans.num_rows and created:
+                continue
+            results = runner.compute(spans.cast(SPAN_SCHEMA))
+            for name, table in results.tables.items():
+                con.register("computed_input", table)
+                if created:
+                    con.execute(f"INSERT INTO computed_{name} SELECT * FROM computed_input")
+                else:
+                    con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE computed_{name} AS "
+                        "SELECT * FROM computed_input"
+                    )
+                con.unregister("computed_input")
+            created = True
+    for name in PER_TRACE_VIEWS:
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM computed_{name}")
 
 
 def slim(spans: pa.Table) -> pa.Table:
