@@ -2,18 +2,18 @@
 
 Self time, trace summaries, critical-path segments, calls, error origins, N+1 runs and telemetry
 loss need a whole trace and nothing else. They are computed when spans are written (for exactly
-the traces that gain spans: ``tracekit.dataset``), by Spark tasks per bucket of traces, and at
-connect time for a dataset written by an older tracekit (``compute_views``); the views then read
-the results.
+the traces that gain spans: ``tracekit.dataset``) and by Spark tasks per bucket of traces; the
+views then read the stored results.
 
-Most of them are computed by the compiled per-trace kernel (``tracekit.kernel``), the one
-definition of their semantics; what the semantic conventions say about each span comes from
-their macros (``sql/kernel/span_facts.sql``). ``error_origins`` stays SQL
-(``sql/views/21_errors.sql``: a recursive walk with its timeout, failed and recovered rules)
-and runs on the kernel's results, over the traces holding an error only. A view may be listed in
-``PER_TRACE_VIEWS`` only if its rows for a trace depend on that trace's spans alone; cross-trace
-views (message matches through links or ids, funnels, quantiles over all traces) stay computed
-at query time by SQL that reads these by name.
+The compiled per-trace kernel (``tracekit.kernel``) computes every one of them; what the
+semantic conventions say about each span comes from their macros (``sql/kernel/span_facts.sql``,
+and ``span_errors`` in ``sql/views/21_errors.sql`` for the few spans where errors began). The
+view SQL (``sql/views/*.sql``) stays the definition the kernel must match
+(tests/test_kernel_equivalence.py) and what ``connect(live=True)`` and a dataset written by an
+older tracekit compute at query time. A view may be listed in ``PER_TRACE_VIEWS`` only if its
+rows for a trace depend on that trace's spans alone; cross-trace views (message matches through
+links or ids, funnels, quantiles over all traces) stay computed at query time by SQL that reads
+these by name.
 
 >>> results = compute_per_trace(spans)  # doctest: +SKIP
 >>> results.tables["critical_path"].num_rows  # doctest: +SKIP
@@ -21,11 +21,9 @@ at query time by SQL that reads these by name.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -35,11 +33,7 @@ from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
 from tracekit.views import deferred
 
-if TYPE_CHECKING:
-    import duckdb
-
-# The per-trace views, each stored as a table of its own. The kernel computes every one but
-# error_origins, which its SQL computes from the kernel's trace_roots and span_calls.
+# The per-trace views, each stored as a table of its own, all computed by the kernel.
 PER_TRACE_VIEWS: tuple[str, ...] = (
     "span_self_time",
     "trace_roots",
@@ -54,8 +48,6 @@ PER_TRACE_VIEWS: tuple[str, ...] = (
     "call_patterns",
     "telemetry_loss",
 )
-# What error_origins reads besides span_rows: kernel results, handed to its SQL.
-_ERROR_INPUTS = ("trace_roots", "span_calls")
 
 SELF_US = "self_us"
 
@@ -126,92 +118,42 @@ class PerTraceRunner:
         """The per-trace results of ``spans`` (see ``compute_per_trace``)."""
         from tracekit.kernel.tables import kernel_tables
 
-        rows = spans.select(SPAN_SCHEMA.names)
-        facts = self._facts(rows)
-        results = kernel_tables(rows, facts)
-        tables = dict(results.tables)
-        tables["error_origins"] = self._error_origins(rows, tables)
+        # the kernel reads no map entry itself: handing it the slim rows makes the few rows
+        # error_facts reads cheap to take
+        rows = slim(spans.select(SPAN_SCHEMA.names))
+        results = kernel_tables(rows, self._facts(rows), self._error_facts)
         return PerTraceResults(
-            self_us=results.self_us, tables={name: tables[name] for name in PER_TRACE_VIEWS}
+            self_us=results.self_us,
+            tables={name: results.tables[name] for name in PER_TRACE_VIEWS},
         )
 
     def _facts(self, rows: pa.Table) -> pa.Table:
-        """The rows of ``sql/kernel/span_facts.sql`` for ``rows``, in their order."""
+        """The rows of ``sql/kernel/span_facts.sql`` for ``rows`` (slim), in their order."""
         if not self._defined:
             self.con.execute(load_sql("views/05_conventions.sql"))
             self._defined = True
-        self.con.register("kernel_input", slim(rows))
+        self.con.register("kernel_input", rows)
         try:
             return self.con.sql(load_sql("kernel/span_facts.sql")).to_arrow_table()
         finally:
             self.con.unregister("kernel_input")
 
-    def _error_origins(self, rows: pa.Table, tables: dict[str, pa.Table]) -> pa.Table:
-        """error_origins by its SQL, over the traces holding an ERROR span or failed."""
-        traces = tables["traces"]
-        errored = traces.filter(pc.or_(pc.greater(traces["error_count"], 0), traces["failed"]))[
-            "trace_id"
-        ]
+    def _error_facts(self, rows: pa.Table) -> pa.Table:
+        """http_status, exception_type and error_message of ``rows`` (the spans where errors
+        began; slim), from ``span_errors`` (``sql/views/21_errors.sql``), in their order."""
         con = self.con
-        chosen = {
-            "span_rows": slim(rows.filter(pc.is_in(rows["trace_id"], value_set=errored))),
-            **{
-                name: tables[name].filter(pc.is_in(tables[name]["trace_id"], value_set=errored))
-                for name in _ERROR_INPUTS
-            },
-        }
-        for name, table in chosen.items():
-            con.register(f"errored_{name}", table)
+        con.register("errored_spans", rows)
         try:
             if not self._errors_defined:
-                # span_errors and error_origins (the file's other views are defined too,
-                # unused) over the tables registered above (its macros bind at once)
-                for name in chosen:
-                    con.execute(deferred(f"CREATE VIEW {name} AS SELECT * FROM errored_{name}"))
+                # span_errors over the rows registered above (the file's macros bind at once)
+                con.execute(deferred("CREATE VIEW span_rows AS SELECT * FROM errored_spans"))
                 con.execute(deferred(load_sql("views/21_errors.sql")))
                 self._errors_defined = True
-            return con.sql("SELECT * FROM error_origins").to_arrow_table()
-        finally:
-            for name in chosen:
-                con.unregister(f"errored_{name}")
-
-
-# A bucket of the spans a connection computes its per-trace views from (compute_views):
-# about this many spans (whole traces) at a time.
-ROWS_PER_BUCKET = 64_000
-
-
-def compute_views(con: duckdb.DuckDBPyConnection, *, source: str = "span_rows") -> None:
-    """Compute every per-trace view of ``con`` from its spans (``source``) with the kernel,
-    bucket by bucket of whole traces, into tables ``computed_<view>``, and point the views at
-    them: what ``tracekit.connect`` does for a dataset whose results are not stored (written by
-    an older tracekit) or with ``live=True``."""
-    total = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
-    buckets = max(1, math.ceil(total / ROWS_PER_BUCKET))
-    columns = ", ".join(SPAN_SCHEMA.names)
-    created = False
-    with PerTraceRunner() as runner:
-        for bucket in range(buckets):
-            spans = con.sql(
-                f"SELECT {columns} FROM {source} WHERE hash(trace_id) % $buckets = $bucket",
-                params={"buckets": buckets, "bucket": bucket},
+            return con.sql(
+                "SELECT http_status, exception_type, error_message FROM span_errors"
             ).to_arrow_table()
-            if not spans.num_rows and created:
-                continue
-            results = runner.compute(spans.cast(SPAN_SCHEMA))
-            for name, table in results.tables.items():
-                con.register("computed_input", table)
-                if created:
-                    con.execute(f"INSERT INTO computed_{name} SELECT * FROM computed_input")
-                else:
-                    con.execute(
-                        f"CREATE OR REPLACE TEMP TABLE computed_{name} AS "
-                        "SELECT * FROM computed_input"
-                    )
-                con.unregister("computed_input")
-            created = True
-    for name in PER_TRACE_VIEWS:
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM computed_{name}")
+        finally:
+            con.unregister("errored_spans")
 
 
 def slim(spans: pa.Table) -> pa.Table:

@@ -7,6 +7,7 @@ stored table reads as the SQL's rows did.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 from tracekit.kernel import calls as call_walks
 from tracekit.kernel.charges import charges
 from tracekit.kernel.critical_path import critical_path_segments
+from tracekit.kernel.error_origins import EARLIEST, TIMEOUT, error_origin_rows
 from tracekit.kernel.span_arrays import SpanArrays, span_arrays
 from tracekit.kernel.trees import (
     covered_time,
@@ -37,9 +39,12 @@ class KernelResults:
     tables: dict[str, pa.Table]
 
 
-def kernel_tables(spans: pa.Table, facts: pa.Table) -> KernelResults:
+def kernel_tables(
+    spans: pa.Table, facts: pa.Table, error_facts: Callable[[pa.Table], pa.Table]
+) -> KernelResults:
     """The per-trace views of ``spans`` (whole traces, span schema); ``facts`` are the rows of
-    ``sql/kernel/span_facts.sql`` for them."""
+    ``sql/kernel/span_facts.sql`` for them; ``error_facts(rows)`` answers http_status,
+    exception_type and error_message (``span_errors``) for the spans where errors began."""
     a = span_arrays(spans, facts)
     group, group_end, parent_group, child_offsets, children = family(
         a.trace_offsets, a.span, a.parent, a.has_parent
@@ -181,7 +186,16 @@ def kernel_tables(spans: pa.Table, facts: pa.Table) -> KernelResults:
         }
     )
 
-    _calls(build, a, tables, group, group_end, parent_group, child_offsets, children)
+    recovered = _calls(build, a, tables, group, group_end, parent_group, child_offsets, children)
+    tables["error_origins"] = _error_origins(
+        build,
+        a,
+        error_facts,
+        roots,
+        failed,
+        recovered,
+        (group, group_end, parent_group, child_offsets, children),
+    )
 
     loss_rows, standin, missing = telemetry_losses(
         a.trace_offsets, group, group_end, a.span, a.row, a.has_parent, parent_group, a.start
@@ -210,8 +224,10 @@ def _calls(
     parent_group: np.ndarray,
     child_offsets: np.ndarray,
     children: np.ndarray,
-) -> None:
-    """span_calls, n_plus_one_runs and call_patterns."""
+) -> np.ndarray:
+    """span_calls, n_plus_one_runs and call_patterns; returns per sorted row whether its span
+    id made an ERROR call that a later call of the same callee under the same parent made good
+    (for error_origins)."""
     calls, caller, caller_operation, callee, callee_operation = call_walks.span_calls(
         group,
         group_end,
@@ -317,6 +333,128 @@ def _calls(
             "concurrent": pa.array(overlapped),
         }
     )
+
+    # recovered: an ERROR call with a later successful call in its group
+    starts = a.start[calls[order]]
+    ok_start = np.where(a.is_error[calls[order]], np.iinfo(np.int64).min, starts)
+    latest_ok = np.maximum.reduceat(ok_start, bounds[:-1]) if len(order) else np.zeros(0, np.int64)
+    group_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    made_good = a.is_error[calls[order]] & (latest_ok[group_of] >= a.end[calls[order]])
+    recovered = np.zeros(len(group), np.bool_)
+    recovered[group[calls[order][made_good]]] = True
+    return recovered[group]
+
+
+def _error_origins(
+    build: _Builder,
+    a: SpanArrays,
+    error_facts: Callable[[pa.Table], pa.Table],
+    roots: np.ndarray,
+    failed: np.ndarray,
+    recovered: np.ndarray,
+    family_arrays: tuple[np.ndarray, ...],
+) -> pa.Table:
+    group, group_end, parent_group, child_offsets, children = family_arrays
+    origins, picks, rules, equally, failures = error_origin_rows(
+        a.trace_offsets,
+        roots,
+        failed,
+        group,
+        group_end,
+        parent_group,
+        child_offsets,
+        children,
+        a.span,
+        a.row,
+        a.has_parent,
+        a.start,
+        a.end,
+        a.duration,
+        a.kind,
+        a.is_error,
+        recovered,
+    )
+    picked = build.spans.take(pa.array(a.row[picks], pa.int64()))
+    facts = error_facts(picked)
+    message = pc.coalesce(
+        facts["error_message"],
+        facts["exception_type"],
+        pc.binary_join_element_wise("HTTP ", facts["http_status"], ""),
+    )
+    service = picked["service"]
+    operation = picked["operation"]
+    seconds = _round_1(picked["duration_us"].to_numpy().astype(np.float64) / 1000)
+    reasons = []
+    for rule, deep, name, op, duration, text in zip(
+        rules.tolist(),
+        equally.tolist(),
+        service.to_pylist(),
+        operation.to_pylist(),
+        seconds.tolist(),
+        message.to_pylist(),
+        strict=True,
+    ):
+        reasons.append(_reason(rule, deep, name, op, duration, text))
+    # one row per row of the origin's span id (duplicates: each)
+    sizes = group_end[origins] - group[origins]
+    rows = np.repeat(group[origins], sizes) + _ranks_within(sizes)
+    each = np.repeat(np.arange(len(origins)), sizes)
+    index = pa.array(each)
+    return pa.table(
+        {
+            "trace_id": build.take("trace_id", rows),
+            "span_id": build.take("span_id", rows),
+            "service": build.take("service", rows),
+            "operation": build.take("operation", rows),
+            "reason": pa.array(reasons, pa.string()).take(index),
+            "rule": pa.array(np.array(RULES, object)[rules], pa.string()).take(index),
+            "status": pc.fill_null(build.take("status", rows), "UNSET"),
+            "start_time": build.take("start_time", rows),
+            "error_span_id": picked["span_id"].take(index).combine_chunks(),
+            "error_service": service.take(index).combine_chunks(),
+            "error_operation": operation.take(index).combine_chunks(),
+            "error_message": message.take(index),
+            "failed": pa.array(failures).take(index),
+        }
+    )
+
+
+RULES = ("deepest_error", "earliest_error", "timeout")
+
+
+def _reason(
+    rule: int,
+    deep: int,
+    service: str | None,
+    operation: str | None,
+    milliseconds: float,
+    message: str | None,
+) -> str | None:
+    """Why the span is the origin, in words (NULL where a name is NULL, as SQL's ``||``)."""
+    if rule == TIMEOUT:
+        if service is None or operation is None:
+            return None
+        return (
+            f"timeout: {service} {operation} gave up after {_double_text(milliseconds)}"
+            " ms while this span was still running"
+            + (f" ({message})" if message is not None else "")
+        )
+    detail = f": {message}" if message is not None else ""
+    if rule == EARLIEST:
+        return f"earliest of {deep} deepest errors{detail}"
+    return f"deepest error{detail}"
+
+
+def _double_text(value: float) -> str:
+    """A double as DuckDB casts it to text (shortest round-trip digits)."""
+    return repr(value)
+
+
+def _ranks_within(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ... within each run of ``sizes``."""
+    total = int(sizes.sum())
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return np.arange(total) - starts
 
 
 def _round_1(values: np.ndarray) -> np.ndarray:

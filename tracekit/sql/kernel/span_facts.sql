@@ -9,7 +9,8 @@ SELECT hash(trace_id, span_id) AS span_hash,
        coalesce(len(links) > 0
            AND list_contains(list_transform(links, lambda l: l.span_id), parent_span_id),
            false) AS links_parent,
-       conv_peer(attributes) AS peer,
+       -- only a client span's peer is read (its wait is charged to the callee it names)
+       CASE WHEN kind = 'client' THEN conv_peer(attributes) END AS peer,
        conv_peer_endpoint(attributes) AS peer_endpoint,
        conv_error_answer(attributes) AS error_answer
 FROM kernel_input
