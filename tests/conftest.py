@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",
+    "tests.plugins.hostile",
     "tests.plugins.rabbitmq",
 ]
 
