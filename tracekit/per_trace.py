@@ -82,8 +82,9 @@ def compute_per_trace(
 
 class PerTraceRunner:
     """Computes the per-trace results of bucket after bucket: the kernel, and one DuckDB
-    connection for the conventions' facts and error_origins (its memory budget bounds what a
-    bucket may hold there; beyond it DuckDB spills to ``temp_directory``)."""
+    connection for the conventions' facts and the messages of the spans where errors began (its
+    memory budget bounds what a bucket may hold there; beyond it DuckDB spills to
+    ``temp_directory``)."""
 
     def __init__(
         self,
