@@ -102,7 +102,9 @@ def _span_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) 
         con.execute("CREATE VIEW stored_span_rows AS SELECT * FROM span_rows_empty")
     else:
         source = f"read_parquet({_list(files)}, hive_partitioning = true)"
-        if manifest.derived:
+        if manifest.schema_version >= 2:
+            # span files hold self_us from schema version 2 on (version 2 stored fewer
+            # per-trace views: its results are computed at query time until it is upgraded)
             con.execute(
                 deferred(
                     "CREATE VIEW stored_span_rows AS "

@@ -1,15 +1,19 @@
 """Per-trace results: everything that depends on one trace's spans only, computed once.
 
-Self time, trace summaries, critical-path segments, error origins, N+1 runs and telemetry loss
-need a whole trace and nothing else. They are computed when spans are written (for exactly the
-traces that gain spans: ``tracekit.dataset``), by Spark tasks per bucket of traces, or at
-connect time for a dataset written by an older tracekit; the views then read the stored results.
+Self time, trace summaries, critical-path segments, calls, error origins, N+1 runs and telemetry
+loss need a whole trace and nothing else. They are computed when spans are written (for exactly
+the traces that gain spans: ``tracekit.dataset``) and by Spark tasks per bucket of traces; the
+views then read the stored results.
 
-The semantics live in one place, the view SQL (``tracekit/sql/views/*.sql``): here the same
-views run on a DuckDB connection whose ``span_rows`` holds only the given traces, and the
-per-trace ones are fetched as tables. A view may be listed in ``PER_TRACE_VIEWS`` only if its
+The compiled per-trace kernel (``tracekit.kernel``) computes every one of them; what the
+semantic conventions say about each span comes from their macros (``sql/kernel/span_facts.sql``,
+and ``span_errors`` in ``sql/views/21_errors.sql`` for the few spans where errors began). The
+view SQL (``sql/views/*.sql``) stays the definition the kernel must match
+(tests/test_kernel_equivalence.py) and what ``connect(live=True)`` and a dataset written by an
+older tracekit compute at query time. A view may be listed in ``PER_TRACE_VIEWS`` only if its
 rows for a trace depend on that trace's spans alone; cross-trace views (message matches through
-links or ids, funnels, quantiles over all traces) stay computed at query time.
+links or ids, funnels, quantiles over all traces) stay computed at query time by SQL that reads
+these by name.
 
 >>> results = compute_per_trace(spans)  # doctest: +SKIP
 >>> results.tables["critical_path"].num_rows  # doctest: +SKIP
@@ -27,28 +31,23 @@ import pyarrow.compute as pc
 
 from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
-from tracekit.views import create_views, deferred
+from tracekit.views import deferred
 
-# In dependency order: a view later in the list may read an earlier one, which is then read
-# from its materialized table instead of being computed again (critical_path_charges reads
-# critical_path: computing the walk once halves the cost).
+# The per-trace views, each stored as a table of its own, all computed by the kernel.
 PER_TRACE_VIEWS: tuple[str, ...] = (
+    "span_self_time",
     "trace_roots",
     "traces",
     "cross_service_spans",
     "critical_path",
     "critical_path_charges",
+    "span_calls",
     "error_origins",
     # n_plus_one itself compares call patterns across traces: computed at query time
     "n_plus_one_runs",
     "call_patterns",
     "telemetry_loss",
 )
-
-# Views that several per-trace views read but that are not stored: computed once per bucket
-# (span_calls, read by error_origins, n_plus_one_runs and call_patterns: 0.37 s of 3.1 s per
-# 240k spans of the import benchmark, paid three times before).
-SHARED_VIEWS: tuple[str, ...] = ("span_calls",)
 
 SELF_US = "self_us"
 
@@ -82,9 +81,10 @@ def compute_per_trace(
 
 
 class PerTraceRunner:
-    """One DuckDB connection computing the per-trace results of bucket after bucket: its
-    memory budget bounds what a bucket may hold (beyond it DuckDB spills to
-    ``temp_directory``), and the memory one bucket used is reused by the next."""
+    """Computes the per-trace results of bucket after bucket: the kernel, and one DuckDB
+    connection for the conventions' facts and the messages of the spans where errors began (its
+    memory budget bounds what a bucket may hold there; beyond it DuckDB spills to
+    ``temp_directory``)."""
 
     def __init__(
         self,
@@ -103,7 +103,8 @@ class PerTraceRunner:
         if temp_directory:
             config["temp_directory"] = temp_directory
         self.con = duckdb.connect(config=config)
-        self._definitions: dict[str, str] | None = None
+        self._defined = False
+        self._errors_defined = False
 
     def __enter__(self) -> PerTraceRunner:
         return self
@@ -116,55 +117,44 @@ class PerTraceRunner:
 
     def compute(self, spans: pa.Table) -> PerTraceResults:
         """The per-trace results of ``spans`` (see ``compute_per_trace``)."""
-        con = self.con
-        rows = slim(spans.select(SPAN_SCHEMA.names))
-        con.register("input_rows", rows.append_column("input_row", pa.array(np.arange(len(rows)))))
-        try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE span_rows AS "
-                "SELECT * EXCLUDE (input_row) FROM input_rows"
-            )
-            self._define_views()
-            for name in SHARED_VIEWS:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE shared_{name} AS SELECT * FROM {name}")
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM shared_{name}")
-            self_us = con.sql(
-                "SELECT i.duration_us - coalesce(t.covered_us, 0) AS self_us "
-                "FROM input_rows AS i LEFT JOIN span_self_time AS t USING (trace_id, span_id) "
-                "ORDER BY i.input_row"
-            ).to_arrow_table()[SELF_US]
-            tables = {}
-            for name in PER_TRACE_VIEWS:
-                table = con.sql(f"SELECT * FROM {name}").to_arrow_table()
-                # later views read this one from its result rather than computing it again
-                con.register(f"computed_{name}", table)
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM computed_{name}")
-                tables[name] = table
-        finally:
-            con.unregister("input_rows")
-            for name in PER_TRACE_VIEWS:
-                con.unregister(f"computed_{name}")
-            for name in SHARED_VIEWS:
-                con.execute(f"DROP TABLE IF EXISTS shared_{name}")
-            con.execute("DROP TABLE IF EXISTS span_rows")
-        return PerTraceResults(self_us=self_us.combine_chunks().cast(pa.int64()), tables=tables)
+        from tracekit.kernel.tables import kernel_tables
 
-    def _define_views(self) -> None:
-        """Every view once per connection (parsing the view files costs ~75 ms); afterwards
-        only the per-trace views, which a bucket points at its results, are defined again."""
-        if self._definitions is None:
-            create_views(self.con)
-            self._definitions = {
-                name: sql
-                for name, sql in self.con.execute(
-                    "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal"
-                ).fetchall()
-                if name in PER_TRACE_VIEWS or name in SHARED_VIEWS
-            }
-            return
-        for name in (*SHARED_VIEWS, *PER_TRACE_VIEWS):
-            sql = self._definitions[name].replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
-            self.con.execute(deferred(sql))
+        # the kernel reads no map entry itself: handing it the slim rows makes the few rows
+        # error_facts reads cheap to take
+        rows = slim(spans.select(SPAN_SCHEMA.names))
+        results = kernel_tables(rows, self._facts(rows), self._error_facts)
+        return PerTraceResults(
+            self_us=results.self_us,
+            tables={name: results.tables[name] for name in PER_TRACE_VIEWS},
+        )
+
+    def _facts(self, rows: pa.Table) -> pa.Table:
+        """The rows of ``sql/kernel/span_facts.sql`` for ``rows`` (slim), in their order."""
+        if not self._defined:
+            self.con.execute(load_sql("views/05_conventions.sql"))
+            self._defined = True
+        self.con.register("kernel_input", rows)
+        try:
+            return self.con.sql(load_sql("kernel/span_facts.sql")).to_arrow_table()
+        finally:
+            self.con.unregister("kernel_input")
+
+    def _error_facts(self, rows: pa.Table) -> pa.Table:
+        """http_status, exception_type and error_message of ``rows`` (the spans where errors
+        began; slim), from ``span_errors`` (``sql/views/21_errors.sql``), in their order."""
+        con = self.con
+        con.register("errored_spans", rows)
+        try:
+            if not self._errors_defined:
+                # span_errors over the rows registered above (the file's macros bind at once)
+                con.execute(deferred("CREATE VIEW span_rows AS SELECT * FROM errored_spans"))
+                con.execute(deferred(load_sql("views/21_errors.sql")))
+                self._errors_defined = True
+            return con.sql(
+                "SELECT http_status, exception_type, error_message FROM span_errors"
+            ).to_arrow_table()
+        finally:
+            con.unregister("errored_spans")
 
 
 def slim(spans: pa.Table) -> pa.Table:

@@ -11,8 +11,10 @@ import re
 import pyarrow as pa
 
 # 1: span rows only. 2: span files also hold each span's self_us, and per-trace results
-# (tracekit.per_trace) are stored beside them.
-SCHEMA_VERSION = 2
+# (tracekit.per_trace) are stored beside them. 3: span_self_time and span_calls are stored too
+# (the per-trace kernel computes them at write time), so a version-2 dataset, which lacks them,
+# is read as an old one (its results computed by the view SQL) and upgraded on its next write.
+SCHEMA_VERSION = 3
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("OK", "ERROR", "UNSET")

@@ -177,8 +177,9 @@ class Manifest:
 
     @property
     def derived(self) -> bool:
-        """True when per-trace results are stored beside the spans (schema version 2 on)."""
-        return self.schema_version >= 2
+        """True when the current per-trace results are stored beside the spans (an older
+        schema version's are upgraded on the next write, and computed when read)."""
+        return self.schema_version >= SCHEMA_VERSION
 
     def export_source(self, key: str) -> ExportSource:
         """The export progress of ``key``, created empty when there is none yet."""
