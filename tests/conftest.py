@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",
+    "tests.plugins.spark",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
