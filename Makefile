@@ -11,7 +11,7 @@ LAB_DATA ?= data/demo/workshop-day/manifest.json
 # More `jupyter lab` options, e.g. LAB_ARGS="--no-browser --port 8890".
 LAB_ARGS ?=
 
-.PHONY: install lock demo test lint lab jaeger-up jaeger-down clean
+.PHONY: install lock demo test lint lab jaeger-up jaeger-down hotrod-up hotrod-down clean
 
 install: $(STAMP)
 
@@ -51,6 +51,13 @@ jaeger-up: install
 
 jaeger-down: install
 	$(PY) scripts/jaeger.py down
+
+# HotROD exporting to the Jaeger above; fix flags: make hotrod-up HOTROD_FLAGS="-M -W 10"
+hotrod-up: install
+	$(PY) scripts/hotrod.py up $(HOTROD_FLAGS)
+
+hotrod-down: install
+	$(PY) scripts/hotrod.py down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

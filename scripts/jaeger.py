@@ -23,23 +23,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+
+# The sibling modules, also when this file is imported by path (tests, benchmarks).
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gotool  # noqa: E402
+import servers  # noqa: E402
+from gotool import find_go  # noqa: E402, F401  (tests replace jaeger.find_go)
+from servers import free_ports  # noqa: E402, F401  (part of this module's interface)
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 JAEGER_MODULE_VERSION = "v1.76.0"  # Jaeger v2.13.0
+JAEGER_TOOL = gotool.GoTool(JAEGER_MODULE, JAEGER_MODULE_VERSION, "cmd/jaeger", "jaeger")
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "deploy" / "jaeger.yaml"
 DEFAULT_PORTS = {
@@ -95,25 +96,13 @@ class JaegerInstance:
 
 def cache_dir() -> Path:
     """The folder holding the built Jaeger, outside the repository and reused across runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tracekit" / f"jaeger-{JAEGER_MODULE_VERSION}"
+    return JAEGER_TOOL.cache_dir()
 
 
 def binary_path() -> Path:
     """Where the Jaeger binary is (or will be): $TRACEKIT_JAEGER_BIN or the cache folder."""
     override = os.environ.get("TRACEKIT_JAEGER_BIN")
-    return Path(override).expanduser() if override else cache_dir() / "jaeger"
-
-
-def find_go() -> str | None:
-    """The `go` command, also when /usr/local/go/bin is not on PATH."""
-    found = shutil.which("go")
-    if found:
-        return found
-    for candidate in ("/usr/local/go/bin/go", str(Path.home() / "go" / "bin" / "go")):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return Path(override).expanduser() if override else JAEGER_TOOL.cached_binary()
 
 
 def ensure_binary(log: bool = True) -> Path:
@@ -123,7 +112,7 @@ def ensure_binary(log: bool = True) -> Path:
     build fails. A lock file keeps two concurrent callers from building twice.
     """
     binary = binary_path()
-    if _is_executable(binary):
+    if gotool.is_executable(binary):
         return binary
     if os.environ.get("TRACEKIT_JAEGER_BIN"):
         raise JaegerUnavailable(f"TRACEKIT_JAEGER_BIN={binary} is not an executable file")
@@ -134,62 +123,10 @@ def ensure_binary(log: bool = True) -> Path:
             f"{binary} and Go is not installed: install Go (https://go.dev/dl/) and run "
             "`make jaeger-up`, or set TRACEKIT_JAEGER_BIN to a Jaeger v2.13 binary"
         )
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(binary.parent / ".build.lock"):
-        if _is_executable(binary):  # built by someone else while we waited for the lock
-            return binary
-        _build(go, binary, log=log)
-    return binary
-
-
-def _build(go: str, binary: Path, log: bool) -> None:
-    if log:
-        print(
-            f"building Jaeger {JAEGER_MODULE_VERSION} with {go} into {binary.parent} "
-            "(one time, several minutes)",
-            file=sys.stderr,
-        )
-    env = dict(os.environ, GOFLAGS="-mod=mod")
-    with tempfile.TemporaryDirectory(prefix="tracekit-jaeger-build-") as work:
-        gobin = Path(work) / "bin"
-        steps = [
-            [go, "mod", "init", "tracekit.local/jaegerbuild"],
-            [go, "get", "-tool", f"{JAEGER_MODULE}/cmd/jaeger@{JAEGER_MODULE_VERSION}"],
-            [go, "install", "tool"],
-        ]
-        for step in steps:
-            result = subprocess.run(
-                step,
-                cwd=work,
-                env=dict(env, GOBIN=str(gobin)),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            if result.returncode != 0:
-                tail = "\n".join(result.stdout.strip().splitlines()[-15:])
-                raise JaegerError(f"`{' '.join(step[1:])}` failed ({result.returncode}):\n{tail}")
-        built = gobin / "jaeger"
-        if not built.exists():
-            raise JaegerError(f"go install finished but {built} is missing")
-        # Move into place in one step so nobody ever runs a half-copied binary.
-        staging = binary.with_name(f".jaeger.{os.getpid()}.tmp")
-        shutil.copy2(built, staging)
-        os.replace(staging, binary)
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    try:
+        return gotool.build_once(go, JAEGER_TOOL, binary, log=log)
+    except gotool.GoBuildError as error:
+        raise JaegerError(str(error)) from error
 
 
 def resolve_ports(overrides: dict[str, int | None] | None = None) -> dict[str, int]:
@@ -201,20 +138,6 @@ def resolve_ports(overrides: dict[str, int | None] | None = None) -> dict[str, i
             value = int(os.environ.get(PORT_ENV[name], default))
         ports[name] = int(value)
     return ports
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports that were free a moment ago (for tests on non-default ports)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def default_state_file(query_port: int) -> Path:
@@ -246,7 +169,7 @@ def start(
             f"Jaeger already running (pid {existing.pid}, {existing.query_url}); "
             "`make jaeger-down` first"
         )
-    busy = [f"{name}={port}" for name, port in ports.items() if _port_in_use(host, port)]
+    busy = [f"{name}={port}" for name, port in ports.items() if servers.port_in_use(host, port)]
     if busy:
         raise JaegerError(f"ports already in use on {host}: {', '.join(busy)}")
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +201,7 @@ def start(
     try:
         _wait_healthy(instance, process, timeout)
     except BaseException:
-        _terminate(process.pid)
+        servers.terminate(process.pid)
         process.wait(timeout=10)
         raise
     state_file.write_text(json.dumps(dataclasses.asdict(instance), indent=2) + "\n")
@@ -294,33 +217,15 @@ def _wait_healthy(instance: JaegerInstance, process: subprocess.Popen, timeout: 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise JaegerError(
-                f"Jaeger exited with code {process.returncode}; log tail:\n{_tail(instance.log)}"
+                f"Jaeger exited with code {process.returncode}; "
+                f"log tail:\n{servers.tail(instance.log)}"
             )
-        if all(_answers(url) for url in checks):
+        if all(servers.answers(url) for url in checks):
             return
         time.sleep(0.2)
-    raise JaegerError(f"Jaeger not healthy after {timeout:.0f}s; log tail:\n{_tail(instance.log)}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _tail(path: str, lines: int = 20) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    raise JaegerError(
+        f"Jaeger not healthy after {timeout:.0f}s; log tail:\n{servers.tail(instance.log)}"
+    )
 
 
 def read_state(state_file: Path) -> JaegerInstance | None:
@@ -333,15 +238,7 @@ def read_state(state_file: Path) -> JaegerInstance | None:
 
 def _alive(instance: JaegerInstance) -> bool:
     """True when the recorded pid still runs the recorded binary (pids get reused)."""
-    try:
-        cmdline = Path(f"/proc/{instance.pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        try:
-            os.kill(instance.pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc (macOS): trust the pid
-    return bool(cmdline) and cmdline[0].decode(errors="replace") == instance.binary
+    return servers.alive(instance.pid, instance.binary)
 
 
 def stop(instance: JaegerInstance, timeout: float = 15.0) -> bool:
@@ -351,41 +248,10 @@ def stop(instance: JaegerInstance, timeout: float = 15.0) -> bool:
     """
     was_running = _alive(instance)
     if was_running:
-        _terminate(instance.pid, timeout)
+        servers.terminate(instance.pid, timeout)
     with contextlib.suppress(FileNotFoundError):
         Path(instance.state_file).unlink()
     return was_running
-
-
-def _terminate(pid: int, timeout: float = 15.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pid_exists(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _pid_exists(pid: int) -> bool:
-    # Reap it if it is our child, so a zombie does not look alive.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    status = Path(f"/proc/{pid}/status")
-    with contextlib.suppress(OSError):
-        if "\nState:\tZ" in status.read_text():
-            return False
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             found = read_state(state_file)
             if found is not None and _alive(found):
-                healthy = _answers(f"http://{found.host}:{found.ports['health']}/status")
+                healthy = servers.answers(f"http://{found.host}:{found.ports['health']}/status")
                 print(
                     f"running (pid {found.pid}), {'healthy' if healthy else 'NOT healthy'}, "
                     f"{found.query_url}"

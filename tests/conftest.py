@@ -10,10 +10,12 @@ import pytest
 pytest_plugins: list[str] = [
     "tests.plugins.simulated",
     "tests.plugins.jaeger",
+    "tests.plugins.hotrod",
     "tests.plugins.fault_proxy",
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",
+    "tests.plugins.rabbitmq",
     "tests.plugins.spark",
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tests.critical_path_reference import segments_outside
 from tests.plugins.analytics import load_cases, run_case, span_table
 from tests.plugins.critical_path import eval_table, rows_connection
 from tracekit.connect import connect
@@ -53,6 +54,11 @@ def test_crisp_case(number: int, eval_dir: Path) -> None:
     ).fetchall()[0]
     # Children overflowing the root (cases 7-9) are cut at its end: the path tiles the root.
     assert tiled == root
+    # No segment outside its span: the skewed siblings of cases 10 and 19-21 (other services,
+    # so other clocks) are moved back, and the output says by how much.
+    assert segments_outside(con) == []
+    shifted = con.execute("SELECT count(*) FROM critical_path WHERE clock_shift_us > 0").fetchall()
+    assert (shifted[0][0] > 0) == (number in (10, 19, 20, 21))
 
 
 @pytest.mark.parametrize("case", load_cases("critical_path"))
@@ -63,6 +69,7 @@ def test_critical_path_case(case: dict[str, Any], span_dataset: Any) -> None:
         con = span_dataset(case["spans"])
     run_case(con, case)
     assert_tiles_roots(con)
+    assert segments_outside(con) == []
 
 
 def assert_tiles_roots(con: Any) -> None:
@@ -154,6 +161,7 @@ def test_matches_the_python_walk_on_random_traces() -> None:
     con = rows_connection(bench.to_table(spans))
     assert _segments(con) == _oracle(spans)
     assert_tiles_roots(con)
+    assert segments_outside(con) == []
 
 
 def test_times_before_1970() -> None:
@@ -222,12 +230,14 @@ def test_ten_thousand_span_trace() -> None:
     assert len(spans) == 10_001
     assert _segments(con) == _oracle(spans)
     assert_tiles_roots(con)
+    assert segments_outside(con) == []
 
 
 def test_simulated_workshop_tiles_every_trace(simulated: Any) -> None:
     path, _ = simulated("baseline", hours=1, seed=2)
     con = connect(path)
     assert_tiles_roots(con)
+    assert segments_outside(con) == []
     traced, rooted = con.execute(
         "SELECT (SELECT count(DISTINCT trace_id) FROM critical_path), "
         "(SELECT count(*) FROM trace_roots)"

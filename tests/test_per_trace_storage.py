@@ -7,6 +7,7 @@ spans arrive, the stored results must equal it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import shutil
@@ -22,7 +23,7 @@ import tracekit.dataset.writer
 from tracekit.dataset import read_manifest, write_spans
 from tracekit.errors import UserError
 from tracekit.per_trace import PER_TRACE_VIEWS
-from tracekit.schema import SPAN_SCHEMA
+from tracekit.schema import EVENT, SPAN_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -45,23 +46,48 @@ def stored_results(dataset: Path) -> dict[str, list[tuple]]:
     return results
 
 
+def shift_times(spans: pa.Table, delta: dt.timedelta) -> pa.Table:
+    """``spans`` with every time (start, end, events) moved by ``delta``."""
+    step = pa.scalar(delta, pa.duration("us"))
+    events = spans["events"].combine_chunks()
+    time, name, attributes = events.values.flatten()
+    moved = pa.ListArray.from_arrays(
+        events.offsets,
+        pa.StructArray.from_arrays([pc.add(time, step), name, attributes], fields=list(EVENT)),
+        mask=events.is_null(),
+    )
+    for column, values in (
+        ("start_time", pc.add(spans["start_time"], step)),
+        ("end_time", pc.add(spans["end_time"], step)),
+        ("events", moved),
+    ):
+        spans = spans.set_column(spans.schema.get_field_index(column), column, values)
+    return spans
+
+
 def test_a_trace_split_across_two_writes_on_two_days_gives_the_results_of_one_write(
     tmp_path: Path,
 ) -> None:
     seed = random.randrange(1_000_000)
-    # traces running over midnight, their spans written in two writes, one per day
-    spans = simulated_spans("2026-01-05T23:56:00Z", 8, seed, load=30)
+    spans = simulated_spans("2026-01-05T12:00:00Z", 8, seed, load=30)
+    # move the data so that midnight falls inside the trace with the most spans: its spans, and
+    # those of every other trace running then, come in two writes, one per day
+    counts = pc.value_counts(spans["trace_id"]).to_pylist()
+    busiest = max(counts, key=lambda entry: entry["counts"])["values"]
+    starts = sorted(spans.filter(pc.equal(spans["trace_id"], busiest))["start_time"].to_pylist())
+    cut = starts[len(starts) // 2]
+    midnight = dt.datetime.combine(cut.date() + dt.timedelta(days=1), dt.time())
+    spans = shift_times(spans, midnight - cut)
     days = pc.cast(spans["start_time"], pa.date32())
     first_day = pc.equal(days, pc.min(days))
     whole, split = tmp_path / "whole", tmp_path / "split"
     write_spans(whole, [spans])
     write_spans(split, [spans.filter(first_day)])
     write_spans(split, [spans.filter(pc.invert(first_day))])
-    straddling = len(
-        set(spans.filter(first_day)["trace_id"].to_pylist())
-        & set(spans.filter(pc.invert(first_day))["trace_id"].to_pylist())
+    straddling = set(spans.filter(first_day)["trace_id"].to_pylist()) & set(
+        spans.filter(pc.invert(first_day))["trace_id"].to_pylist()
     )
-    assert straddling > 0, f"seed {seed}: no trace ran over midnight"
+    assert busiest in straddling, f"seed {seed}"
     assert stored_results(split) == stored_results(whole), f"seed {seed}"
 
 
@@ -80,12 +106,8 @@ def test_spans_arriving_in_random_writes_give_the_results_of_one_write(tmp_path:
     assert stored_results(pieces) == stored_results(whole), f"seed {seed}"
     # and the stored rows hold each span once
     con = tracekit.connect(pieces)
-    assert con.execute(
-        "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans"
-    ).fetchone() == (
-        spans.num_rows,
-        spans.num_rows,
-    )
+    counted = con.execute("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans")
+    assert counted.fetchall() == [(spans.num_rows, spans.num_rows)]
 
 
 def test_traces_processed_in_many_buckets_give_the_results_of_one_bucket(
@@ -173,7 +195,7 @@ def test_a_report_window_narrows_the_stored_views_to_its_traces(tmp_path: Path) 
     for name in (*PER_TRACE_VIEWS, "spans", "span_rows"):
         seen = {row[0] for row in con.execute(f"SELECT DISTINCT trace_id FROM {name}").fetchall()}
         assert seen <= set(chosen), name
-    assert con.execute("SELECT count(*) FROM traces").fetchone() == (len(chosen),)
+    assert con.execute("SELECT count(*) FROM traces").fetchall() == [(len(chosen),)]
     shutil.rmtree(dataset)
 
 

@@ -130,22 +130,25 @@ def test_peak_utilization_is_the_busiest_five_minutes(api_errors) -> None:  # ty
     assert truth["bottleneck"] == max(peaks, key=peaks.__getitem__)
 
 
-# Delivered = an order's message reached a consumer whose trace holds a successful crm server
-# span. The consumer span links to the producer in both trace modes (same / own trace).
+# Delivered = an order's message reached a consumer that called crm successfully (a crm server
+# span without error under the consumer). The consumer span links to the producer in a trace of
+# its own (`consumer: linked`) or is its child in the order's trace (`child`).
 DELIVERED_SQL = """
 WITH orders AS (
     SELECT trace_id FROM spans WHERE service = 'internet-shop' AND parent_span_id IS NULL
 ), consumers AS (
-    SELECT trace_id AS consumer_trace, links[1].trace_id AS producer_trace
+    SELECT trace_id AS consumer_trace, span_id,
+           CASE WHEN len(links) > 0 THEN links[1].trace_id ELSE trace_id END AS producer_trace
     FROM spans WHERE kind = 'consumer'
 ), crm_ok AS (
-    SELECT DISTINCT trace_id FROM spans
-    WHERE service = 'crm' AND kind = 'server' AND status <> 'ERROR'
+    SELECT DISTINCT w.trace_id, w.parent_span_id AS consumer_span_id
+    FROM spans k JOIN spans w ON w.trace_id = k.trace_id AND w.span_id = k.parent_span_id
+    WHERE k.service = 'crm' AND k.kind = 'server' AND k.status <> 'ERROR'
 )
 SELECT o.trace_id, bool_or(k.trace_id IS NOT NULL) AS delivered
 FROM orders o
 LEFT JOIN consumers c ON c.producer_trace = o.trace_id
-LEFT JOIN crm_ok k ON k.trace_id = c.consumer_trace
+LEFT JOIN crm_ok k ON k.trace_id = c.consumer_trace AND k.consumer_span_id = c.span_id
 GROUP BY o.trace_id
 """
 

@@ -39,7 +39,9 @@ PER_TRACE_VIEWS: tuple[str, ...] = (
     "critical_path",
     "critical_path_charges",
     "error_origins",
-    "n_plus_one",
+    # n_plus_one itself compares call patterns across traces: computed at query time
+    "n_plus_one_runs",
+    "call_patterns",
     "telemetry_loss",
 )
 

@@ -1,4 +1,4 @@
-"""Hand-made span datasets and data-file cases for the latency, errors and drops tests.
+"""Hand-made span datasets and data-file cases for the latency, errors and funnel tests.
 
 A case is one YAML file under ``tests/cases/<area>/``: a list of compact ``spans`` and a list of
 ``checks``, each a SQL query and the rows it must return::
@@ -9,11 +9,14 @@ A case is one YAML file under ``tests/cases/<area>/``: a list of compact ``spans
     checks:
       - sql: SELECT span_id, rule FROM error_origins
         rows: [[b, deepest_error]]
+      - sql: SELECT * FROM funnel(['checkout', 'nope'])
+        error: "step 'nope' matches nothing in the data"
 
 Span fields: ``trace`` (default ``t1``), ``id``, ``parent``, ``service``, ``op``, ``kind``
 (default internal), ``start``/``end`` in milliseconds from 2024-01-01T00:00:00Z, ``status``
-(default UNSET), ``message``, ``attrs`` (mapping), ``links`` (list of ``[trace, span]``) and
-``events`` (list of ``{name, at, attrs}``). Adding a case edits data, not code.
+(default UNSET), ``message``, ``attrs`` (mapping), ``resource`` (mapping, beside
+``service.name``), ``links`` (list of ``[trace, span]``) and ``events`` (list of
+``{name, at, attrs}``). Adding a case edits data, not code.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def span_table(spans: Iterable[dict[str, Any]]) -> pa.Table:
                 "status": s.get("status", "UNSET"),
                 "status_message": s.get("message"),
                 "attributes": [(str(k), str(v)) for k, v in (s.get("attrs") or {}).items()],
-                "resource": [("service.name", str(s.get("service")))],
+                "resource": [("service.name", str(s.get("service")))]
+                + [(str(k), str(v)) for k, v in (s.get("resource") or {}).items()],
                 "links": [
                     {"trace_id": str(t), "span_id": str(i), "kind": "follows_from"}
                     for t, i in (s.get("links") or [])
@@ -94,8 +98,15 @@ def _normal(value: Any) -> Any:
 
 
 def run_case(con: duckdb.DuckDBPyConnection, case: dict[str, Any]) -> None:
-    """Run every check of a case and compare rows (floats rounded to 6 places)."""
+    """Run every check of a case and compare rows (floats rounded to 6 places); a check with
+    ``error`` instead of ``rows`` must fail with a one-line message containing that text."""
     for check in case["checks"]:
+        if "error" in check:
+            with pytest.raises(duckdb.Error) as failure:
+                con.execute(check["sql"]).fetchall()
+            message = str(failure.value).strip()
+            assert check["error"] in message and "\n" not in message, message
+            continue
         got = [_normal(list(row)) for row in con.execute(check["sql"]).fetchall()]
         want = [_normal(list(row)) for row in check["rows"]]
         assert got == want, f"{check['sql']}\n got: {got}\nwant: {want}"

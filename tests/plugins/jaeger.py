@@ -7,7 +7,7 @@ skip with a message saying how to enable them; with CI=true they fail instead.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -20,17 +20,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def load_script(name: str) -> ModuleType:
+    """Import scripts/NAME.py (not a package) by its plain name, as when the script runs, so
+    scripts that import each other (jaeger, hotrod, gotool, servers) share one module each."""
+    scripts = str(REPO / "scripts")
+    if scripts not in sys.path:
+        sys.path.append(scripts)
+    return importlib.import_module(name)
+
+
 def load_jaeger_script() -> ModuleType:
-    """Import scripts/jaeger.py (not a package) as the module `tracekit_jaeger_script`."""
-    name = "tracekit_jaeger_script"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "jaeger.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """Import scripts/jaeger.py."""
+    return load_script("jaeger")
 
 
 def _unavailable(message: str) -> None:
@@ -49,6 +50,16 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     Started once per session on free ports with its own state file, stopped at the end.
     """
+    instance = start_jaeger(tmp_path_factory.mktemp("jaeger"))
+    try:
+        yield instance
+    finally:
+        load_jaeger_script().stop(instance)
+
+
+def start_jaeger(folder: Path) -> Any:
+    """A fresh in-memory Jaeger on free ports, its state file and log in `folder` (skips, or
+    fails in CI, when Jaeger is unavailable). The caller stops it with `script.stop`."""
     script = load_jaeger_script()
     try:
         script.ensure_binary()
@@ -56,21 +67,14 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         _unavailable(str(error))
     except script.JaegerError as error:
         _unavailable(f"build failed: {error}")
-    folder = tmp_path_factory.mktemp("jaeger")
     names = list(script.DEFAULT_PORTS)
-    instance = None
+    last_error = None
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         ports = dict(zip(names, script.free_ports(len(names)), strict=True))
         try:
-            instance = script.start(
+            return script.start(
                 ports, state_file=folder / "state.json", log_file=folder / "jaeger.log"
             )
-            break
         except script.JaegerError as error:
             last_error = error
-    if instance is None:
-        pytest.fail(f"could not start Jaeger: {last_error}", pytrace=False)
-    try:
-        yield instance
-    finally:
-        script.stop(instance)
+    pytest.fail(f"could not start Jaeger: {last_error}", pytrace=False)

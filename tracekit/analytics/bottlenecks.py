@@ -2,7 +2,7 @@
 attribute values are over-represented in slow traces.
 
 Thin wrappers over the ``bottleneck_shares`` and ``slow_attributes`` macros
-(``tracekit/sql/views/31_bottlenecks.sql``); the ranking is explained in docs/analytics.md.
+(``tracekit/sql/views/50_bottlenecks.sql``); the ranking is explained in docs/analytics.md.
 
 >>> con = tracekit.connect("data/demo")  # doctest: +SKIP
 >>> bottlenecks(con).iloc[0]["service"]  # doctest: +SKIP

@@ -22,7 +22,8 @@ TimeBound = datetime | str | timedelta | None
 
 def critical_path(con: duckdb.DuckDBPyConnection, trace_id: str | None = None) -> pd.DataFrame:
     """Critical-path segments (trace_id, span_id, service, operation, kind, start_time, end_time,
-    duration_us), in time order; one trace's when ``trace_id`` is given."""
+    duration_us, clock_shift_us: how far a clock-skew correction moved the span's segments
+    back, 0 almost always), in time order; one trace's when ``trace_id`` is given."""
     return con.sql(
         "SELECT * FROM critical_path WHERE $trace_id IS NULL OR trace_id = $trace_id "
         "ORDER BY trace_id, start_time",

@@ -1,7 +1,9 @@
-"""Drops: the order funnel along a named flow, lost messages and telemetry loss, as DataFrames.
+"""Funnel: how far orders get along a named flow and where they stop, with certain business
+loss, uncertain loss and telemetry loss kept apart; lost messages and telemetry loss as
+DataFrames.
 
 A flow is a YAML file listing the funnel's steps (``tracekit/flows/<name>.yaml`` ships the
-workshop's); semantics in docs/analytics.md.
+workshop's); semantics in docs/analytics.md ("Funnel").
 
 >>> con = tracekit.connect("data/demo")  # doctest: +SKIP
 >>> funnel(con, flow="workshop")[["step", "entered", "dropped"]]  # doctest: +SKIP
@@ -22,7 +24,8 @@ from tracekit.errors import UserError
 
 @dataclass(frozen=True)
 class Flow:
-    """A named sequence of funnel steps (``service``, ``service:operation`` or a destination)."""
+    """A named sequence of funnel steps (``service``, ``service:operation`` or
+    ``queue:DESTINATION``)."""
 
     name: str
     steps: tuple[str, ...]
@@ -67,7 +70,8 @@ def load_flow(name_or_path: str | Path) -> Flow:
     for i, step in enumerate(steps):
         if not isinstance(step, str) or not step.strip() or step.startswith(":"):
             raise UserError(
-                f"{label}: steps[{i}]: expected 'service' or 'service:operation', got {step!r}"
+                f"{label}: steps[{i}]: expected 'service', 'service:operation' or "
+                f"'queue:DESTINATION', got {step!r}"
             )
     unknown = sorted(set(map(str, data)) - {"name", "description", "steps"})
     if unknown:
@@ -86,15 +90,29 @@ def _steps(steps: list[str] | tuple[str, ...] | None, flow: str | Path | Flow | 
     return list(steps)
 
 
+def _query(con: duckdb.DuckDBPyConnection, sql: str, steps: list[str]) -> pd.DataFrame:
+    """Run a funnel query; a step the data does not know is a UserError (one line)."""
+    try:
+        return con.execute(sql, {"steps": steps}).df()
+    except duckdb.InvalidInputException as exc:
+        message = str(exc).strip().splitlines()[0]
+        if "funnel: " not in message:
+            raise
+        raise UserError(message[message.index("funnel: ") :]) from exc
+
+
 def funnel(
     con: duckdb.DuckDBPyConnection,
     steps: list[str] | tuple[str, ...] | None = None,
     *,
     flow: str | Path | Flow | None = None,
 ) -> pd.DataFrame:
-    """Per step: step_no, step, service, operation, entered, continued, dropped, drop_rate,
-    sample_trace_ids. Uses ``steps`` if given, else the flow (default: ``workshop``)."""
-    return con.sql("SELECT * FROM funnel($steps)", params={"steps": _steps(steps, flow)}).df()
+    """Per step: step_no, step, service, operation, destination, present, entered, continued,
+    dropped (= failed + lost + uncertain), failed, lost, uncertain, unseen, drop_rate,
+    sample_trace_ids; absent leading steps have present False and no counts. Uses ``steps`` if
+    given, else the flow (default: ``workshop``). A step the data does not know (other than an
+    uninstrumented front of the flow) raises UserError naming the known services and queues."""
+    return _query(con, "SELECT * FROM funnel($steps)", _steps(steps, flow))
 
 
 def funnel_orders(
@@ -104,16 +122,16 @@ def funnel_orders(
     flow: str | Path | Flow | None = None,
 ) -> pd.DataFrame:
     """One row per order that entered the flow: order_id, trace_ids, furthest_step_no,
-    furthest_step, completed, dropped_at (NULL for completed orders)."""
-    return con.sql(
-        "SELECT * FROM funnel_orders($steps) ORDER BY order_id",
-        params={"steps": _steps(steps, flow)},
-    ).df()
+    furthest_step, completed, dropped_at (NULL for completed orders), outcome ('completed',
+    'failed', 'lost', 'uncertain'), certain, steps_seen."""
+    return _query(con, "SELECT * FROM funnel_orders($steps) ORDER BY order_id", _steps(steps, flow))
 
 
 def lost_messages(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Producer spans whose message no consumer took: trace_id, span_id, service, destination,
-    message_id, start_time."""
+    """Messages nothing shows anyone took, one row each: trace_id, span_id (the innermost send
+    span), service, destination, message_id, start_time, certain, reason ('send_failed',
+    'no_consumer': certain; 'not_seen': lost, or its consumer's telemetry missing),
+    outer_span_id."""
     return con.sql("SELECT * FROM lost_messages").df()
 
 
@@ -129,20 +147,35 @@ def loss_summary(
     *,
     flow: str | Path | Flow | None = None,
 ) -> pd.DataFrame:
-    """Business loss next to telemetry loss, one row each: loss, kind, count.
+    """Certain business loss, uncertain loss and telemetry loss, one row per figure: loss,
+    kind, count.
 
-    Business: orders that entered the flow and never completed it, and lost messages.
-    Telemetry: orphan spans and traces without a root (records lost, not orders).
+    business: orders that stopped because a step failed (``failed_orders``) or a message of
+    theirs was certainly lost (``lost_orders``), and certainly lost messages (``lost_messages``).
+    uncertain: orders that stopped with no evidence why (``uncertain_orders``) and messages
+    nothing shows taken while their destination was consumed (``uncertain_messages``): lost,
+    or their telemetry missing. telemetry: orphan spans and traces without a root (records
+    lost, not orders).
     """
-    return con.sql(
+    return _query(
+        con,
         """
-        SELECT 'business' AS loss, 'lost_orders' AS kind, count(*) AS count
-        FROM funnel_orders($steps) WHERE NOT completed
+        WITH orders AS (SELECT outcome FROM funnel_orders($steps))
+        SELECT 'business' AS loss, 'failed_orders' AS kind,
+               (SELECT count(*) FROM orders WHERE outcome = 'failed') AS count
         UNION ALL
-        SELECT 'business', 'lost_messages', count(*) FROM lost_messages
+        SELECT 'business', 'lost_orders', (SELECT count(*) FROM orders WHERE outcome = 'lost')
+        UNION ALL
+        SELECT 'business', 'lost_messages', (SELECT count(*) FROM lost_messages WHERE certain)
+        UNION ALL
+        SELECT 'uncertain', 'uncertain_orders',
+               (SELECT count(*) FROM orders WHERE outcome = 'uncertain')
+        UNION ALL
+        SELECT 'uncertain', 'uncertain_messages',
+               (SELECT count(*) FROM lost_messages WHERE NOT certain)
         UNION ALL
         SELECT 'telemetry', k, (SELECT count(*) FROM telemetry_loss WHERE kind = k)
         FROM (VALUES ('orphan_span'), ('trace_without_root')) AS t(k)
         """,
-        params={"steps": _steps(steps, flow)},
-    ).df()
+        _steps(steps, flow),
+    )

@@ -11,9 +11,9 @@ import pandas as pd
 
 
 def n_plus_one(con: duckdb.DuckDBPyConnection, *, min_calls: int = 5) -> pd.DataFrame:
-    """Runs of at least ``min_calls`` (>= 5) serial calls of one operation under one parent:
-    trace_id, parent_span_id, service, operation, calls, wall_us, sum_us, start_time; the
-    costliest first."""
+    """Runs of at least ``min_calls`` (>= 5) back-to-back calls a parent made of one callee:
+    trace_id, parent_span_id, caller and caller_operation (the parent), service and operation
+    (what was called), calls, wall_us, sum_us, median_gap_us, start_time; the costliest first."""
     return con.sql(
         "SELECT * FROM n_plus_one WHERE calls >= $min_calls ORDER BY sum_us DESC, trace_id",
         params={"min_calls": min_calls},
@@ -21,5 +21,6 @@ def n_plus_one(con: duckdb.DuckDBPyConnection, *, min_calls: int = 5) -> pd.Data
 
 
 def n_plus_one_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Per service and operation: runs, traces, mean and max calls per run, total wall time."""
+    """Per caller and called service and operation: runs, traces, mean and max calls per run,
+    total wall and call time."""
     return con.sql("SELECT * FROM n_plus_one_summary ORDER BY wall_us DESC").df()

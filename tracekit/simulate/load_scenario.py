@@ -9,6 +9,7 @@ See docs/simulator.md for the format.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ import yaml
 
 from tracekit.errors import UserError
 from tracekit.simulate.scenario import (
-    CONSUMER_TRACE_MODES,
+    CONSUMER_SHAPES,
+    CONVENTIONS,
     DISTRIBUTIONS,
+    PRODUCER_SPANS,
     Call,
     Distribution,
     ErrorBurst,
     Flow,
+    Instrumentation,
     Operation,
     Outage,
     Publish,
@@ -217,7 +221,7 @@ def parse_scenario(data: Any, label: str = "scenario") -> Scenario:
     top = _Reader(data, label, "")
     name = top.text("name", default=Path(label).stem)
     description = str(top.raw("description", "") or "")
-    consumer_trace = top.text("consumer_trace", "new", CONSUMER_TRACE_MODES)
+    instrumentation = _instrumentation(top)
     network_ms = top.number("network_ms", 0.5)
     services = {svc: _service(top.child("services"), svc) for svc in _keys(top, "services")}
     queues = {q: _queue(top.child("queues"), q) for q in _keys(top, "queues", required=False)}
@@ -247,7 +251,7 @@ def parse_scenario(data: Any, label: str = "scenario") -> Scenario:
         services,
         flows,
         queues,
-        consumer_trace,
+        instrumentation,
         network_ms,
         delivered_at,
         tuple(bursts),
@@ -258,6 +262,33 @@ def parse_scenario(data: Any, label: str = "scenario") -> Scenario:
     )
     _check_references(scenario, label)
     return scenario
+
+
+# The former `consumer_trace` key, still read (and taking precedence over `instrumentation`
+# inherited from a base scenario): `same` was a child that also links to its producer, `new` a
+# trace of its own with a link.
+_CONSUMER_TRACE = {"same": "child_linked", "new": "linked"}
+
+
+def _instrumentation(top: _Reader) -> Instrumentation:
+    default = Instrumentation()
+    result = default
+    if top.has("instrumentation"):
+        reader = top.child("instrumentation")
+        ids = reader.raw("message_ids", default.message_ids)
+        if not isinstance(ids, bool):
+            reader.fail(f"must be true or false, got {ids!r}", "message_ids")
+        result = Instrumentation(
+            reader.text("conventions", default.conventions, CONVENTIONS),
+            reader.text("producer_spans", default.producer_spans, PRODUCER_SPANS),
+            reader.text("consumer", default.consumer, CONSUMER_SHAPES),
+            ids,
+        )
+        reader.done()
+    if top.has("consumer_trace"):
+        legacy = top.text("consumer_trace", choices=tuple(_CONSUMER_TRACE))
+        result = replace(result, consumer=_CONSUMER_TRACE[legacy])
+    return result
 
 
 def _keys(reader: _Reader, key: str, required: bool = True) -> list[str]:

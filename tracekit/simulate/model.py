@@ -10,9 +10,12 @@ How a request moves (this is what the spans show):
 * The worker does half of its own work, makes its downstream calls one after another (holding
   the worker, as a thread-per-request server does), then does the other half. A worker is busy
   for exactly the server span's duration.
-* Publishing a message is a PRODUCER span; the message then waits for a consumer worker of the
-  queue's consumer service, whose CONSUMER span is linked to the producer (and, with
-  ``consumer_trace: same``, is its child).
+* Publishing a message is a PRODUCER span (two nested ones with ``producer_spans: nested``, as
+  pika's instrumentation records a publish); the message then waits for a consumer worker of
+  the queue's consumer service, whose CONSUMER span is the (inner) producer span's child in the
+  same trace (``consumer: child``, pika's shape), starts a trace of its own with a span link to
+  it (``linked``, OpenTelemetry's default), or both (``child_linked``). Attribute and span names
+  follow the scenario's convention version (semconv.py).
 
 Faults: per-operation error probability and error bursts (HTTP 500, status ERROR, the callers
 answer 502), timeouts on calls (the caller gives up, the callee keeps working), messages lost or
@@ -53,11 +56,24 @@ from tracekit.simulate.scenario import (
     Scenario,
     Window,
 )
+from tracekit.simulate.semconv import SEMCONV
 from tracekit.simulate.spans import SpanCollector
 
 _PUBLISH_TIME = Distribution("lognormal", 0.003, 0.5)
 # After the run's arrivals stop, in-flight work may finish for at most this long.
 _DRAIN_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class LostMessage:
+    """A message the broker dropped or expired; ``visible`` when a producer span of it reached
+    the backend (an uninstrumented producer, or telemetry loss of all its producer spans,
+    leaves a loss no span can show)."""
+
+    trace_id: str | None
+    message_id: str | None  # None when the scenario's producers set no message ids
+    destination: str
+    visible: bool
 
 
 @dataclass
@@ -66,7 +82,7 @@ class ModelOutcome:
 
     services: dict[str, ServiceState]
     orders: list[OrderState]
-    lost_messages: list[tuple[str | None, str]] = field(default_factory=list)
+    lost_messages: list[LostMessage] = field(default_factory=list)
     orphaned_spans: int = 0
     dropped_spans: int = 0
     end_s: float = 0.0
@@ -91,13 +107,15 @@ class Model:
         self.ids = random.Random(seed)
         self.uniform = Uniform(stream(seed, "uniform"))
         self.net = scenario.network_ms / 1000.0
+        self.shape = scenario.instrumentation
+        self.semconv = SEMCONV[self.shape.conventions]
         self.services: dict[str, ServiceState] = {}
         for spec in scenario.services.values():
             resource = [self._resource(spec.name, i) for i in range(spec.instances)]
             svc = ServiceState(self.env, spec.name, spec.instances, spec.threads, resource)
             for op_spec in spec.operations.values():
                 sample = Sampler(op_spec.time, stream(seed, f"{spec.name}/{op_spec.name}"))
-                svc.ops[op_spec.name] = OpState(op_spec, sample)
+                svc.ops[op_spec.name] = OpState(op_spec, sample, self.semconv)
             self.services[spec.name] = svc
         for svc in self.services.values():
             for op in svc.ops.values():
@@ -106,7 +124,9 @@ class Model:
                         op.steps.append(scenario.queues[step.destination])
                     else:
                         callee = self.services[step.service]
-                        op.steps.append(CallStep(step, callee, callee.ops[step.operation]))
+                        op.steps.append(
+                            CallStep(step, callee, callee.ops[step.operation], self.semconv)
+                        )
         self.publish_time = Sampler(_PUBLISH_TIME, stream(seed, "publish"))
         loss = scenario.telemetry_loss
         self.loss_p = loss.probability if loss else 0.0
@@ -147,18 +167,20 @@ class Model:
         self,
         trace_id: str,
         span_id: str,
+        *,
         parent: str | None,
         service: str,
         operation: str,
         kind: str,
         start: float,
-        status: str,
-        message: str | None,
         attrs: tuple[tuple[str, ...], tuple[str, ...]],
         resource: int,
+        status: str = "UNSET",
+        message: str | None = None,
         link: tuple[str, str] | None = None,
         error_type: str | None = None,
     ) -> None:
+        """Record a span that ends now (unless its service is dark or it was dropped)."""
         if service in self.dark:
             return
         if self.dropped and span_id in self.dropped:
@@ -276,7 +298,11 @@ class Model:
         svc = self.services[flow.service]
         op = svc.ops[flow.operation]
         caller_resource = self._resource(flow.caller, 0) if flow.caller else -1
-        step = CallStep(Call(flow.service, flow.operation), svc, op) if flow.caller else None
+        step = (
+            CallStep(Call(flow.service, flow.operation), svc, op, self.semconv)
+            if flow.caller
+            else None
+        )
         for at in times.tolist():
             yield env.timeout(at - env.now)
             env.process(root(flow, svc, op, step, caller_resource))
@@ -309,8 +335,10 @@ class Model:
         kind: str,
         link: tuple[str, str] | None = None,
         extra: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+        name: str | None = None,
     ) -> Any:
-        """A worker (``token``) serves one request; returns the outcome code."""
+        """A worker (``token``) serves one request; returns the outcome code. ``name`` names
+        the span when the instrumentation does not use the operation's name (consumers)."""
         env = self.env
         start = env.now
         if state.visible is None and svc.name not in self.dark:
@@ -360,17 +388,17 @@ class Model:
         self._emit(
             trace_id,
             span_id,
-            parent,
-            svc.name,
-            op.name,
-            kind,
-            start,
-            status,
-            message,
-            attrs,
-            svc.resource[token],
-            link,
-            error_type,
+            parent=parent,
+            service=svc.name,
+            operation=name or op.name,
+            kind=kind,
+            start=start,
+            attrs=attrs,
+            resource=svc.resource[token],
+            status=status,
+            message=message,
+            link=link,
+            error_type=error_type,
         )
         return outcome
 
@@ -414,15 +442,15 @@ class Model:
             self._emit(
                 trace_id,
                 span_id,
-                parent,
-                caller,
-                step.op.name,
-                "client",
-                start,
-                "ERROR",
-                f"connection refused by {callee.name}",
-                step.attrs[REFUSED],
-                resource,
+                parent=parent,
+                service=caller,
+                operation=step.op.name,
+                kind="client",
+                start=start,
+                attrs=step.attrs[REFUSED],
+                resource=resource,
+                status="ERROR",
+                message=f"connection refused by {callee.name}",
                 error_type="ConnectionRefusedError",
             )
             return REFUSED
@@ -447,15 +475,15 @@ class Model:
         self._emit(
             trace_id,
             span_id,
-            parent,
-            caller,
-            step.op.name,
-            "client",
-            start,
-            status,
-            message,
-            step.attrs[result],
-            resource,
+            parent=parent,
+            service=caller,
+            operation=step.op.name,
+            kind="client",
+            start=start,
+            attrs=step.attrs[result],
+            resource=resource,
+            status=status,
+            message=message,
             error_type=error_type,
         )
         return OK if result == OK else UPSTREAM if result != TIMEOUT else TIMEOUT
@@ -471,39 +499,49 @@ class Model:
     ) -> Any:
         env = self.env
         start = env.now
+        nested = self.shape.producer_spans == "nested"
+        outer_id = self._span_id(service) if nested else None
         span_id = self._span_id(service)
         message_id = f"{self.ids.getrandbits(128):032x}"
-        yield env.timeout(self.publish_time())
-        attrs = (
-            (
-                "messaging.system",
-                "messaging.destination.name",
-                "messaging.message.id",
-                "messaging.operation.type",
-                "messaging.operation.name",
-            ),
-            (queue.system, queue.destination, message_id, "send", "publish"),
-        )
-        self._emit(
-            trace_id,
-            span_id,
-            parent,
-            service,
-            f"send {queue.destination}",
-            "producer",
-            start,
-            "UNSET",
-            None,
-            attrs,
-            resource,
-        )
-        if service in self.dark:
+        shown_id = message_id if self.shape.message_ids else None
+        took = self.publish_time()
+        attrs = self.semconv.send(queue.system, queue.destination, shown_id)
+        name = self.semconv.send_name(queue.destination)
+
+        def emit(send_id: str, parent_id: str | None, began: float) -> None:
+            self._emit(
+                trace_id,
+                send_id,
+                parent=parent_id,
+                service=service,
+                operation=name,
+                kind="producer",
+                start=began,
+                attrs=attrs,
+                resource=resource,
+            )
+
+        if outer_id is None:
+            yield env.timeout(took)
+            emit(span_id, parent, start)
+        else:
+            # pika wraps the channel's publish in the blocking channel's: the outer span opens
+            # first and closes last, the inner one carries the context the consumer continues.
+            yield env.timeout(took * 0.1)
+            inner_start = env.now
+            yield env.timeout(took * 0.8)
+            emit(span_id, outer_id, inner_start)
+            yield env.timeout(took * 0.1)
+            emit(outer_id, parent, start)
+        dark = service in self.dark
+        visible = not dark and not {span_id, outer_id} - {None} <= self.dropped
+        if dark:
             # An uninstrumented producer puts no trace context into the message.
-            env.process(self._deliver(queue, None, None, message_id, state))
+            env.process(self._deliver(queue, None, None, message_id, state, visible))
         else:
             if state.visible is None:
                 state.visible = trace_id
-            env.process(self._deliver(queue, trace_id, span_id, message_id, state))
+            env.process(self._deliver(queue, trace_id, span_id, message_id, state, visible))
 
     def _deliver(
         self,
@@ -512,12 +550,16 @@ class Model:
         producer: str | None,
         message_id: str,
         state: OrderState,
+        visible: bool,
     ) -> Any:
         env = self.env
         svc = self.services[queue.consumer]
+        shown_id = message_id if self.shape.message_ids else None
+        lost = LostMessage(trace_id, shown_id, queue.destination, visible)
+        component = f"queue:{queue.destination}"
         if queue.loss and self.uniform() < queue.loss:
-            self.outcome.lost_messages.append((trace_id, message_id))
-            state.fail(svc.name, "message_lost")
+            self.outcome.lost_messages.append(lost)
+            state.fail(component, "message_lost", shown_id)
             return
         get = svc.store.get()
         if queue.ttl_s is None:
@@ -528,29 +570,17 @@ class Model:
             # (cancelling then would leak that worker).
             if not get.triggered:
                 get.cancel()
-                self.outcome.lost_messages.append((trace_id, message_id))
-                state.fail(svc.name, "message_expired")
+                self.outcome.lost_messages.append(lost)
+                state.fail(component, "message_expired", shown_id)
                 return
             token = get.value
         link = None
-        if trace_id is None or producer is None:
-            consumer_trace, parent = self._trace_id(), None
-        else:
-            link = (trace_id, producer)
-            if self.scenario.consumer_trace == "same":
+        consumer_trace, parent = self._trace_id(), None
+        if trace_id is not None and producer is not None:
+            if self.shape.consumer in ("linked", "child_linked"):
+                link = (trace_id, producer)
+            if self.shape.consumer in ("child", "child_linked"):
                 consumer_trace, parent = trace_id, producer
-            else:
-                consumer_trace, parent = self._trace_id(), None
-        extra = (
-            (
-                "messaging.system",
-                "messaging.destination.name",
-                "messaging.message.id",
-                "messaging.operation.type",
-                "messaging.operation.name",
-            ),
-            (queue.system, queue.destination, message_id, "process", "process"),
-        )
         yield from self._handle(
             svc,
             svc.ops[queue.operation],
@@ -560,5 +590,6 @@ class Model:
             state,
             "consumer",
             link,
-            extra,
+            self.semconv.receive(queue.system, queue.destination, shown_id),
+            name=self.semconv.receive_name(queue.destination),
         )

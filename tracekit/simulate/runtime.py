@@ -10,6 +10,7 @@ import simpy
 
 from tracekit.simulate.sampling import Sampler
 from tracekit.simulate.scenario import Call, Operation
+from tracekit.simulate.semconv import Semconv
 
 OK, FAILED, UPSTREAM, TIMEOUT, REFUSED = 0, 1, 2, 3, 4
 # outcome of a server/consumer span -> (status, status message, exception event type)
@@ -23,7 +24,7 @@ SERVER_STATUS: dict[int, tuple[str, str | None, str | None]] = {
 class OrderState:
     """What happened to one request tree (an order or an operator call)."""
 
-    __slots__ = ("trace_id", "is_order", "failure", "delivered", "visible")
+    __slots__ = ("trace_id", "is_order", "failure", "delivered", "visible", "lost_message")
 
     def __init__(self, trace_id: str, is_order: bool) -> None:
         self.trace_id = trace_id
@@ -33,11 +34,13 @@ class OrderState:
         self.visible: str | None = None
         self.failure: tuple[str, str] | None = None
         self.delivered = False
+        self.lost_message: str | None = None  # the message id, when a message loss failed it
 
-    def fail(self, component: str, reason: str) -> None:
+    def fail(self, component: str, reason: str, message_id: str | None = None) -> None:
         # The first failure is the origin: inner calls fail (or time out) before outer ones.
         if self.is_order and self.failure is None:
             self.failure = (component, reason)
+            self.lost_message = message_id
 
 
 def http_parts(name: str) -> tuple[str, str] | None:
@@ -53,7 +56,7 @@ class OpState:
 
     __slots__ = ("spec", "name", "sample", "error_rate", "extra_error", "steps", "server_attrs")
 
-    def __init__(self, spec: Operation, sample: Sampler) -> None:
+    def __init__(self, spec: Operation, sample: Sampler, semconv: Semconv) -> None:
         self.spec = spec
         self.name = spec.name
         self.sample = sample
@@ -61,10 +64,9 @@ class OpState:
         self.extra_error = 0.0  # raised by error bursts while they last
         self.steps: list[Any] = []
         http = http_parts(spec.name)
-        keys = ("http.request.method", "http.route", "http.response.status_code")
         self.server_attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for outcome, code in ((OK, "200"), (FAILED, "500"), (UPSTREAM, "502")):
-            self.server_attrs[outcome] = (keys, (*http, code)) if http else ((), ())
+            self.server_attrs[outcome] = semconv.server(*http, code) if http else ((), ())
 
 
 class CallStep:
@@ -72,24 +74,15 @@ class CallStep:
 
     __slots__ = ("call", "callee", "op", "attrs", "repeat_min", "repeat_span", "timeout_s")
 
-    def __init__(self, call: Call, callee: ServiceState, op: OpState) -> None:
+    def __init__(self, call: Call, callee: ServiceState, op: OpState, semconv: Semconv) -> None:
         self.call, self.callee, self.op = call, callee, op
         self.repeat_min = call.repeat_min
         self.repeat_span = call.repeat_max - call.repeat_min
         self.timeout_s = call.timeout_s
         http = http_parts(call.operation)
-        base_k: tuple[str, ...] = ("peer.service", "server.address")
-        base_v: tuple[str, ...] = (callee.name, callee.name)
-        if http:
-            base_k += ("http.request.method", "url.template")
-            base_v += http
-        code_k = (*base_k, "http.response.status_code") if http else base_k
+        answers = {OK: "200", FAILED: "500", UPSTREAM: "502", TIMEOUT: None, REFUSED: None}
         self.attrs: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
-            OK: (code_k, (*base_v, "200") if http else base_v),
-            FAILED: (code_k, (*base_v, "500") if http else base_v),
-            UPSTREAM: (code_k, (*base_v, "502") if http else base_v),
-            TIMEOUT: (base_k, base_v),
-            REFUSED: (base_k, base_v),
+            outcome: semconv.client(callee.name, http, code) for outcome, code in answers.items()
         }
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DISTRIBUTIONS = ("lognormal", "gamma", "exponential", "constant")
-CONSUMER_TRACE_MODES = ("same", "new")
+CONVENTIONS = ("old", "current")
+PRODUCER_SPANS = ("one", "nested")
+CONSUMER_SHAPES = ("child", "linked", "child_linked")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,22 @@ class TelemetryLoss:
 
 
 @dataclass(frozen=True)
+class Instrumentation:
+    """How the simulated services' instrumentation records spans, as real libraries do.
+
+    The defaults are what the Python instrumentations (flask, requests, pika) emit today, as
+    the real pipeline (tests/realsys/pipeline) records them: old convention names, two nested
+    producer spans per publish, the consumer a child of the inner one with no link, message
+    ids when the producer sets them.
+    """
+
+    conventions: str = "old"  # CONVENTIONS, see semconv.py
+    producer_spans: str = "nested"  # one | nested
+    consumer: str = "child"  # child (same trace) | linked (own trace, span link) | child_linked
+    message_ids: bool = True
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole simulated system."""
 
@@ -140,7 +158,7 @@ class Scenario:
     services: dict[str, Service]
     flows: tuple[Flow, ...]
     queues: dict[str, Queue] = field(default_factory=dict)
-    consumer_trace: str = "new"
+    instrumentation: Instrumentation = field(default_factory=Instrumentation)
     network_ms: float = 0.5
     delivered_at: str | None = None
     error_bursts: tuple[ErrorBurst, ...] = ()

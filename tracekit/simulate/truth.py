@@ -89,7 +89,10 @@ def compute_truth(
         else:
             # Never failed and never delivered: the drain limit ended the run first.
             component, reason = None, "in_flight"
-        lost_orders.append({"trace_id": state.visible, "component": component, "reason": reason})
+        entry = {"trace_id": state.visible, "component": component, "reason": reason}
+        if reason.startswith("message_"):
+            entry["message_id"] = state.lost_message
+        lost_orders.append(entry)
     return {
         "scenario": scenario.name,
         "seed": seed,
@@ -98,6 +101,14 @@ def compute_truth(
         "components": components,
         "bottleneck": bottleneck,
         "lost_orders": lost_orders,
-        "lost_messages": [{"trace_id": t, "message_id": m} for t, m in outcome.lost_messages],
+        "lost_messages": [
+            {
+                "trace_id": m.trace_id,
+                "message_id": m.message_id,
+                "destination": m.destination,
+                "visible": m.visible,
+            }
+            for m in outcome.lost_messages
+        ],
         "orphaned_spans": outcome.orphaned_spans,
     }

@@ -50,7 +50,14 @@ ORDER BY f.service, f.operation, f.dimension, spans DESC, f.value;
 CREATE OR REPLACE VIEW errors_by_service AS SELECT * EXCLUDE (operation) FROM error_breakdown();
 CREATE OR REPLACE VIEW errors_by_operation AS SELECT * FROM error_breakdown(by_operation := true);
 
--- error_origins: one row per trace holding an ERROR span: the span where the failure began.
+-- error_origins: one row per trace holding an ERROR span, or failed (`traces.failed`): the span
+-- where the failure began. `failed` says whether the request failed as its caller saw it.
+--  0. In a failed request, errors it recovered from are not its cause: an ERROR span followed by
+--     a later call of the same callee under the same parent that succeeded (a retry that worked;
+--     `span_calls` says what a call calls), and everything below such a span, are left out. The
+--     failed root counts as errored even when only its HTTP status says so. (HotROD: the driver
+--     retries each failed Redis GetDriver up to 3 times; in a request that failed, the earlier
+--     failed-then-retried calls are not the cause, the driver call that failed three times is.)
 --  1. The errored span C without errored children that lies deepest in the tree (roots and
 --     orphans have depth 0); when several are equally deep, the earliest-starting (then the
 --     lowest span_id). rule = 'deepest_error', or 'earliest_error' when there was a tie.
@@ -61,12 +68,38 @@ CREATE OR REPLACE VIEW errors_by_operation AS SELECT * FROM error_breakdown(by_o
 --     spans, at or below an abandoned child, even though its status is OK. rule = 'timeout'.
 --     Messaging hand-offs (producer -> consumer) are asynchronous and never count.
 -- Spans on parent cycles are never reached from a root; they count as depth 0 and never make a
--- timeout walk.
+-- timeout walk. Per trace.
 CREATE OR REPLACE VIEW error_origins AS
 WITH RECURSIVE
+origin_traces AS MATERIALIZED (
+    SELECT trace_id, any_value(failed) AS failed, any_value(span_id) AS root_span_id
+    FROM (
+        SELECT r.trace_id, r.failed, r.span_id FROM trace_roots AS r WHERE r.failed
+        UNION ALL
+        SELECT s.trace_id, coalesce(r.failed, false), r.span_id
+        FROM (SELECT DISTINCT trace_id FROM span_rows WHERE status = 'ERROR') AS s
+        LEFT JOIN trace_roots AS r USING (trace_id)
+    )
+    GROUP BY trace_id
+),
 errored_traces AS MATERIALIZED (
-    SELECT * FROM span_errors
-    WHERE trace_id IN (SELECT trace_id FROM span_rows WHERE status = 'ERROR')
+    SELECT e.* REPLACE (
+               e.is_error OR (o.failed AND e.span_id = o.root_span_id) AS is_error
+           ),
+           o.failed
+    FROM span_errors AS e
+    JOIN origin_traces AS o USING (trace_id)
+),
+-- ERROR calls a later call of the same callee under the same parent made good
+recovered AS (
+    SELECT DISTINCT x.trace_id, x.span_id
+    FROM span_calls AS x
+    JOIN span_calls AS y
+      ON y.trace_id = x.trace_id AND y.parent_span_id = x.parent_span_id
+     AND y.callee IS NOT DISTINCT FROM x.callee
+     AND y.callee_operation IS NOT DISTINCT FROM x.callee_operation
+     AND y.start_time >= x.end_time AND NOT y.is_error
+    WHERE x.is_error AND x.trace_id IN (SELECT trace_id FROM origin_traces WHERE failed)
 ),
 tops AS (
     SELECT s.trace_id, s.span_id
@@ -74,23 +107,31 @@ tops AS (
     LEFT JOIN errored_traces AS p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
     WHERE s.parent_span_id IS NULL OR p.span_id IS NULL
 ),
-tree(trace_id, span_id, depth) AS (
-    SELECT trace_id, span_id, 0 FROM tops
+-- depth, and whether the span is (under) a recovered call, counted in failed requests only
+tree(trace_id, span_id, depth, dismissed) AS (
+    SELECT t.trace_id, t.span_id, 0, r.span_id IS NOT NULL
+    FROM tops AS t
+    LEFT JOIN recovered AS r USING (trace_id, span_id)
     UNION ALL
-    SELECT c.trace_id, c.span_id, t.depth + 1
+    SELECT c.trace_id, c.span_id, t.depth + 1, t.dismissed OR r.span_id IS NOT NULL
     FROM tree AS t
     JOIN errored_traces AS c ON c.trace_id = t.trace_id AND c.parent_span_id = t.span_id
+    LEFT JOIN recovered AS r ON r.trace_id = c.trace_id AND r.span_id = c.span_id
 ),
-errored AS (
-    SELECT e.*, coalesce(t.depth, 0) AS depth, t.depth IS NOT NULL AS in_tree,
-           EXISTS (
-               SELECT 1 FROM errored_traces AS c
-               WHERE c.trace_id = e.trace_id AND c.parent_span_id = e.span_id
-                 AND c.span_id <> e.span_id AND c.is_error
-           ) AS has_errored_child
+considered AS (
+    SELECT e.*, coalesce(t.depth, 0) AS depth, t.depth IS NOT NULL AS in_tree
     FROM errored_traces AS e
     LEFT JOIN tree AS t USING (trace_id, span_id)
-    WHERE e.is_error
+    WHERE e.is_error AND NOT (e.failed AND coalesce(t.dismissed, false))
+),
+errored AS (
+    SELECT e.*,
+           EXISTS (
+               SELECT 1 FROM considered AS c
+               WHERE c.trace_id = e.trace_id AND c.parent_span_id = e.span_id
+                 AND c.span_id <> e.span_id
+           ) AS has_errored_child
+    FROM considered AS e
 ),
 ranked AS (
     SELECT *,
@@ -133,7 +174,7 @@ origin AS (
                 WHEN p.equally_deep > 1 AND NOT p.has_errored_child THEN 'earliest_error'
                 ELSE 'deepest_error' END AS rule,
            p.equally_deep,
-           p.span_id AS error_span_id, p.service AS error_service,
+           p.failed, p.span_id AS error_span_id, p.service AS error_service,
            p.operation AS error_operation, p.duration_us AS error_duration_us,
            coalesce(p.error_message,
                     CASE WHEN p.exception_type IS NOT NULL THEN p.exception_type END,
@@ -154,7 +195,7 @@ SELECT o.trace_id, o.span_id, s.service, s.operation,
            ELSE 'deepest error' || coalesce(': ' || o.error_message, '')
        END AS reason,
        o.rule, s.status, s.start_time, o.error_span_id, o.error_service, o.error_operation,
-       o.error_message
+       o.error_message, o.failed
 FROM origin AS o
 JOIN errored_traces AS s ON s.trace_id = o.trace_id AND s.span_id = o.span_id
 ORDER BY s.start_time, o.trace_id;

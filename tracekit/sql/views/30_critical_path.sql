@@ -37,11 +37,12 @@ raw AS MATERIALIZED (
            coalesce(len(links) > 0
                AND list_contains(list_transform(links, lambda l: l.span_id), parent_span_id),
                false) AS links_parent,
+           hash(conv_process(service, resource)) AS clock,
            trace_id, span_id, service, operation, kind
     FROM span_rows
 ),
 raw_pairs AS MATERIALIZED (
-    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent,
+    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent, c.clock,
            p.nid AS parent_nid, p.s AS ps, p.e AS pe, p.kind_code AS parent_kind_code
     FROM raw AS c
     LEFT JOIN raw AS p ON p.k = c.pk
@@ -50,20 +51,21 @@ duplicated AS MATERIALIZED (
     SELECT count(DISTINCT k) <> count(*) AS yes FROM raw
 ),
 deduped AS MATERIALIZED (
-    SELECT nid, k, pk, kind_code, s, e, links_parent FROM raw
+    SELECT nid, k, pk, kind_code, s, e, links_parent, clock FROM raw
     WHERE (SELECT yes FROM duplicated)
     QUALIFY row_number() OVER (PARTITION BY k ORDER BY e - s DESC, s, pk NULLS FIRST, nid) = 1
 ),
 pairs AS (
     SELECT * FROM raw_pairs WHERE NOT (SELECT yes FROM duplicated)
     UNION ALL
-    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent, p.nid, p.s, p.e, p.kind_code
+    SELECT c.nid, c.k, c.pk, c.s, c.e, c.kind_code, c.links_parent, c.clock, p.nid, p.s, p.e,
+           p.kind_code
     FROM deduped AS c
     LEFT JOIN deduped AS p ON p.k = c.pk
 ),
 children AS MATERIALIZED (
     SELECT nid, k, parent_nid, s, e, greatest(s, ps) AS cs, least(e, pe) AS ce,
-           pe - ps AS parent_us
+           pe - ps AS parent_us, clock
     FROM pairs
     WHERE parent_nid IS NOT NULL AND nid <> parent_nid
       AND least(e, pe) > greatest(s, ps)
@@ -96,6 +98,7 @@ events AS (
            lag(instant) OVER w AS prev_instant,
            lead(parent_nid) OVER w AS next_parent, lead(tord) OVER w AS next_tord,
            lead(cs) OVER w AS next_cs, lead(nid) OVER w AS next_nid,
+           lead(clock) OVER w AS next_clock,
            lead(instant) OVER w AS next_instant, lead(instant, 2) OVER w AS next2_instant
     FROM (
         SELECT *, hash(parent_nid, (tord >> 1)) AS instant
@@ -123,7 +126,8 @@ pointers AS (
                next_parent = parent_nid AND (next_tord & 1) = 0 AND (next_tord >> 1) > cs
                AND next_cs < cs AND prev_instant IS DISTINCT FROM instant
                AND next2_instant IS DISTINCT FROM next_instant
-               AND ((next_tord >> 1) - cs) * 100 < parent_us AS skew
+               AND ((next_tord >> 1) - cs) * 100 < parent_us
+               AND next_clock <> clock AS skew
         FROM events
         WHERE (tord & 1) = 1
     )
@@ -144,20 +148,22 @@ roots AS MATERIALIZED (
     GROUP BY r.trace_id
 ),
 -- One row per span on a critical path. shift moves a span (and its subtree) back in the output
--- after clock skew; [lo, hi] is where its segments may lie (its clipped window cut by its
--- ancestors'), [parent_lo, parent_hi] its parent's. A span wholly before its parent's lo is
--- pruned, and with it the earlier ones of its chain.
-walk(nid, parent_nid, s, e, cs, ce, shift, lo, hi, parent_lo, parent_hi, gap_lo, gap_hi) AS (
-    SELECT root.nid, NULL::BIGINT, root.s, root.e, root.s, root.e, 0::BIGINT,
+-- after clock skew (parent_shift: its parent's); [lo, hi] is where its segments may lie (its
+-- clipped window cut by its ancestors', in output times), [parent_lo, parent_hi] its parent's.
+-- A span wholly before its parent's lo is pruned, and with it the earlier ones of its chain.
+walk(nid, parent_nid, s, e, cs, ce, shift, parent_shift, lo, hi, parent_lo, parent_hi, gap_lo,
+     gap_hi) AS (
+    SELECT root.nid, NULL::BIGINT, root.s, root.e, root.s, root.e, 0::BIGINT, NULL::BIGINT,
            root.s, root.e, root.s, root.e, NULL::BIGINT, NULL::BIGINT
     FROM roots
     UNION ALL
-    SELECT nid, parent_nid, s, e, cs, ce, shift,
+    SELECT nid, parent_nid, s, e, cs, ce, shift, parent_shift,
            greatest(cs - shift, parent_lo), least(ce - shift, parent_hi), parent_lo, parent_hi,
            greatest(ce - shift, parent_lo), least(gap_top, parent_hi)
     FROM (
         SELECT x.to_nid AS nid, x.s, x.e, x.cs, x.ce, w.shift + x.overlap AS shift,
                CASE WHEN x.is_first THEN w.nid ELSE w.parent_nid END AS parent_nid,
+               CASE WHEN x.is_first THEN w.shift ELSE w.parent_shift END AS parent_shift,
                CASE WHEN x.is_first THEN w.lo ELSE w.parent_lo END AS parent_lo,
                CASE WHEN x.is_first THEN w.hi ELSE w.parent_hi END AS parent_hi,
                -- the parent's own time above this child: up to the parent's end, or up to the
@@ -170,27 +176,30 @@ walk(nid, parent_nid, s, e, cs, ce, shift, lo, hi, parent_lo, parent_hi, gap_lo,
 ),
 -- Segments: each walked span's own time above each of its walked children (gap_lo, gap_hi),
 -- and below the last of them (down to the span's start; a leaf: its whole window), all cut to
--- the span's [lo, hi]. The children's windows are disjoint in the shifted output times.
+-- the span's [lo, hi]. The children's windows are disjoint in the shifted output times. Each
+-- segment carries its owner's shift: owner time = recorded time - shift, so a segment moved back
+-- still lies inside its own span's recorded window once the shift is added back.
 bottoms AS (
     SELECT owner, min(top) AS bottom, max(frame_start) AS frame_start, max(lo) AS lo,
-           max(hi) AS hi
+           max(hi) AS hi, max(shift) AS shift
     FROM (
-        SELECT nid AS owner, e - shift AS top, s - shift AS frame_start, lo, hi FROM walk
+        SELECT nid AS owner, e - shift AS top, s - shift AS frame_start, lo, hi, shift FROM walk
         UNION ALL
-        SELECT parent_nid, cs - shift, NULL, NULL, NULL FROM walk WHERE parent_nid IS NOT NULL
+        SELECT parent_nid, cs - shift, NULL, NULL, NULL, NULL FROM walk
+        WHERE parent_nid IS NOT NULL
     )
     GROUP BY owner
 ),
 segments AS (
-    SELECT parent_nid AS owner, gap_lo AS seg_start, gap_hi AS seg_end
+    SELECT parent_nid AS owner, gap_lo AS seg_start, gap_hi AS seg_end, parent_shift AS shift
     FROM walk
     WHERE parent_nid IS NOT NULL
     UNION ALL
-    SELECT owner, greatest(frame_start, lo), least(bottom, hi)
+    SELECT owner, greatest(frame_start, lo), least(bottom, hi), shift
     FROM bottoms
 )
 SELECT r.trace_id, r.span_id, r.service, r.operation, r.kind,
-       g.seg_start, g.seg_end
+       g.seg_start, g.seg_end, g.shift AS clock_shift_us
 FROM segments AS g
 JOIN raw AS r ON r.nid = g.owner
 WHERE g.seg_end > g.seg_start;
@@ -198,5 +207,5 @@ WHERE g.seg_end > g.seg_start;
 CREATE OR REPLACE VIEW critical_path AS
 SELECT trace_id, span_id, service, operation, kind,
        make_timestamp(seg_start) AS start_time, make_timestamp(seg_end) AS end_time,
-       seg_end - seg_start AS duration_us
+       seg_end - seg_start AS duration_us, clock_shift_us
 FROM critical_path_walk;

@@ -3,8 +3,9 @@
 -- critical_path_charges: each critical-path segment charged to a service and operation. A
 -- client span's own time (before its server child started, after it ended: waiting for a free
 -- worker, the network) is charged to the callee as wait, not to the caller: the callee is the
--- service of the client's longest child in another service, else its `peer.service` attribute;
--- a client with neither keeps its time as its own. Everything else is the span's own work.
+-- service of the client's longest child in another service, else the service the client names
+-- (conv_peer: `peer.service`, else the server's address); a client with neither keeps its time
+-- as its own. Everything else is the span's own work.
 CREATE OR REPLACE VIEW critical_path_charges AS
 WITH callees AS (
     SELECT c.trace_id, c.parent_span_id,
@@ -16,9 +17,9 @@ WITH callees AS (
     GROUP BY c.trace_id, c.parent_span_id
 ),
 peers AS (
-    SELECT trace_id, span_id, attributes['peer.service'] AS peer
+    SELECT trace_id, span_id, conv_peer(attributes) AS peer
     FROM span_rows
-    WHERE kind = 'client' AND attributes['peer.service'] IS NOT NULL
+    WHERE kind = 'client' AND conv_peer(attributes) IS NOT NULL
 )
 SELECT cp.trace_id, cp.span_id, cp.service AS span_service, cp.operation AS span_operation,
        cp.start_time, cp.duration_us,
@@ -32,6 +33,97 @@ LEFT JOIN callees AS c
        ON cp.kind = 'client' AND c.trace_id = cp.trace_id AND c.parent_span_id = cp.span_id
 LEFT JOIN peers AS p
        ON cp.kind = 'client' AND p.trace_id = cp.trace_id AND p.span_id = cp.span_id;
+
+-- journey_charges (cross-trace): critical_path_charges per order (trace_orders), carried past
+-- the entry trace across asynchronous hops. An order's entry trace answers its caller when its
+-- root span ends, but the order is not done until the consumers of its messages are: when the
+-- last of them ends after the root, the time from the root's end to that consumer's end is
+-- added: to the sender while its send runs on past the root's end, then to the consumer: the
+-- wait for it (from the later of the message's publication and the root's end, to the
+-- consumer's start) as wait (is_wait: a consumer's backlog ranks the consumer, as waiting for a
+-- busy worker pool ranks the callee), then its own work: the critical
+-- path of its trace when it runs in a trace of its own (linked, or matched by message id),
+-- clipped to after the root's end; else its span (a consumer under its producer in the entry
+-- trace). trace_id is the order's id (its entry trace's). One hop: work that consumer starts
+-- through further messages is not followed. Orders without messages: exactly their entry
+-- trace's critical_path_charges.
+CREATE OR REPLACE VIEW journey_charges AS
+WITH sync AS MATERIALIZED (
+    SELECT c.*
+    FROM critical_path_charges AS c
+    SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
+),
+answered AS MATERIALIZED (
+    SELECT trace_id AS order_id, max(start_time + to_microseconds(duration_us)) AS answered_at
+    FROM sync
+    GROUP BY trace_id
+),
+last_consumer AS MATERIALIZED (
+    SELECT o.order_id,
+           arg_max({'trace_id': w.consumer_trace_id, 'span_id': w.consumer_span_id,
+                    'service': w.consumer_service, 'producer_trace_id': w.trace_id,
+                    'producer_span_id': w.span_id, 'producer_service': w.service,
+                    'published_at': w.published_at, 'consumed_at': w.consumed_at,
+                    'ended_at': w.consumed_at + to_microseconds(w.consumer_us)},
+                   w.consumed_at + to_microseconds(w.consumer_us)) AS c
+    FROM message_waits AS w
+    JOIN trace_orders AS o ON o.trace_id = w.trace_id
+    GROUP BY o.order_id
+),
+late AS MATERIALIZED (
+    SELECT l.order_id, a.answered_at, l.c.trace_id AS consumer_trace_id,
+           l.c.span_id AS consumer_span_id, l.c.service AS consumer_service,
+           l.c.trace_id IS DISTINCT FROM l.c.producer_trace_id AS own_trace,
+           l.c.producer_span_id, l.c.producer_service, p.operation AS producer_operation,
+           l.c.published_at, greatest(l.c.published_at, a.answered_at) AS wait_from,
+           l.c.consumed_at, l.c.ended_at, s.operation AS consumer_operation
+    FROM last_consumer AS l
+    JOIN answered AS a USING (order_id)
+    JOIN span_rows AS s ON s.trace_id = l.c.trace_id AND s.span_id = l.c.span_id
+    JOIN span_rows AS p ON p.trace_id = l.c.producer_trace_id AND p.span_id = l.c.producer_span_id
+    WHERE l.c.ended_at > a.answered_at
+),
+sending AS (
+    SELECT order_id AS trace_id, producer_span_id AS span_id,
+           producer_service AS span_service, producer_operation AS span_operation,
+           answered_at AS start_time,
+           epoch_us(published_at) - epoch_us(answered_at) AS duration_us,
+           producer_service AS service, producer_operation AS operation, false AS is_wait
+    FROM late
+    WHERE published_at > answered_at
+),
+waits AS (
+    SELECT order_id AS trace_id, consumer_span_id AS span_id,
+           consumer_service AS span_service, consumer_operation AS span_operation,
+           wait_from AS start_time, epoch_us(consumed_at) - epoch_us(wait_from) AS duration_us,
+           consumer_service AS service, consumer_operation AS operation, true AS is_wait
+    FROM late
+    WHERE consumed_at > wait_from
+),
+own_work AS (
+    SELECT order_id AS trace_id, consumer_span_id AS span_id,
+           consumer_service AS span_service, consumer_operation AS span_operation,
+           greatest(consumed_at, answered_at) AS start_time,
+           epoch_us(ended_at) - epoch_us(greatest(consumed_at, answered_at)) AS duration_us,
+           consumer_service AS service, consumer_operation AS operation, false AS is_wait
+    FROM late
+    WHERE NOT own_trace
+),
+their_work AS (
+    SELECT l.order_id AS trace_id, c.span_id, c.span_service, c.span_operation,
+           greatest(c.start_time, l.consumed_at, l.answered_at) AS start_time,
+           epoch_us(c.start_time + to_microseconds(c.duration_us))
+               - epoch_us(greatest(c.start_time, l.consumed_at, l.answered_at)) AS duration_us,
+           c.service, c.operation, c.is_wait
+    FROM late AS l
+    JOIN critical_path_charges AS c ON c.trace_id = l.consumer_trace_id
+    WHERE l.own_trace
+)
+SELECT * FROM sync
+UNION ALL SELECT * FROM sending
+UNION ALL SELECT * FROM waits
+UNION ALL SELECT * FROM own_work WHERE duration_us > 0
+UNION ALL SELECT * FROM their_work WHERE duration_us > 0;
 
 -- critical_path_traces: per trace, its critical-path length (the root's duration), its start,
 -- and whether it is slow: at or above the 95th percentile of the traces started in the window.
@@ -66,16 +158,18 @@ GROUP BY cp.service, cp.operation
 ORDER BY cp_us DESC, cp.service, cp.operation;
 
 -- bottleneck_shares(by_operation, since, until): the ranking behind `bottlenecks` (per service)
--- and `bottleneck_operations` (per service and operation). rank 1 is the worst: ordered by the
--- share of critical-path time in slow traces (the tail users feel), then by the share over all
+-- and `bottleneck_operations` (per service and operation), over orders (journey_charges: a
+-- trace, carried across its messages' consumers; `traces` counts orders). rank 1 is the worst:
+-- ordered by the share of critical-path time in slow orders (the tail users feel), then by the
+-- share over all
 -- traces. wait_share is the part of the group's critical-path time spent waiting for it
 -- (queueing, network) rather than working; self_p95_us the 95th percentile of its spans' self
 -- time (duration minus children) in the window.
 CREATE OR REPLACE MACRO bottleneck_shares(by_operation := false, since := NULL, until := NULL)
 AS TABLE
 WITH charges AS MATERIALIZED (
-    -- the walk once: critical_path_traces() over critical_path would walk every trace again
-    SELECT * FROM critical_path_charges
+    -- per order, across asynchronous hops; read once (critical_path_traces() reads it too)
+    SELECT * FROM journey_charges
 ),
 t AS MATERIALIZED (
     SELECT trace_id, is_slow
@@ -104,7 +198,8 @@ self_time AS (
     SELECT s.service, CASE WHEN by_operation THEN s.operation END AS operation,
            quantile_cont(s.self_us, 0.95) AS self_p95_us
     FROM spans AS s
-    JOIN t USING (trace_id)
+    JOIN trace_orders AS o USING (trace_id)
+    SEMI JOIN t ON t.trace_id = o.order_id
     GROUP BY ALL
 )
 SELECT row_number() OVER (ORDER BY g.cp_slow_us / totals.slow_us DESC NULLS LAST,
