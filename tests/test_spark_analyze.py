@@ -435,3 +435,63 @@ def test_result_folders_spark_analyze_refuses(mixed: Path, tmp_path: Path) -> No
         run("spark-analyze", str(mixed), "--out", str(tmp_path / "r"), "--task-memory", "lots"),
         "--task-memory",
     )
+
+
+# -- the planning's parts, against Spark itself ---------------------------------------------
+
+
+def test_linked_groups_by_spark_and_by_the_driver_are_the_connected_traces(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    import tracekit.spark.buckets as buckets
+
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    traces = [f"{number:032x}" for number in range(120)]
+    rows, edges = [], []
+    for trace in traces:
+        links = []
+        if rng.random() < 0.6:  # chains and stars: link to an earlier trace, or a later one
+            other = rng.choice(traces)
+            links = [{"trace_id": other, "span_id": "x", "kind": "follows_from"}]
+            edges.append((trace, other))
+        rows.append(span(trace, "s", None, "svc", 0, 10, links=links))
+    pq.write_table(table(rows), tmp_path / "spans.parquet")
+    frame = spark.read.parquet(str(tmp_path / "spans.parquet"))
+    # the connected traces, found here by walking the links both ways
+    neighbours: dict[str, set[str]] = {}
+    for a, b in edges:
+        if a != b:
+            neighbours.setdefault(a, set()).add(b)
+            neighbours.setdefault(b, set()).add(a)
+    want: dict[str, str] = {}
+    for start in neighbours:
+        if start in want:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            for other in neighbours[frontier.pop()] - group:
+                group.add(other)
+                frontier.append(other)
+        want.update({member: min(group) for member in group})
+    on_driver = {row["member"]: row["unit"] for row in buckets.linked_groups(frame).collect()}
+    monkeypatch.setattr(buckets, "LOCAL_EDGES", 0)
+    on_spark = {row["member"]: row["unit"] for row in buckets.linked_groups(frame).collect()}
+    assert on_driver == want, seed
+    assert on_spark == want, seed
+
+
+def test_partition_keys_land_in_their_partitions(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from tracekit.spark.buckets import partition_keys
+
+    partitions = random.randrange(2, 40)
+    keys = partition_keys(partitions)
+    frame = spark.createDataFrame(
+        [(slot, key) for slot, key in enumerate(keys)], "slot int, k long"
+    )
+    placed = frame.repartition(partitions, "k").select("slot", F.spark_partition_id().alias("p"))
+    assert all(row["slot"] == row["p"] for row in placed.collect()), partitions

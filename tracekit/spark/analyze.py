@@ -14,11 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracekit.dataset.manifest import SPANS, Manifest, PartFile, Source, now_iso, write_manifest
+from tracekit.dataset.writer import writer_lock
 from tracekit.errors import UserError
 from tracekit.result_set import GLOBAL, ResultSet, ResultTable
 from tracekit.schema import SCHEMA_VERSION
 from tracekit.spark.buckets import BUCKET, PARTITION_KEY, BucketPlan, plan_buckets
-from tracekit.spark.commit import commit, new_staging, result_folder, writer_lock
+from tracekit.spark.commit import commit, new_staging, result_folder
 from tracekit.spark.cross_trace_stage import run_cross_trace_stage
 from tracekit.spark.group_stage import combine, grouped_results, run_group_stage
 from tracekit.spark.options import AnalyzeOptions

@@ -17,6 +17,7 @@ Planning runs three small Spark jobs (more when traces link), each over the trac
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ PARTITION_KEY = "tracekit_partition"
 # Label propagation over linked traces stops after this many rounds (each halves the distance
 # with pointer jumping: 2^20 traces in a chain).
 MAX_ROUNDS = 20
+# Up to this many links between traces are grouped on the driver (one job instead of a Spark
+# label propagation's two a round; 200k pairs of ids are ~40 MB of Python objects).
+LOCAL_EDGES = 200_000
 # Exceptions up to this many traces are broadcast to the tasks rather than joined by a shuffle.
 BROADCAST_ROWS = 1_000_000
 
@@ -219,15 +223,23 @@ def plan_buckets(
 
 def linked_groups(spans: DataFrame) -> DataFrame:
     """``member`` -> ``unit``: every trace that links to another trace or is linked to, with
-    the smallest trace id of its group (traces joined by span links, transitively), found by
-    label propagation with pointer jumping."""
+    the smallest trace id of its group (traces joined by span links, transitively). Up to
+    ``LOCAL_EDGES`` links are joined on the driver (one job); more by label propagation with
+    pointer jumping in Spark (two jobs a round)."""
     from pyspark.sql import functions as F
 
     edges = (
         spans.where(F.size("links") > 0)
         .select(F.col("trace_id").alias("a"), F.explode("links.trace_id").alias("b"))
         .where(F.col("b").isNotNull() & (F.col("a") != F.col("b")))
+        .distinct()
     )
+    few = edges.limit(LOCAL_EDGES + 1).collect()
+    if len(few) <= LOCAL_EDGES:
+        groups = union_find((row["a"], row["b"]) for row in few)
+        return spans.sparkSession.createDataFrame(
+            sorted(groups.items()), "member string, unit string"
+        )
     both = edges.union(edges.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct()
     both = both.localCheckpoint()
     labels = both.groupBy("a").agg(F.least(F.col("a"), F.min("b")).alias("unit"))
@@ -261,6 +273,30 @@ def linked_groups(spans: DataFrame) -> DataFrame:
         if changed == 0:
             return labels
     raise RuntimeError(f"linked traces: no fixed point after {MAX_ROUNDS} rounds")
+
+
+def union_find(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Each id that occurs in ``pairs`` -> the smallest id of its connected group.
+
+    >>> union_find([("b", "c"), ("c", "a"), ("x", "y")])
+    {'b': 'a', 'c': 'a', 'a': 'a', 'x': 'x', 'y': 'x'}
+    """
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = parent.setdefault(node, node)
+        while root != parent[root]:
+            root = parent[root]
+        while node != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    for a, b in pairs:
+        first, second = find(a), find(b)
+        if first != second:
+            low, high = sorted((first, second))
+            parent[high] = low
+    return {node: find(node) for node in parent}
 
 
 def partition_keys(partitions: int) -> list[int]:

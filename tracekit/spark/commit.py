@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from tracekit.dataset.manifest import MANIFEST, Manifest, read_manifest, write_json_atomic
-from tracekit.dataset.writer import STAGING_PREFIX, writer_lock
+from tracekit.dataset.writer import STAGING_PREFIX
 from tracekit.errors import UserError
 from tracekit.result_set import RESULTS_MANIFEST, ResultSet, dataset_digest, read_result_set
 
@@ -124,6 +124,3 @@ def _remove(root: Path, paths: list[str]) -> None:
         if target.suffix == ".parquet" and target.name.startswith("part-"):
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
-
-
-__all__ = ["commit", "new_staging", "result_folder", "sweep", "writer_lock"]

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracekit.schema import STORED_SPAN_SCHEMA
 from tracekit.spark.buckets import BUCKET
 from tracekit.spark.options import AnalyzeOptions
 
@@ -226,7 +227,7 @@ class BucketViews:
             }
         )
         self.window_s = window_s
-        self.con.register("bucket_spans", _EMPTY_STORED())
+        self.con.register("bucket_spans", STORED_SPAN_SCHEMA.empty_table())
         self.con.execute(
             "CREATE OR REPLACE VIEW span_rows AS SELECT * EXCLUDE (self_us) FROM bucket_spans"
         )
@@ -259,12 +260,6 @@ class BucketViews:
         con.execute("DROP TABLE capacity_work")
         con.execute("DROP TABLE capacity_spans")
         return found
-
-
-def _EMPTY_STORED() -> pa.Table:
-    from tracekit.schema import STORED_SPAN_SCHEMA
-
-    return STORED_SPAN_SCHEMA.empty_table()
 
 
 class FactWriters:
@@ -312,6 +307,3 @@ def local_dir() -> str | None:
     (the system's temporary folder) outside Spark."""
     dirs = os.environ.get("SPARK_LOCAL_DIRS", "")
     return dirs.split(",")[0] or None
-
-
-TaskFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
