@@ -122,9 +122,7 @@ def answer(
     spill = tempfile.mkdtemp(prefix="tracekit-group-", dir=local_dir())
     con = _connection(result, rows, threads=threads, memory_limit=memory_limit, spill=spill)
     try:
-        if not result.params:
-            return con.sql(result.query).to_arrow_table()
-        return con.execute(result.query, result.params).to_arrow_table()
+        return con.sql(result.query, params=result.params or None).to_arrow_table()
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)

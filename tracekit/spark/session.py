@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracekit.errors import UserError
@@ -22,6 +23,7 @@ JAVA_VERSIONS = (17, 21)
 # How long a cluster gets to give the application its first executor (a standalone master
 # answers in seconds; YARN and Kubernetes schedule containers, which can take a minute).
 EXECUTOR_WAIT_S = 180.0
+_LOG_CONFIG = Path(__file__).with_name("log4j2.properties").as_uri()
 _HOW = "install it with `pip install 'tracekit[spark]'` (or `make install`)"
 
 
@@ -45,6 +47,8 @@ def spark_session(master: str | None, conf: Mapping[str, str] | None = None) -> 
     settings = {
         # progress bars and the UI are for people at a shell; the CLI prints one summary line
         "spark.ui.showConsoleProgress": "false",
+        # errors only from the driver it starts (a JVM already running keeps its own logging)
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG_CONFIG}",
         **(conf or {}),
     }
     for key, value in settings.items():
