@@ -10,6 +10,7 @@ one task: the busiest group (e.g. the spans of the busiest operation) bounds a t
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import uuid
@@ -92,13 +93,14 @@ class GroupTask:
     result: GroupedResult
     staging: str
     memory_limit: str
+    schema: pa.Schema  # the source's columns; those the query does not read arrive as nulls
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         batches = iter(batches)
         first = next(batches, None)
         if first is None:
             return
-        rows = pa.Table.from_batches([first, *batches])
+        rows = complete(pa.Table.from_batches([first, *batches]), self.schema)
         table = answer(self.result, rows, threads=task_cores(), memory_limit=self.memory_limit)
         del rows
         path = f"{GROUPS}/{self.result.name}/part-{uuid.uuid4().hex}.parquet"
@@ -109,6 +111,54 @@ class GroupTask:
             [{"table": self.result.name, "path": path, "rows": table.num_rows}],
             schema=OUTPUT_SCHEMA,
         )
+
+
+def complete(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` with every column of ``schema``: the ones it lacks as nulls (the query reads
+    none of them; its views still name them), each of the schema's type."""
+    columns = [
+        rows[field.name].cast(field.type)
+        if field.name in rows.column_names
+        else pa.nulls(rows.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
+
+
+def read_columns(result: GroupedResult, schema: pa.Schema) -> list[str]:
+    """The columns of ``result``'s source (of ``schema``) its query reads, with the group's,
+    from DuckDB's own plan over an empty source: the rest need not be shuffled (the spans'
+    attribute maps are most of their bytes). All of them when the plan does not say."""
+    spill = tempfile.mkdtemp(prefix="tracekit-group-")
+    con = _connection(result, schema.empty_table(), threads=1, memory_limit=None, spill=spill)
+    try:
+        plan = con.execute(
+            f"EXPLAIN (FORMAT json) {result.query}", result.params or None
+        ).fetchall()
+        read: set[str] = set(result.key)
+        for node in _plan_nodes(json.loads(plan[0][1])):
+            if "ARROW_SCAN" not in str(node.get("name", "")):
+                continue
+            projections = (node.get("extra_info") or {}).get("Projections")
+            if not isinstance(projections, list):
+                return list(schema.names)
+            read.update(str(name) for name in projections)
+    except (ValueError, IndexError, KeyError):
+        return list(schema.names)
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    return [name for name in schema.names if name in read]
+
+
+def _plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for child in node.values():
+            yield from _plan_nodes(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _plan_nodes(child)
 
 
 def answer(
@@ -174,8 +224,9 @@ def run_group_stage(
 
     def run(result: GroupedResult) -> list[str]:
         files = [f"file://{(staging / path).resolve()}" for path in inputs[result.source]]
-        rows = spark.read.parquet(*files)
-        task = GroupTask(result, str(staging), options.task_memory)
+        schema = pq.read_schema(staging / inputs[result.source][0])
+        rows = spark.read.parquet(*files).select(*read_columns(result, schema))
+        task = GroupTask(result, str(staging), options.task_memory, schema)
         records = (
             rows.repartition(partitions, *[F.col(name) for name in result.key])
             .mapInArrow(task, OUTPUT_DDL)
