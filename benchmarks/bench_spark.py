@@ -75,12 +75,16 @@ for result in [*grouped_results(options), *cross_trace_results(options)]:
 
 
 class TreeSampler:
-    """Peak summed RSS and PSS (MB) of the process trees under ``roots``, sampled from /proc
-    every 100 ms on a thread (as benchmarks/measure.py does for one command)."""
+    """Peak summed RSS and PSS (MB) of the process trees under ``roots``, and the CPU seconds
+    their processes used while sampled, from /proc every 100 ms on a thread (as
+    benchmarks/measure.py does for one command; the cluster's daemons are not our children, so
+    getrusage cannot count them)."""
 
     def __init__(self, roots: list[int]) -> None:
         self.roots = roots
         self.peak_rss = self.peak_pss = 0.0
+        self._start_ticks: dict[int, int] = {}
+        self._ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -95,21 +99,36 @@ class TreeSampler:
     def add(self, pid: int) -> None:
         self.roots.append(pid)
 
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU the trees' processes used since sampling began (a daemon's earlier use left
+        out; a process that ended between two samples loses at most its last 100 ms)."""
+        used = sum(ticks - self._start_ticks.get(pid, 0) for pid, ticks in self._ticks.items())
+        return used / os.sysconf("SC_CLK_TCK")
+
     def _run(self) -> None:
+        first = True
         while not self._stop.is_set():
-            rss, pss = _tree_memory(self.roots)
+            rss, pss, ticks = _tree_memory(self.roots)
             self.peak_rss = max(self.peak_rss, rss / 1024)
             self.peak_pss = max(self.peak_pss, pss / 1024)
+            if first:
+                self._start_ticks = dict(ticks)
+                first = False
+            self._ticks.update(ticks)
             time.sleep(0.1)
 
 
-def _tree_memory(roots: list[int]) -> tuple[int, int]:
+def _tree_memory(roots: list[int]) -> tuple[int, int, dict[int, int]]:
     parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/stat") as handle:
-                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(name)] = int(fields[1])
+                ticks[int(name)] = int(fields[11]) + int(fields[12])  # utime + stime
             except (OSError, IndexError, ValueError):
                 pass
     tree, frontier = set(roots), list(roots)
@@ -130,7 +149,7 @@ def _tree_memory(roots: list[int]) -> tuple[int, int]:
                         pss += int(line.split()[1])
         except OSError:
             pass
-    return rss, pss
+    return rss, pss, {pid: ticks[pid] for pid in tree if pid in ticks}
 
 
 def spark_run(
@@ -166,6 +185,7 @@ def spark_run(
     stats = json.loads((out / "results.json").read_text())["stats"]
     return {
         "wall": wall,
+        "cpu": sampler.cpu_seconds,
         "peak_pss_mb": sampler.peak_pss,
         "peak_mb": sampler.peak_rss,
         "load": load,
@@ -195,6 +215,7 @@ def main() -> None:
     )
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
+    sys.modules["spark_cluster"] = script  # its dataclasses look their module up
     spec.loader.exec_module(script)
     results: dict[str, dict] = {}
     benchmarks = str(Path(__file__).resolve().parent)
@@ -245,37 +266,44 @@ def main() -> None:
 def print_tables(results: dict[str, dict]) -> None:
     print()
     print(
-        "| days (spans) | DuckDB: writes (per-trace) | DuckDB: whole-data results | "
-        "DuckDB total | Spark: spark-analyze | Spark stages (plan / traces / groups / "
-        "cross-trace / commit) |"
+        "| days (spans) | DuckDB: writes (per-trace work) | DuckDB: whole-data results "
+        "| DuckDB total | Spark: `spark-analyze` | Spark stages: plan / traces / groups / "
+        "cross-trace / commit |"
     )
     print("|---|---|---|---|---|---|")
     for days, entry in results.items():
         writes, duckdb, spark = entry["writes"], entry["duckdb"], entry["spark"]
         stages = spark["stats"]["seconds"]
-        order = ("plan", "traces", "groups", "cross_trace")
+        order = ("plan", "traces", "groups", "cross_trace", "commit")
         print(
             f"| {days} ({entry['spans'] / 1e6:.1f}M) "
-            f"| {writes['wall']:.0f} s, {writes['peak_pss_mb']:.0f} MB "
-            f"| {duckdb['wall']:.0f} s, {duckdb['peak_pss_mb']:.0f} MB (load {duckdb['load']:.1f}) "
-            f"| {writes['wall'] + duckdb['wall']:.0f} s "
-            f"| {spark['wall']:.0f} s, {spark['peak_pss_mb']:.0f} MB PSS "
-            f"({spark['peak_mb']:.0f} MB RSS; load {spark['load']:.1f}) "
+            f"| {writes['wall']:.0f} s ({writes['cpu']:.0f} CPU s), "
+            f"{writes['peak_pss_mb']:.0f} MB "
+            f"| {duckdb['wall']:.0f} s ({duckdb['cpu']:.0f} CPU s), "
+            f"{duckdb['peak_pss_mb']:.0f} MB; load {duckdb['load']:.1f} "
+            f"| {writes['wall'] + duckdb['wall']:.0f} s ({writes['cpu'] + duckdb['cpu']:.0f} "
+            f"CPU s) "
+            f"| {spark['wall']:.0f} s ({spark['cpu']:.0f} CPU s), {spark['peak_pss_mb']:.0f} MB "
+            f"PSS ({spark['peak_mb']:.0f} MB RSS); load {spark['load']:.1f} "
             f"| {' / '.join(f'{stages.get(name, 0):.0f}' for name in order)} s |"
         )
     print()
     print(
-        "| days | per core: DuckDB writes | per core: Spark trace stage "
-        "| per core: Spark end to end |"
+        "| days | DuckDB writes: spans per CPU s | DuckDB total: spans per CPU s "
+        "| Spark: spans per CPU s | Spark trace stage: spans/s per core (wall x 2) "
+        "| Spark trace stage: spans per task-second |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for days, entry in results.items():
         spans = entry["spans"]
-        stages = entry["spark"]["stats"]["seconds"]
+        writes, duckdb, spark = entry["writes"], entry["duckdb"], entry["spark"]
+        stats = spark["stats"]
         print(
-            f"| {days} | {spans / entry['writes']['wall'] / CORES:,.0f} spans/s "
-            f"| {spans / stages['traces'] / CORES:,.0f} spans/s "
-            f"| {spans / entry['spark']['wall'] / CORES:,.0f} spans/s |"
+            f"| {days} | {spans / writes['cpu']:,.0f} "
+            f"| {spans / (writes['cpu'] + duckdb['cpu']):,.0f} "
+            f"| {spans / spark['cpu']:,.0f} "
+            f"| {spans / stats['seconds']['traces'] / CORES:,.0f} "
+            f"| {spans / stats['task_seconds']:,.0f} |"
         )
 
 
