@@ -30,8 +30,8 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check tracekit tests benchmarks scripts
-	$(BIN)/ruff format --check tracekit tests benchmarks scripts
+	$(BIN)/ruff check tracekit tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check tracekit tests benchmarks scripts notebooks
 	$(BIN)/mypy
 
 # Only the project's kernel is offered (notebooks saved with "python3" get it too, by language);

@@ -11,6 +11,9 @@ OTLP/HTTP. Timed, wall-clock, for the v3 and the classic API:
   Every GET it makes (path and query) is recorded.
 - baseline "plain download": the recorded GETs replayed with ``requests`` and the body read,
   nothing else; once sequentially, and once with the same number of threads export uses.
+- "client read": the same GETs through export's own client (``JaegerClient.get``: the
+  per-request deadline, the size limit, decompression by hand), sequentially: its ratio to the
+  sequential plain download is what reading answers safely costs.
 
 Each is repeated and the best time kept (the machine is shared). The ratio export / plain
 download is the overhead; the target is <= 1.3. ``--write`` puts the results under
@@ -25,6 +28,7 @@ time is the lowest ratio this machine allows, printed next to the measured one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -44,7 +48,7 @@ from tests.otlp_post import wait_stored  # noqa: E402
 from tests.plugins.jaeger import load_jaeger_script  # noqa: E402
 from tracekit.dataset import write_spans  # noqa: E402
 from tracekit.export.api import ClassicApi, V3Api  # noqa: E402
-from tracekit.export.client import ClientOptions, JaegerClient  # noqa: E402
+from tracekit.export.client import ClientOptions, JaegerClient, NotFound  # noqa: E402
 from tracekit.export.convert import docs_to_table, warm_up  # noqa: E402
 from tracekit.export.run_export import ExportOptions, run_export  # noqa: E402
 from tracekit.export.window import parse_time_us  # noqa: E402
@@ -53,24 +57,33 @@ from tracekit.simulate.otlp import send_otlp  # noqa: E402
 
 START = "2025-06-02T08:00:00Z"
 ANALYSIS = (
-    "Where the time goes: Jaeger spends the same CPU producing the answers in the export and in "
+    "Where the time goes now: writing. Since the dataset computes per-trace results when spans "
+    "are written (2026-12), a write costs ~0.25 CPU-s fixed plus ~0.5 CPU-s for these 37k "
+    "spans (one write 0.74 CPU-s, eight writes 2.48; the write stage alone went from 0.13-0.35 "
+    "s to 0.8-2.3 s), and on 2 shared cores with Jaeger that CPU is most of what export adds "
+    "to the download: the ratio went from 0.92-1.28 (v3) and 0.85-0.95 (v1) on 2026-11-25 to, "
+    "in four alternating runs each on 2026-12-06 (load average 4-6 from other work), v3 "
+    "2.26-3.01 and v1 1.44-1.93 with this code, v3 2.80-3.63 and v1 1.47-1.74 with the export "
+    "code before it (bounded reading, per-request deadlines, commit grouping). Export now "
+    "groups finished chunks into fewer commits (an interval that grows to four times the last "
+    "commit's duration, up to 15 s, 16 chunks or 250k spans): 2 commits here instead of 3, "
+    "median CPU 1.86 s against 2.14. Reading answers safely (one deadline per request, the "
+    "answer size limit, decompression by hand: README, Security) costs what reading them "
+    "plainly does: see 'client read'; a known Content-Length is read in one piece, a chunked "
+    "answer (what Jaeger sends) in 1 MiB pieces joined once, as http.client joins chunks. "
+    "Otherwise as before: Jaeger spends the same CPU producing the answers in the export and in "
     "the plain download; tracekit adds parsing every answer in the fetch threads to keep one "
     "copy of each trace (each trace comes back once per service it touches, ~4.4 times here), "
     "converting a chunk's kept traces in the main thread once its searches are all answered, "
     "and the Parquet commits in a writer thread. v3 answers are converted by Arrow's C++ JSON "
     "reader and pyarrow.compute (tracekit.importers.otlp_arrow): the reader does not hold the "
-    "GIL, so the fetch threads go on meanwhile, and it reads the kept 24 MB in ~0.2 CPU-s; the "
-    "exact msgspec path (0.6 CPU-s for the same spans) reads only what it declines. A commit "
-    "of at most 200k keys finds the rows to keep in memory with pyarrow (~9 ms) instead of "
-    "starting DuckDB (~50 ms). Two limits remain: the cores (the CPU floor above) and Python's "
-    "GIL, which the parsing (~0.3 s: msgspec finds each resource, byte searches its trace ids), "
-    "the HTTP client and the glue between the stages still take turns on. Tried and dropped "
-    "earlier (2026-11-25): a conversion worker process (spawned: export 2.7-4.3 s against "
-    "1.8-2.6 s without; forked: within the noise, and unsafe with threads); as faster JSON "
-    "readers of all 99 MB of v3 answers, DuckDB `read_json` (3.0 CPU-s), Polars `read_json` "
-    "(2.7 s) and Arrow's reader itself (1.0 s: reading every copy of every trace costs more "
-    "than finding the copies to keep and reading only those). Classic answers are larger and "
-    "slower for Jaeger to produce, so the same tracekit work weighs less there."
+    "GIL, so the fetch threads go on meanwhile. Tried and dropped earlier (2026-11-25): a "
+    "conversion worker process (spawned: export 2.7-4.3 s against 1.8-2.6 s without; forked: "
+    "within the noise, and unsafe with threads); as faster JSON readers of all 99 MB of v3 "
+    "answers, DuckDB `read_json` (3.0 CPU-s), Polars `read_json` (2.7 s) and Arrow's reader "
+    "itself (1.0 s: reading every copy of every trace costs more than finding the copies to keep "
+    "and reading only those). Classic answers are larger and slower for Jaeger to produce, so "
+    "the same tracekit work weighs less there."
 )
 
 
@@ -183,6 +196,17 @@ def download(url: str, calls: list, threads: int, jaeger_pid: int | None) -> tup
     return meter, total
 
 
+def client_read(url: str, calls: list, jaeger_pid: int | None) -> CpuMeter:
+    """The recorded GETs through export's client, one after the other, bodies read."""
+    client = JaegerClient(ClientOptions(url, pool_size=1))
+    with CpuMeter(jaeger_pid) as meter:
+        for path, params in calls:
+            with contextlib.suppress(NotFound):  # v3 answers an empty search with 404
+                client.get(path, params)
+    client.close()
+    return meter
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jaeger", help="query URL of a running Jaeger (default: start one)")
@@ -208,6 +232,7 @@ def main() -> None:
         instance = script.start(ports, state_file=folder / "state.json")
         url, otlp = instance.query_url, instance.otlp_http_url
         args.jaeger_pid = instance.pid
+    loads = [os.getloadavg()[0]]
     try:
         started = time.perf_counter()
         spans, traces = load_jaeger(otlp, url, args.hours, args.load)
@@ -220,6 +245,7 @@ def main() -> None:
             exports: list[CpuMeter] = []
             sequential: list[CpuMeter] = []
             parallel: list[float] = []
+            reads: list[CpuMeter] = []
             summary: dict = {}
             calls: list = []
             for _ in range(args.repeat):
@@ -229,15 +255,19 @@ def main() -> None:
                 sequential.append(download(url, calls, 1, args.jaeger_pid)[0])
                 meter_parallel, size = download(url, calls, args.workers, args.jaeger_pid)
                 parallel.append(meter_parallel.wall)
+                reads.append(client_read(url, calls, args.jaeger_pid))
             assert summary["spans"] == spans, (summary, spans)
             stages = components(url, api, calls)
             best = min(exports, key=lambda m: m.wall)
             best_download = min(sequential, key=lambda m: m.wall)
+            best_read = min(reads, key=lambda m: m.wall)
             cores = len(os.sched_getaffinity(0))
             results[api] = {
                 "export": best.wall,
                 "sequential": best_download.wall,
                 "parallel": min(parallel),
+                "client": best_read.wall,
+                "client_cpu": best_read.own,
                 "export_median": statistics.median(m.wall for m in exports),
                 "export_cpu": best.own,
                 "jaeger_cpu": best.jaeger,
@@ -257,6 +287,8 @@ def main() -> None:
                 f"with {args.workers} threads; ratio {row['export'] / row['sequential']:.2f} / "
                 f"{row['export'] / row['parallel']:.2f}; {row['requests']} GETs, "
                 f"{row['mb']:.1f} MB, {summary['spans']} spans, {summary['splits']} splits; "
+                f"client read {row['client']:.2f}s (ratio {row['client'] / row['sequential']:.2f}, "
+                f"CPU {row['client_cpu']:.2f} vs {row['download_cpu']:.2f}); "
                 f"single-thread stages: parse {stages['parse']:.2f}s, convert "
                 f"{stages['convert']:.2f}s, write {stages['write']:.2f}s"
             )
@@ -266,14 +298,17 @@ def main() -> None:
                 f"{row['download_jaeger_cpu']:.2f}; on {cores} cores the export cannot end "
                 f"before {row['floor']:.2f}s, a ratio of {row['floor'] / row['sequential']:.2f}"
             )
+        loads.append(os.getloadavg()[0])
     finally:
         if instance is not None:
             script.stop(instance)
     if args.write:
-        write_results(results, spans, traces, args)
+        write_results(results, spans, traces, args, loads)
 
 
-def write_results(results: dict, spans: int, traces: int, args: argparse.Namespace) -> None:
+def write_results(
+    results: dict, spans: int, traces: int, args: argparse.Namespace, loads: list[float]
+) -> None:
     lines = [
         "## Export",
         "",
@@ -281,18 +316,21 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         f"--repeat {args.repeat}` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
         f"{os.cpu_count()} shared cores, Jaeger v2.13 on the same machine): {spans} spans in "
         f"{traces} traces, `--limit {args.limit}`, {args.chunk_minutes:g}-minute chunks, "
-        f"{args.workers} fetch threads. Best of {args.repeat}. Baseline: the same GET requests "
-        "export made, replayed with plain `requests` and the bodies read.",
+        f"{args.workers} fetch threads; the machine's load average {min(loads):.1f}-"
+        f"{max(loads):.1f} (other work on it). Best of {args.repeat}. Baseline: the same GET "
+        "requests export made, replayed with plain `requests` and the bodies read.",
         "",
         "| API | export s | plain download s (sequential) | ratio | plain download s "
-        f"({args.workers} threads) | ratio | GETs | MB | parse s | convert s | write s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"({args.workers} threads) | ratio | client read s | ratio | GETs | MB | parse s | "
+        "convert s | write s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for api, row in results.items():
         lines.append(
             f"| {api} | {row['export']:.2f} | {row['sequential']:.2f} | "
             f"{row['export'] / row['sequential']:.2f} | {row['parallel']:.2f} | "
-            f"{row['export'] / row['parallel']:.2f} | {row['requests']} | {row['mb']:.1f} | "
+            f"{row['export'] / row['parallel']:.2f} | {row['client']:.2f} | "
+            f"{row['client'] / row['sequential']:.2f} | {row['requests']} | {row['mb']:.1f} | "
             f"{row['stages']['parse']:.2f} | {row['stages']['convert']:.2f} | "
             f"{row['stages']['write']:.2f} |"
         )
@@ -300,9 +338,11 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         "",
         "Export time includes parsing the answers, dropping traces already kept (each trace "
         "comes back once per service it touches), converting the kept ones with the importers "
-        "and the chunked atomic Parquet commits. The last three columns time each stage alone, "
-        "single-threaded, on the same answers: the floor export cannot go below without running "
-        "stages in parallel.",
+        'and the chunked atomic Parquet commits. "Client read" is the same GETs through '
+        "export's own client, sequentially (the per-request deadline, the answer size limit, "
+        "decompression by hand): its ratio to the plain download is what reading answers "
+        "safely costs. The last three columns time each stage alone, single-threaded, on the "
+        "same answers: the floor export cannot go below without running stages in parallel.",
         "",
     ]
     for api, row in results.items():
@@ -337,7 +377,8 @@ def write_results(results: dict, spans: int, traces: int, args: argparse.Namespa
         + (
             ", so they alone rule out 1.3"
             if row["floor"] / row["sequential"] > 1.3
-            else f"; the rest of its {row['export'] / row['sequential']:.2f} is the GIL"
+            else f"; the rest of its {row['export'] / row['sequential']:.2f} is waiting, for "
+            "the GIL and for cores other work on the machine held"
         )
         for api, row in results.items()
         if row["export"] / row["sequential"] > 1.3

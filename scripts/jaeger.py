@@ -7,7 +7,9 @@ module works. The binary goes to a cache folder outside the repository and is re
 ``${XDG_CACHE_HOME:-~/.cache}/tracekit/jaeger-v1.76.0/jaeger`` (or ``$TRACEKIT_JAEGER_BIN``).
 
 `up` runs it with ``deploy/jaeger.yaml`` (in-memory store), waits until it is healthy and writes
-a state file with its pid and ports; `down` stops exactly that pid. Ports come from flags, else
+a state file with its pid and ports; `down` stops exactly that pid. `up --storage badger` adds
+``deploy/jaeger-badger.yaml``: Jaeger's built-in persistent Badger store, in ``--data-dir`` (kept)
+or a new folder under the temporary directory (removed by `down`). Ports come from flags, else
 from the environment, else the Jaeger defaults:
 
     TRACEKIT_JAEGER_QUERY_PORT (16686)      TRACEKIT_JAEGER_OTLP_GRPC_PORT (4317)
@@ -25,8 +27,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +47,9 @@ JAEGER_MODULE_VERSION = "v1.76.0"  # Jaeger v2.13.0
 JAEGER_TOOL = gotool.GoTool(JAEGER_MODULE, JAEGER_MODULE_VERSION, "cmd/jaeger", "jaeger")
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "deploy" / "jaeger.yaml"
+# Given after CONFIG for --storage badger: the collector merges its --config files in order.
+BADGER_CONFIG = REPO / "deploy" / "jaeger-badger.yaml"
+STORAGES = ("memory", "badger")
 DEFAULT_PORTS = {
     "query": 16686,
     "query_grpc": 16685,
@@ -77,6 +84,9 @@ class JaegerInstance:
     binary: str
     log: str
     state_file: str
+    storage: str = "memory"
+    data_dir: str | None = None  # badger: where the spans are
+    data_dir_owned: bool = False  # made by start() under the temporary directory: stop removes it
 
     @property
     def query_url(self) -> str:
@@ -153,8 +163,13 @@ def start(
     config: Path = CONFIG,
     timeout: float = 60.0,
     max_traces: int | None = None,
+    storage: str = "memory",
+    data_dir: Path | None = None,
 ) -> JaegerInstance:
     """Start Jaeger in its own session, wait until healthy, write the state file, return it.
+
+    `storage` "badger" keeps the spans on disk in `data_dir` (default: a new folder under the
+    temporary directory, removed again by `stop`).
 
     Raises JaegerError if it exits or is not healthy within `timeout` seconds (its log tail is
     in the message); JaegerUnavailable if the binary is missing and Go is not installed.
@@ -179,11 +194,21 @@ def start(
         env[PORT_ENV[name]] = str(port)
     if max_traces is not None:
         env["TRACEKIT_JAEGER_MAX_TRACES"] = str(max_traces)
+    if storage not in STORAGES:
+        raise JaegerError(f"unknown storage {storage!r}; one of {', '.join(STORAGES)}")
+    command = [str(binary), "--config", f"file:{config}"]
+    owned = False
+    if storage == "badger":
+        if data_dir is None:
+            data_dir, owned = Path(tempfile.mkdtemp(prefix="tracekit-jaeger-badger-")), True
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env["TRACEKIT_JAEGER_BADGER_DIR"] = str(data_dir.resolve())
+        command += ["--config", f"file:{BADGER_CONFIG}"]
     with open(log_file, "ab") as log:
         # A new session: `make jaeger-up` returns while Jaeger keeps running, and a Ctrl-C in
         # the terminal that started it does not take it down.
         process = subprocess.Popen(
-            [str(binary), "--config", f"file:{config}"],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -197,12 +222,16 @@ def start(
         binary=str(binary),
         log=str(log_file),
         state_file=str(state_file),
+        storage=storage,
+        data_dir=None if data_dir is None else str(data_dir.resolve()),
+        data_dir_owned=owned,
     )
     try:
         _wait_healthy(instance, process, timeout)
     except BaseException:
         servers.terminate(process.pid)
         process.wait(timeout=10)
+        _remove_owned_data(instance)
         raise
     state_file.write_text(json.dumps(dataclasses.asdict(instance), indent=2) + "\n")
     return instance
@@ -249,9 +278,18 @@ def stop(instance: JaegerInstance, timeout: float = 15.0) -> bool:
     was_running = _alive(instance)
     if was_running:
         servers.terminate(instance.pid, timeout)
+    _remove_owned_data(instance)
     with contextlib.suppress(FileNotFoundError):
         Path(instance.state_file).unlink()
     return was_running
+
+
+def _remove_owned_data(instance: JaegerInstance) -> None:
+    """Remove the Badger folder start() made (never one the user gave with --data-dir)."""
+    if instance.data_dir_owned and instance.data_dir:
+        folder = Path(instance.data_dir)
+        if folder.name.startswith("tracekit-jaeger-badger-"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--" + name.replace("_", "-") + "-port"
         parser.add_argument(flag, dest=name, type=int, default=None, help=f"${PORT_ENV[name]}")
     parser.add_argument("--state", type=Path, default=None, help="state file (pid, ports)")
+    parser.add_argument(
+        "--storage",
+        choices=STORAGES,
+        default="memory",
+        help="memory (default) or badger: Jaeger's persistent store on disk",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="badger: keep the spans here (default: a new temporary folder, removed by down)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
     args = parser.parse_args(argv)
     ports = resolve_ports({name: getattr(args, name) for name in DEFAULT_PORTS})
@@ -271,11 +321,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "install":
             print(ensure_binary())
         elif args.action == "up":
-            instance = start(ports, host=args.host, state_file=state_file, timeout=args.timeout)
+            instance = start(
+                ports,
+                host=args.host,
+                state_file=state_file,
+                timeout=args.timeout,
+                storage=args.storage,
+                data_dir=args.data_dir,
+            )
+            where = f", Badger store in {instance.data_dir}" if instance.data_dir else ""
             print(
                 f"Jaeger up (pid {instance.pid}): UI and query API {instance.query_url}, "
                 f"OTLP gRPC {instance.otlp_grpc_endpoint}, OTLP HTTP {instance.otlp_http_url}; "
-                f"log {instance.log}"
+                f"log {instance.log}{where}"
             )
         elif args.action == "down":
             found = read_state(state_file)

@@ -12,9 +12,11 @@ pytest_plugins: list[str] = [
     "tests.plugins.jaeger",
     "tests.plugins.hotrod",
     "tests.plugins.fault_proxy",
+    "tests.plugins.hostile_server",
     "tests.plugins.analytics",
     "tests.plugins.reports",
     "tests.plugins.browser",
+    "tests.plugins.hostile",
     "tests.plugins.rabbitmq",
     "tests.plugins.spark",
 ]

@@ -11,7 +11,10 @@ from tracekit.demo import DEMO_DATASETS, DemoDataset, run_demo
 
 def test_demo_plan_covers_every_report_and_the_incidents() -> None:
     reports = {name for demo in DEMO_DATASETS for name in demo.reports}
-    assert reports == {"explore", "bottlenecks", "order_loss", "capacity"}
+    assert reports == {"explore", "bottlenecks", "order_loss", "capacity", "compare"}
+    names = [demo.name for demo in DEMO_DATASETS]
+    for demo in DEMO_DATASETS:  # compare's "before" is simulated before it runs
+        assert demo.compare_with is None or names.index(demo.compare_with) < names.index(demo.name)
     assert {demo.scenario for demo in DEMO_DATASETS} >= {"baseline", "queue-loss", "mes-saturated"}
 
 

@@ -158,13 +158,32 @@ def test_export_yields_exactly_the_simulated_spans(
     _exact(out, hour.truth)
 
 
-@pytest.mark.parametrize("interval", [60.0, 0.0])
+@pytest.mark.parametrize(
+    ("interval", "most", "rows", "groups"),
+    [
+        (60.0, 5, 10**9, [5, 5, 2]),  # all 12 finish within a minute: groups of at most 5
+        (60.0, 16, 1, [1] * 12),  # a group stops growing at COMMIT_ROWS spans
+        # from 0 s the interval grows to the last commit's duration / COMMIT_SHARE (here 15 s,
+        # the longest): the first commit, then one for all the rest
+        (0.0, 16, 10**9, None),
+    ],
+)
 def test_chunks_finished_close_together_share_a_commit(
-    jaeger, hour: Hour, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float
+    jaeger,
+    hour: Hour,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interval: float,
+    most: int,
+    rows: int,
+    groups: list[int] | None,
 ) -> None:
-    """Within COMMIT_INTERVAL_S of the last commit, finished chunks wait to be committed
-    together (at most MAX_CHUNKS_PER_COMMIT); every chunk is still recorded done."""
+    """Within the commit interval, finished chunks wait to be committed together (at most
+    MAX_CHUNKS_PER_COMMIT chunks or COMMIT_ROWS spans); every chunk is still recorded done."""
     monkeypatch.setattr(run_export_module, "COMMIT_INTERVAL_S", interval)
+    monkeypatch.setattr(run_export_module, "MAX_CHUNKS_PER_COMMIT", most)
+    monkeypatch.setattr(run_export_module, "COMMIT_ROWS", rows)
+    monkeypatch.setattr(run_export_module, "COMMIT_SHARE", 1e-9)
     out = tmp_path / "d"
     commits: list[ChunkSummary] = []
     window = (parse_time_us(START), parse_time_us(END) - 1)
@@ -180,9 +199,11 @@ def test_chunks_finished_close_together_share_a_commit(
         client.close()
     chunks = 12
     assert report.chunks_total == chunks and sum(c.chunks for c in commits) == chunks
-    assert all(c.chunks <= run_export_module.MAX_CHUNKS_PER_COMMIT for c in commits)
-    if interval:  # all 12 finish within a minute of each other: full groups of 4
-        assert [c.chunks for c in commits] == [4, 4, 4]
+    assert all(c.chunks <= most for c in commits)
+    if groups is not None:
+        assert [c.chunks for c in commits] == groups
+    else:
+        assert len(commits) == 2, [c.chunks for c in commits]
     assert done_intervals(read_manifest(out), key) == [window]
     _exact(out, hour.truth)
 

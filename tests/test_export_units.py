@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
+import zlib
 
 import msgspec
 import pyarrow as pa
 import pytest
 
+from tracekit.cli import main
 from tracekit.dataset import Manifest
 from tracekit.errors import UserError
+from tracekit.export.answer import INFLATE_STEP, Inflater
 from tracekit.export.api import V3Api
-from tracekit.export.client import ClientOptions, JaegerClient, safe_url
-from tracekit.export.redact import parse_rules
+from tracekit.export.client import ClientOptions, JaegerClient
+from tracekit.export.redact import Scrubber, parse_rules
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
+from tracekit.export.urls import safe_url
 from tracekit.export.window import (
+    chunk_count,
     halve,
     merge,
     parse_duration_us,
@@ -185,3 +192,139 @@ def test_v3_answers_split_into_traces_by_byte_search_or_exactly() -> None:
     }
     with pytest.raises(UserError, match="test: unexpected answer from Jaeger"):
         V3Api().parse(body[:-3], "test")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:99999",  # port out of range: a ValueError inside safe_url before
+        "http://localhost:abc",
+        "http://localhost:-1",
+        "http://localhost: 80",
+        "http://localhost:０",
+        "http://localhost:0",
+        "http://[::1",  # urlsplit itself raises
+        "http://[fe80::1x]:16686",  # not an IPv6 address
+        "jaeger://h:16686/?token=SECRET-in-query",  # the query must not be echoed
+        "ftp://bob:SECRET-pw@h/",
+        "http://:80",
+        "http://ho st:16686",
+    ],
+)
+def test_bad_jaeger_urls_are_one_clear_line(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each is one UserError line, exit 2 through the command line, never the secret."""
+    with pytest.raises(UserError, match="--jaeger") as raised:
+        JaegerClient(ClientOptions(url))
+    assert "SECRET" not in str(raised.value) and "\n" not in str(raised.value)
+    with pytest.raises(SystemExit) as exited:
+        main(["export", "--jaeger", url, "--out", "/nonexistent/d", "--since", "1h"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "SECRET" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--since", "99999999999d"], "longer than the calendar"),
+        (["--since", "9" * 400 + "d"], "not a duration"),  # float('9'*400) is inf
+        (["--since", "30000d"], "before 1970"),
+        (["--start", "9999-12-31T23:59:59-14:00"], "outside the years"),  # OverflowError
+        (["--start", "1969-12-31T00:00:00Z"], "outside the years"),
+        (["--since", "1h", "--overlap", "99999999999d"], "--overlap"),
+        (["--since", "1h", "--header", "X-A: b\nc"], "line breaks"),
+        (["--since", "1h", "--header", "X A: b"], "not a valid header name"),
+    ],
+)
+def test_export_flags_that_used_to_crash_are_one_line(
+    flags: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["export", "--jaeger", "http://127.0.0.1:9", "--out", "/nonexistent/d", *flags])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert needle in err, err
+
+
+def test_too_many_chunks_is_refused_before_planning_them() -> None:
+    assert chunk_count([(0, 25), (30, 30)], 10) == 4
+    assert chunk_count([(0, HOUR - 1)], 1) == HOUR  # `--chunk 1us`: not built as a list
+
+
+def test_scrubber_blanks_sent_credentials_and_their_shapes() -> None:
+    scrubber = Scrubber.for_headers(
+        {
+            "Authorization": "Basic " + base64.b64encode(b"ana:pw-Secret-9").decode(),
+            "X-Api-Key": "k3y-0123456789",  # a credential by its name
+            "X-Scope-OrgID": "team",  # short and not named like one: left alone
+            "X-Tenant-Token-Long": "t" * 20,
+        }
+    )
+    assert "pw-Secret-9" in scrubber.secrets and "ana:pw-Secret-9" in scrubber.secrets
+    assert "team" not in scrubber.secrets
+    echoed = (
+        "invalid credential: Basic YW5hOnB3LVNlY3JldC05 key=k3y-0123456789 "
+        "pw=pw%2DSecret%2D9 (user ana:pw-Secret-9) access_token=abc team-api"
+    )
+    clean = scrubber.scrub(echoed)
+    for secret in ("YW5hOnB3LVNlY3JldC05", "k3y-0123456789", "pw-Secret-9", "abc "):
+        assert secret not in clean, clean
+    assert "team-api" in clean and "invalid credential" in clean
+
+
+def test_secrets_are_blanked_in_every_text_of_a_span_table() -> None:
+    table = pa.table(
+        {
+            "operation": ["GET tok-123456", "ok"],
+            "attributes": pa.array([[("h", "Bearer tok-123456")], [("x", "y")]], STRING_MAP),
+            "events": pa.array(
+                [
+                    [{"time": dt.datetime(2026, 1, 1), "name": "e", "attributes": [("a", "b")]}],
+                    [
+                        {
+                            "time": dt.datetime(2026, 1, 1),
+                            "name": "n",
+                            "attributes": [("k", "xtok-123456x")],
+                        }
+                    ],
+                ],
+                pa.list_(EVENT),
+            ),
+        }
+    )
+    clean = parse_rules([]).with_secrets(("tok-123456",)).apply(table).to_pylist()
+    assert clean[0]["operation"] == "GET ***" and clean[1]["operation"] == "ok"
+    assert clean[0]["attributes"] == [("h", "Bearer ***")]
+    assert clean[1]["events"][0]["attributes"] == [("k", "x***x")]
+    assert clean[0]["events"][0]["attributes"] == [("a", "b")]
+    assert parse_rules([]).apply(table) is table  # no rules, no secrets: untouched
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_decompression_stops_at_the_limit(encoding: str) -> None:
+    """A stream expanding 1000:1 yields at most `room` bytes, in pieces of INFLATE_STEP."""
+    wbits = 31 if encoding == "gzip" else 15
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    bomb = compressor.compress(b" " * (64 << 20)) + compressor.flush()
+    inflater = Inflater.for_encoding(encoding)
+    assert inflater is not None
+    pieces = inflater.feed(bomb, 10 << 20)
+    assert sum(map(len, pieces)) == 10 << 20 and max(map(len, pieces)) <= INFLATE_STEP
+    whole = Inflater.for_encoding(encoding)
+    assert whole is not None
+    assert b"".join(whole.feed(bomb, 100 << 20)) == b" " * (64 << 20)
+    whole.check_complete()
+
+
+def test_multi_member_gzip_and_raw_deflate_decode_whole() -> None:
+    inflater = Inflater.for_encoding("x-gzip")
+    assert inflater is not None
+    data = gzip.compress(b"abc") + gzip.compress(b"def")
+    assert b"".join(inflater.feed(data, 100)) == b"abcdef"
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = raw.compress(b"hello") + raw.flush()
+    inflater = Inflater.for_encoding("deflate")
+    assert inflater is not None and b"".join(inflater.feed(deflated, 100)) == b"hello"
+    assert Inflater.for_encoding("identity") is None
+    with pytest.raises(Exception, match="Content-Encoding 'br'"):
+        Inflater.for_encoding("br")

@@ -70,7 +70,15 @@ def traces(draw: st.DrawFn) -> dict[str, Any]:
                 "message": draw(st.none() | texts.filter(bool)),
                 "scope": scope,
                 "attributes": draw(attribute_maps),
-                "links": draw(
+                # a link into this trace first (the parent, another span), as Jaeger orders
+                # the references it writes: see jaeger_parent
+                "links": [
+                    (trace_id, linked)
+                    for linked in draw(
+                        st.lists(st.sampled_from([*ids, parent or ids[0]]), max_size=1)
+                    )
+                ]
+                + draw(
                     st.lists(
                         st.tuples(st.text("0123456789abcdef", min_size=32, max_size=32), hex_ids),
                         max_size=2,
@@ -80,6 +88,18 @@ def traces(draw: st.DrawFn) -> dict[str, Any]:
             }
         )
     return {"trace_id": trace_id, "spans": spans, "resources": resources}
+
+
+def jaeger_parent(span: dict[str, Any], trace_id: str) -> str | None:
+    """The parent Jaeger's model gives the span (Span.ParentSpanID): its parent, else its first
+    link into its own trace. Jaeger writes a span with no parent and such a link as one
+    FOLLOWS_FROM reference and reads that back as the parent, so the Jaeger JSON of such a
+    span is the OTLP span with that parent (and the link)."""
+    if span["parent"]:
+        return span["parent"]
+    own = normalize_trace_id(trace_id)
+    same = [linked for link_trace, linked in span["links"] if normalize_trace_id(link_trace) == own]
+    return same[0] if same else None
 
 
 def jaeger_tag(key: str, typed: tuple[str, Any]) -> dict[str, Any]:
@@ -136,14 +156,20 @@ def as_jaeger(model: dict[str, Any]) -> bytes:
             tags.append(
                 {"key": "otel.status_description", "type": "string", "value": span["message"]}
             )
+        # as Jaeger's translator writes them: the parent first, as CHILD_OF unless the span
+        # also links to it, which makes it one FOLLOWS_FROM reference
         references = []
+        links = list(span["links"])
         if span["parent"]:
-            references.append(
-                {"refType": "CHILD_OF", "traceID": trace_id, "spanID": span["parent"]}
-            )
+            own = (normalize_trace_id(trace_id), span["parent"])
+            to_parent = [link for link in links if (normalize_trace_id(link[0]), link[1]) == own]
+            kind = "FOLLOWS_FROM" if to_parent else "CHILD_OF"
+            references.append({"refType": kind, "traceID": trace_id, "spanID": span["parent"]})
+            if to_parent:
+                links.remove(to_parent[0])
         references += [
             {"refType": "FOLLOWS_FROM", "traceID": link_trace, "spanID": link_span}
-            for link_trace, link_span in span["links"]
+            for link_trace, link_span in links
         ]
         logs = []
         for time_us, name, attributes in span["events"]:
@@ -198,7 +224,7 @@ def as_otlp(model: dict[str, Any]) -> bytes:
         otlp_span = {
             "traceId": trace_id,
             "spanId": span["span_id"],
-            "parentSpanId": span["parent"] or "",
+            "parentSpanId": jaeger_parent(span, model["trace_id"]) or "",
             "name": span["name"],
             "kind": kinds[span["kind"]],
             "startTimeUnixNano": str(start_ns),
@@ -275,7 +301,7 @@ def test_random_traces_round_trip_through_both_formats(model):
     ):
         assert row["trace_id"] == trace_id
         assert row["span_id"] == span["span_id"]
-        assert row["parent_span_id"] == span["parent"]
+        assert row["parent_span_id"] == jaeger_parent(span, model["trace_id"])
         assert row["service"] == span["service"]
         assert row["operation"] == span["name"]
         assert row["kind"] == span["kind"]
@@ -292,7 +318,11 @@ def test_random_traces_round_trip_through_both_formats(model):
         assert same_map({**scope, **span["attributes"]}, row["attributes"])
         assert same_map(model["resources"][span["service"]], row["resource"])
         assert row["links"] == [
-            {"trace_id": link_trace, "span_id": link_span, "kind": "follows_from"}
+            {
+                "trace_id": normalize_trace_id(link_trace),
+                "span_id": link_span,
+                "kind": "follows_from",
+            }
             for link_trace, link_span in span["links"]
         ]
         assert len(row["events"]) == len(span["events"])
@@ -319,3 +349,42 @@ def test_batch_id_normalisation_agrees_with_the_schema(text):
     ids = pa.array([text, None], pa.string())
     assert normalize_ids(ids, 32).to_pylist() == [normalize_trace_id(text), None]
     assert normalize_ids(ids, 16).to_pylist() == [normalize_span_id(text), None]
+
+
+def test_a_consumer_linking_its_parent_keeps_the_parent_in_jaeger_json():
+    """Issue 15: a consumer whose parent is the producer and which also links to it is written by
+    Jaeger as one FOLLOWS_FROM reference; Jaeger's model reads that as the parent, and so do we:
+    both formats give the parent and the link."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    producer, consumer = "00f067aa0ba902b7", "b7ad6b7169203331"
+    span = {
+        "service": "q",
+        "name": "orders process",
+        "kind": "consumer",
+        "start": 1_732_000_000_000_000,
+        "duration": 10,
+        "end_ns_extra": 0,
+        "status": "UNSET",
+        "message": None,
+        "scope": None,
+        "attributes": {},
+        "events": [],
+    }
+    model = {
+        "trace_id": trace_id,
+        "resources": {"q": {}},
+        "spans": [
+            {**span, "span_id": producer, "parent": None, "kind": "producer", "links": []},
+            {**span, "span_id": consumer, "parent": producer, "links": [(trace_id, producer)]},
+        ],
+    }
+    document = json.loads(as_jaeger(model))
+    (consumer_span,) = [s for s in document["data"][0]["spans"] if s["spanID"] == consumer]
+    assert consumer_span["references"] == [
+        {"refType": "FOLLOWS_FROM", "traceID": trace_id, "spanID": producer}
+    ]
+    from_jaeger = rows(jaeger_to_batches(as_jaeger(model)))
+    assert from_jaeger == rows(otlp_to_batches(as_otlp(model)))
+    (row,) = [r for r in from_jaeger if r["span_id"] == consumer]
+    assert row["parent_span_id"] == producer
+    assert row["links"] == [{"trace_id": trace_id, "span_id": producer, "kind": "follows_from"}]

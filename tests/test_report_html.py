@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_charts_inline_vega_once_and_fetch_nothing() -> None:
     page = notebook_to_html(notebook, title="t")
     assert page.count("window.vegaEmbed=") == 1, "the vega bundle is inlined exactly once"
     assert page.count('class="tracekit-chart"') == 2
-    assert "first <\\/script> chart" in page  # a title cannot close the script element
+    assert "first \\u003c/script\\u003e chart" in page  # a title cannot close the element
     external = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:[^"]+)"', page)
     assert not external, external
     assert "mathjax" not in page.lower() and "require.min.js" not in page
@@ -82,8 +83,79 @@ def test_index_lists_runs_newest_first(tmp_path: Path) -> None:
     assert [run["name"] for run in list_runs(tmp_path)] == ["bottlenecks", "capacity"]
     page = write_index(tmp_path).read_text()
     assert page.index("bottlenecks/20261125T020000Z") < page.index("capacity/20261125T010000Z")
-    assert "cell 6 raised KeyError" in page and "since=24h" in page
+    shown = html.unescape(page)  # what a reader sees: text is written as character references
+    assert "cell 6 raised KeyError" in shown and "since=24h" in shown
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
         ".index.lock",
         "index.html",
     ]
+
+
+def _run_folder(root: Path, name: str, stamp: str, dataset: str, **run: object) -> None:
+    folder = root / name / stamp
+    folder.mkdir(parents=True)
+    started = f"2026-11-{stamp[6:8]}T{stamp[9:11]}:00:00+00:00"
+    payload = {"name": name, "status": "ok", "started": started, "seconds": 3.0, **run}
+    (folder / "run.json").write_text(json.dumps(payload))
+    (folder / "params.yaml").write_text(yaml.safe_dump({"dataset": dataset, "since": "24h"}))
+
+
+def _figures(wait_share: float) -> list[dict[str, object]]:
+    return [
+        {
+            "key": "wait_share:mes",
+            "label": "mes wait share",
+            "value": wait_share,
+            "kind": "percent",
+        },
+        {"key": "own_p95:mes", "label": "mes own work p95", "value": 3300.0, "kind": "ms"},
+    ]
+
+
+def test_index_puts_each_reports_latest_finding_first_with_its_change(tmp_path: Path) -> None:
+    hostile = '<img src=x onerror="window.__xss=1"> is saturated'
+    _run_folder(
+        tmp_path,
+        "bottlenecks",
+        "20261124T060000Z",
+        "/d/prod",
+        headline="mes is slow",
+        figures=_figures(0.06),
+    )
+    _run_folder(
+        tmp_path,
+        "bottlenecks",
+        "20261125T060000Z",
+        "/d/prod",
+        headline=hostile,
+        action="Add workers",
+        figures=_figures(0.39),
+    )
+    _run_folder(
+        tmp_path,
+        "bottlenecks",
+        "20261125T070000Z",
+        "/d/other",
+        headline="crm is slow",
+        figures=_figures(0.5),
+    )
+    _run_folder(tmp_path, "capacity", "20261125T050000Z", "/d/prod", headline="nothing saturates")
+    page = write_index(tmp_path).read_text()
+    latest, everything = page.split("<h2>All runs</h2>")
+    # one row per report and dataset, newest first; the older prod run only under "All runs"
+    assert latest.count("<tr><td><a") == 3
+    assert (
+        latest.index("bottlenecks/20261125T070000Z")
+        < latest.index("bottlenecks/20261125T060000Z")
+        < latest.index("capacity/20261125T050000Z")
+    )
+    assert (
+        "bottlenecks/20261124T060000Z" not in latest
+        and "bottlenecks/20261124T060000Z" in everything
+    )
+    row = latest.split("bottlenecks/20261125T060000Z", 1)[1].split("</tr>", 1)[0]
+    shown = html.unescape(re.sub(r"<[^>]+>", "", row))  # the text a reader sees
+    assert hostile in shown and "mes wait share 39% (+33 points)" in shown
+    assert "mes own work p95 3.3 s (unchanged)" in shown
+    assert "<img" not in page and "onerror=" not in page.replace("onerror&#61;", "")
+    assert "script-src 'none'" in page and "<script" not in page

@@ -21,6 +21,7 @@ SPECIFIC = {
     "bottlenecks": {"jaeger_ui_url": "str"},
     "order_loss": {"flow": "str", "jaeger_ui_url": "str"},
     "capacity": {"multipliers": "list", "slo_p95_ms": "float"},
+    "compare": {"before": "str", "before_start": "str", "before_end": "str", "flow": "str"},
 }
 
 

@@ -26,6 +26,7 @@ class DemoDataset:
     start: str
     hours: float
     reports: tuple[str, ...]
+    compare_with: str | None = None  # another demo dataset: the "before" of its compare report
 
 
 DEMO_DATASETS = (
@@ -38,7 +39,12 @@ DEMO_DATASETS = (
     ),
     DemoDataset("queue-loss", "queue-loss", "2026-01-06T17:00:00Z", 3, ("order_loss",)),
     DemoDataset(
-        "mes-saturated", "mes-saturated", "2026-01-07T17:00:00Z", 3, ("bottlenecks", "capacity")
+        "mes-saturated",
+        "mes-saturated",
+        "2026-01-07T17:00:00Z",
+        3,
+        ("bottlenecks", "capacity", "compare"),
+        compare_with="workshop-day",  # the incident's evening against the end of a normal day
     ),
 )
 
@@ -64,8 +70,11 @@ def run_demo(
         dataset = Path(data_dir) / demo.name
         _ensure_simulated(dataset, demo, seed=seed, hours=demo.hours * scale, echo=echo)
         since = f"{max(1, round(demo.hours * scale))}h"
+        params = {"since": since}
+        if demo.compare_with:
+            params["before"] = str(Path(data_dir) / demo.compare_with)
         for result in run_reports(
-            list(demo.reports), dataset, reports_dir, {"since": since}, label=demo.name
+            list(demo.reports), dataset, reports_dir, params, label=demo.name
         ):
             echo(
                 f"report {result.name:<12} on {demo.name:<14} {result.status:<6} "

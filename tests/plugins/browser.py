@@ -48,6 +48,15 @@ class OfflineBrowser:
     def console_errors(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 
+    def first_screen(self, name: str, width: int = 1280, height: int = 900) -> Path:
+        """A PNG of what a reader sees on opening the page (the viewport, not the whole page)."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.driver.set_window_size(width, height)
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        path = ARTIFACTS / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         height = self.driver.execute_script("return document.body.scrollHeight")

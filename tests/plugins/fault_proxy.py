@@ -14,7 +14,8 @@ Tests put it between ``tracekit export`` and the real Jaeger and say which reque
 
 Rules are consulted in the order added; the first one whose path matches and which has uses
 left fires. Requests no rule claims are forwarded untouched. It is plain standard library and
-knows nothing of tracekit.
+knows nothing of tracekit. Its server plumbing (LoopbackServer, BaseHandler) also serves the
+hostile Jaeger of tests/plugins/hostile_server.py.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import http.client
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -54,23 +57,48 @@ class Rule:
     def matches(self, path: str) -> bool:
         return self.path is None or self.path in path
 
+    @property
+    def label(self) -> str:
+        """How `served` counts it."""
+        return f"{self.fault}:{self.code}" if self.fault == "status" else self.fault
 
-class FaultProxy:
-    """A threaded HTTP proxy to `upstream` that injects the faults of its rules."""
+
+class ClaimedRule(Protocol):
+    """What LoopbackServer needs of a rule."""
+
+    path: str | None
+    times: int | None
+    skip: int
+
+    def matches(self, path: str) -> bool: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+class LoopbackServer:
+    """A threaded HTTP(S) server on a loopback address whose handler consults rules.
+
+    Shared by FaultProxy (forwards to a real server, injecting faults) and the hostile server
+    of tests/plugins/hostile_server.py (answers as a broken or malicious Jaeger would). Rules
+    are consulted in the order added; the first whose path matches and which has uses left
+    applies. It remembers every request's path and headers.
+    """
 
     def __init__(
-        self, upstream: str, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+        self,
+        handler: type[BaseHandler],
+        host: str = "127.0.0.1",
+        tls: tuple[str, str] | None = None,
     ) -> None:
-        parts = urlsplit(upstream)
-        self.upstream_host = parts.hostname or "127.0.0.1"
-        self.upstream_port = parts.port or 80
-        self.rules: list[Rule] = []
+        self.rules: list[Any] = []
         self.served: collections.Counter[str] = collections.Counter()
         self.requests: list[str] = []
         self.headers: list[dict[str, str]] = []  # request headers as received, in order
         self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self.server = ThreadingHTTPServer((host, 0), handler)
+        self.stopping = threading.Event()  # long answers (drips) end when it is set
+        bound = type("Handler", (handler,), {"owner": self})
+        self.server = _QuietServer((host, 0), bound)
         self.server.daemon_threads = True
         self.scheme = "http"
         if tls is not None:  # (certificate file, key file): serve https
@@ -83,9 +111,61 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        """Base URL to give the client instead of the upstream's."""
+        """Base URL to give the client."""
         host, port = self.server.server_address[:2]
         return f"{self.scheme}://{host}:{port}"
+
+    def clear(self) -> None:
+        """Drop every rule and forget what was served."""
+        with self.lock:
+            self.rules.clear()
+            self.served.clear()
+            self.requests.clear()
+            self.headers.clear()
+
+    def faults_served(self) -> int:
+        """How many requests a rule claimed (not served the default way)."""
+        with self.lock:
+            return sum(count for key, count in self.served.items() if key != "forwarded")
+
+    def close(self) -> None:
+        """Stop serving (answers still going out end at their next step)."""
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _add(self, rule: ClaimedRule) -> None:
+        with self.lock:
+            self.rules.append(rule)
+
+    def _claim(self, path: str, headers: dict[str, str]) -> Any:
+        with self.lock:
+            self.requests.append(path)
+            self.headers.append(headers)
+            for rule in self.rules:
+                if not rule.matches(path) or rule.times == 0:
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                self.served[rule.label] += 1
+                return rule
+            self.served["forwarded"] += 1
+            return None
+
+
+class FaultProxy(LoopbackServer):
+    """A threaded HTTP proxy to `upstream` that injects the faults of its rules."""
+
+    def __init__(
+        self, upstream: str, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+    ) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        super().__init__(_ProxyHandler, host, tls)
 
     def add(
         self,
@@ -106,49 +186,23 @@ class FaultProxy:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
         rule = Rule(fault, code, path, times, delay, after, skip, retry_after, transform)
-        with self.lock:
-            self.rules.append(rule)
+        self._add(rule)
         return rule
 
-    def clear(self) -> None:
-        """Drop every rule and forget what was served."""
-        with self.lock:
-            self.rules.clear()
-            self.served.clear()
-            self.requests.clear()
-            self.headers.clear()
 
-    def faults_served(self) -> int:
-        """How many requests got a fault (not forwarded untouched)."""
-        with self.lock:
-            return sum(count for key, count in self.served.items() if key != "forwarded")
+class _QuietServer(ThreadingHTTPServer):
+    """Takes a client hanging up (a reset while reading its next request) in its stride:
+    socketserver would print a traceback to stderr for it."""
 
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _claim(self, path: str, headers: dict[str, str]) -> Rule | None:
-        with self.lock:
-            self.requests.append(path)
-            self.headers.append(headers)
-            for rule in self.rules:
-                if not rule.matches(path) or rule.times == 0:
-                    continue
-                if rule.skip > 0:
-                    rule.skip -= 1
-                    continue
-                if rule.times is not None:
-                    rule.times -= 1
-                label = f"{rule.fault}:{rule.code}" if rule.fault == "status" else rule.fault
-                self.served[label] += 1
-                return rule
-            self.served["forwarded"] += 1
-            return None
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    proxy: FaultProxy
+class BaseHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 handler plumbing: quiet, GET/POST to `_serve`, answer helpers."""
+
+    owner: LoopbackServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -168,9 +222,41 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _send_head(self, status: int, headers: list[tuple[str, str]], length: int | None) -> None:
+        """Status line and headers; `length` None: no Content-Length (the caller frames it)."""
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def _answer(
+        self, code: int, payload: bytes, retry_after: str | None = None, **headers: str
+    ) -> None:
+        fields = [("Content-Type", "application/json")]
+        if retry_after is not None:
+            fields.append(("Retry-After", retry_after))
+        fields += [(key.replace("_", "-"), value) for key, value in headers.items()]
+        self._send_head(code, fields, len(payload))
+        self.wfile.write(payload)
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+
+class _ProxyHandler(BaseHandler):
+    owner: FaultProxy
+
+    def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        rule = self.proxy._claim(self.path, dict(self.headers.items()))
+        rule = self.owner._claim(self.path, dict(self.headers.items()))
         if rule is not None and rule.fault == "status":
             self._answer(rule.code, b'{"error": "injected by fault proxy"}', rule.retry_after)
             return
@@ -194,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         upstream = http.client.HTTPConnection(
-            self.proxy.upstream_host, self.proxy.upstream_port, timeout=60
+            self.owner.upstream_host, self.owner.upstream_port, timeout=60
         )
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
@@ -209,26 +295,6 @@ class _Handler(BaseHTTPRequestHandler):
             return response.status, kept, payload
         finally:
             upstream.close()
-
-    def _send_head(self, status: int, headers: list[tuple[str, str]], length: int) -> None:
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-
-    def _answer(self, code: int, payload: bytes, retry_after: str | None) -> None:
-        headers = [("Content-Type", "application/json")]
-        if retry_after is not None:
-            headers.append(("Retry-After", retry_after))
-        self._send_head(code, headers, len(payload))
-        self.wfile.write(payload)
-
-    def _reset(self) -> None:
-        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        self.connection.close()
 
 
 @pytest.fixture

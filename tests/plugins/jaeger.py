@@ -57,9 +57,22 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         load_jaeger_script().stop(instance)
 
 
-def start_jaeger(folder: Path) -> Any:
-    """A fresh in-memory Jaeger on free ports, its state file and log in `folder` (skips, or
-    fails in CI, when Jaeger is unavailable). The caller stops it with `script.stop`."""
+@pytest.fixture(scope="session")
+def jaeger_badger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like `jaeger`, with Jaeger's persistent Badger store (deploy/jaeger-badger.yaml) in a
+    folder under the session's temporary directory: spans go through Jaeger's own model."""
+    folder = tmp_path_factory.mktemp("jaeger-badger")
+    instance = start_jaeger(folder, storage="badger", data_dir=folder / "data")
+    try:
+        yield instance
+    finally:
+        load_jaeger_script().stop(instance)
+
+
+def start_jaeger(folder: Path, **options: Any) -> Any:
+    """A fresh Jaeger on free ports, its state file and log in `folder` (skips, or fails in CI,
+    when Jaeger is unavailable); `options` go to scripts/jaeger.py's start (e.g.
+    storage="badger", data_dir=...). The caller stops it with `script.stop`."""
     script = load_jaeger_script()
     try:
         script.ensure_binary()
@@ -73,7 +86,7 @@ def start_jaeger(folder: Path) -> Any:
         ports = dict(zip(names, script.free_ports(len(names)), strict=True))
         try:
             return script.start(
-                ports, state_file=folder / "state.json", log_file=folder / "jaeger.log"
+                ports, state_file=folder / "state.json", log_file=folder / "jaeger.log", **options
             )
         except script.JaegerError as error:
             last_error = error

@@ -1,8 +1,11 @@
 """Executed reports, made once per session: every notebook run by papermill on simulated data.
 
-``report_runs`` runs ``all`` on a simulated mes-saturated hour and ``order_loss`` on a simulated
-queue-loss hour (the scenarios whose truth the reports must find), into one reports folder that
-the browser test then opens.
+``report_runs`` runs every report on a simulated mes-saturated hour, ``order_loss`` on a
+queue-loss hour (the scenarios whose truth the reports must find), ``bottlenecks`` and
+``compare`` on a baseline hour (compared with the mes-saturated one), and every report on
+``dispatch``, a service graph that is not the workshop's (tests/cases/report/dispatch.yaml),
+with ``compare`` between it and its fixed version, into one reports folder that the browser
+tests then open.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from tracekit.report.runner import RunResult, run_reports
 
 # Small on purpose: notebooks start a kernel each; an hour of simulated traffic is enough to
 # hold the truth's bottleneck and lost messages.
 HOURS = 1.0
 UI = "http://jaeger.example:16686"  # never contacted: links only
+START = "2026-01-05T17:00:00Z"  # the evening peak, where mes-saturated saturates
+DISPATCH = REPO / "tests" / "cases" / "report" / "dispatch.yaml"
+DISPATCH_FIXED = REPO / "tests" / "cases" / "report" / "dispatch-fixed.yaml"
+DISPATCH_HOURS = 0.25  # ~900 requests of ~36 spans
 
 
 class ReportRuns:
@@ -36,16 +44,28 @@ class ReportRuns:
     def all(self) -> list[RunResult]:
         return list(self.runs.values())
 
+    def add(self, scenario: str, names: Any, params: dict[str, Any]) -> None:
+        for result in run_reports(names, self.datasets[scenario], self.out, params, label=scenario):
+            self.runs[(result.name, scenario)] = result
+
 
 @pytest.fixture(scope="session")
 def report_runs(simulated: Any, tmp_path_factory: pytest.TempPathFactory) -> ReportRuns:
     """Every report executed once on simulated data (see the module docstring)."""
     runs = ReportRuns(tmp_path_factory.mktemp("reports"))
-    plan = {"mes-saturated": ("all", {}), "queue-loss": (["order_loss"], {"jaeger_ui_url": UI})}
-    for scenario, (names, params) in plan.items():
-        dataset, truth = simulated(scenario, hours=HOURS, seed=7)
-        runs.truths[scenario] = truth
-        runs.datasets[scenario] = dataset
-        for result in run_reports(names, dataset, runs.out, params, label=scenario):
-            runs.runs[(result.name, scenario)] = result
+    made = {
+        "mes-saturated": simulated("mes-saturated", hours=HOURS, seed=7, start=START),
+        "queue-loss": simulated("queue-loss", hours=HOURS, seed=7),
+        "baseline": simulated("baseline", hours=HOURS, seed=7, start=START),
+        "dispatch": simulated(str(DISPATCH), hours=DISPATCH_HOURS, seed=7, start=START),
+        "dispatch-fixed": simulated(str(DISPATCH_FIXED), hours=DISPATCH_HOURS, seed=7, start=START),
+    }
+    for scenario, (dataset, truth) in made.items():
+        runs.datasets[scenario], runs.truths[scenario] = dataset, truth
+    runs.add("mes-saturated", "all", {})
+    runs.add("queue-loss", ["order_loss"], {"jaeger_ui_url": UI})
+    runs.add("baseline", ["bottlenecks"], {})
+    runs.add("baseline", ["compare"], {"before": str(runs.datasets["mes-saturated"])})
+    runs.add("dispatch", "all", {"jaeger_ui_url": UI})
+    runs.add("dispatch-fixed", ["compare"], {"before": str(runs.datasets["dispatch"])})
     return runs

@@ -11,8 +11,11 @@ from typing import Any
 
 import click
 
+from tracekit.cli.failures import writing
+from tracekit.errors import UserError
+from tracekit.export.answer import MiB
 from tracekit.export.client import ClientOptions, JaegerClient
-from tracekit.export.redact import parse_rules
+from tracekit.export.redact import Scrubber, parse_rules
 from tracekit.export.run_export import ChunkSummary, ExportOptions, ExportReport, run_export
 from tracekit.export.window import format_us, parse_duration_us, resolve_window
 
@@ -105,7 +108,15 @@ log = logging.getLogger("tracekit.export")
     type=click.FloatRange(0.1),
     default=60.0,
     show_default=True,
-    help="Seconds to wait for an answer (read timeout).",
+    help="Seconds one request may take in all: connecting, waiting, reading the whole answer.",
+)
+@click.option(
+    "--max-answer",
+    type=click.IntRange(1, 64 * 1024),
+    default=128,
+    show_default=True,
+    metavar="MIB",
+    help="Largest answer read, in MiB after decompression (a larger one stops the export).",
 )
 @click.option(
     "--connect-timeout",
@@ -156,6 +167,7 @@ def command(
     overlap: str,
     refresh: bool,
     timeout: float,
+    max_answer: int,
     connect_timeout: float,
     retries: int,
     workers: int,
@@ -169,18 +181,9 @@ def command(
     manifest remembers finished chunks), retrying transient failures.
     """
     window = resolve_window(since, start, end)
-    options = ExportOptions(
-        out=out,
-        window=window,
-        services=list(services),
-        api=api,
-        limit=limit,
-        chunk_us=parse_duration_us(chunk, "--chunk"),
-        overlap_us=_overlap(overlap),
-        workers=workers,
-        refresh=refresh,
-        redactor=parse_rules(redact),
-    )
+    redactor = parse_rules(redact)
+    chunk_us = parse_duration_us(chunk, "--chunk")
+    overlap_us = _overlap(overlap)
     client = JaegerClient(
         ClientOptions(
             url=url,
@@ -189,18 +192,40 @@ def command(
             ca_bundle=ca_bundle,
             insecure=insecure,
             connect_timeout=connect_timeout,
-            read_timeout=timeout,
+            timeout=timeout,
+            max_answer_bytes=max_answer * MiB,
             retries=retries,
             pool_size=max(workers, 2),
         )
     )
+    options = ExportOptions(
+        out=out,
+        window=window,
+        services=list(services),
+        api=api,
+        limit=limit,
+        chunk_us=chunk_us,
+        overlap_us=overlap_us,
+        workers=workers,
+        refresh=refresh,
+        # a server may echo the credentials into span data too: they are never stored
+        redactor=redactor.with_secrets(client.secrets),
+    )
     use_bar = (sys.stderr.isatty() if progress is None else progress) and not quiet
-    reporter = _Reporter(use_bar, quiet)
+    reporter = _Reporter(use_bar, quiet, client.scrubber)
     try:
-        report = run_export(client, options, on_chunk=reporter.chunk, on_plan=reporter.plan)
+        with writing(out):  # a read-only or full disk: one line (each commit is atomic)
+            report = run_export(client, options, on_chunk=reporter.chunk, on_plan=reporter.plan)
+    except UserError as error:
+        reporter.close(failed=True)
+        # every message passes the scrubber: servers put what they like into theirs
+        raise UserError(client.scrubber.scrub(str(error))) from None
+    except BaseException:
+        reporter.close(failed=True)
+        raise
     finally:
-        reporter.close()
         client.close()
+    reporter.close(failed=False)
     _print_summary(report, client.display_url, output_format)
 
 
@@ -211,17 +236,17 @@ def _overlap(text: str) -> int:
 class _Reporter:
     """A tqdm bar on a terminal, one log line per committed chunk otherwise."""
 
-    def __init__(self, bar: bool, quiet: bool) -> None:
+    def __init__(self, bar: bool, quiet: bool, scrubber: Scrubber) -> None:
         self.bar_wanted = bar
         self.quiet = quiet
         self.bar: Any = None
         self.done = 0
         self.spans = 0
         self.added = 0
-        self.handler: logging.Handler | None = None
+        self.handler: _HeldHandler | None = None
         if not quiet:
-            self.handler = logging.StreamHandler(sys.stderr)
-            self.handler.setFormatter(logging.Formatter("export: %(message)s"))
+            self.handler = _HeldHandler(sys.stderr)
+            self.handler.setFormatter(_ScrubbingFormatter("export: %(message)s", scrubber))
             log.addHandler(self.handler)
             log.setLevel(logging.WARNING if bar else logging.INFO)
             log.propagate = False
@@ -238,6 +263,8 @@ class _Reporter:
 
     def chunk(self, summary: ChunkSummary) -> None:
         counts = summary.counts
+        if self.handler is not None:
+            self.handler.let_through()
         self.done += summary.chunks
         self.spans += counts["spans"]
         self.added += counts["added"]
@@ -259,11 +286,48 @@ class _Reporter:
                 counts["splits"],
             )
 
-    def close(self) -> None:
+    def close(self, failed: bool) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.handler is not None:
+            if not failed:
+                self.handler.let_through()
             log.removeHandler(self.handler)
+
+
+class _HeldHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Holds log lines back until the first commit: a run that fails before storing anything
+    prints only its one error line (its retries are summed up in it: "gave up after N
+    attempts"); once a chunk is committed, lines go out as they come."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.held: list[logging.LogRecord] | None = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.held is not None:
+            self.held.append(record)
+        else:
+            super().emit(record)
+
+    def let_through(self) -> None:
+        """Print what was held, and every line from now on. (Not `release`: that is
+        logging.Handler's lock.)"""
+        with self.lock:  # type: ignore[union-attr]
+            held, self.held = self.held, None
+            for record in held or ():
+                super().emit(record)
+
+
+class _ScrubbingFormatter(logging.Formatter):
+    """Log lines without credentials (a retry's reason may quote a server's answer)."""
+
+    def __init__(self, fmt: str, scrubber: Scrubber) -> None:
+        super().__init__(fmt)
+        self.scrubber = scrubber
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.scrubber.scrub(" ".join(super().format(record).split()))
 
 
 def _print_summary(report: ExportReport, url: str, output_format: str) -> None:

@@ -18,8 +18,6 @@ from tracekit.export.client import JaegerClient, NotFound
 from tracekit.export.window import Interval, format_us
 from tracekit.schema import normalize_trace_id
 
-_decode = msgspec.json.Decoder().decode
-
 # Raw traces skip the query service's "adjusters". Besides returning spans exactly as stored,
 # this avoids a Jaeger v2.13 race: the adjusters sort attributes in place on the memory store's
 # own copy, so concurrent searches can corrupt stored traces (we saw a resource's
@@ -67,6 +65,16 @@ class _V3Answer(msgspec.Struct, gc=False):
     result: _V3Result | None = None
 
 
+class _ClassicServices(msgspec.Struct, gc=False):
+    data: list[str] | None = None
+
+
+class _V3Services(msgspec.Struct, gc=False):
+    services: list[str] | None = None
+
+
+_classic_services = msgspec.json.Decoder(_ClassicServices)
+_v3_services = msgspec.json.Decoder(_V3Services)
 _classic_answer = msgspec.json.Decoder(_ClassicAnswer)
 _classic_trace = msgspec.json.Decoder(_ClassicTrace)
 _v3_answer = msgspec.json.Decoder(_V3Answer)
@@ -79,8 +87,9 @@ class ClassicApi:
 
     def services(self, client: JaegerClient) -> list[str]:
         """Service names known to Jaeger."""
-        payload = _json(client.get("/api/services"), "/api/services")
-        return sorted(str(name) for name in (payload.get("data") or []))
+        body = _get_or_refuse(client, "/api/services")
+        answer = _decode_answer(_classic_services, body, "/api/services")
+        return sorted(set(answer.data or ()))
 
     def search_request(
         self, service: str, interval: Interval, limit: int
@@ -100,7 +109,7 @@ class ClassicApi:
     ) -> SearchResult:
         """Traces of `service` with a span starting within `interval`."""
         path, params = self.search_request(service, interval, limit)
-        body = client.get(path, params)
+        body = _get_or_refuse(client, path, params)
         traces = self.parse(body, path)
         return SearchResult(traces, len(traces) >= limit, path)
 
@@ -136,8 +145,9 @@ class V3Api:
 
     def services(self, client: JaegerClient) -> list[str]:
         """Service names known to Jaeger."""
-        payload = _json(client.get("/api/v3/services"), "/api/v3/services")
-        return sorted(str(name) for name in (payload.get("services") or []))
+        body = _get_or_refuse(client, "/api/v3/services")
+        answer = _decode_answer(_v3_services, body, "/api/v3/services")
+        return sorted(set(answer.services or ()))
 
     def search_request(
         self, service: str, interval: Interval, limit: int
@@ -238,26 +248,21 @@ class _ResourceTraceIds(msgspec.Struct, gc=False):
 
 
 _resource_trace_ids = msgspec.json.Decoder(_ResourceTraceIds)
+_resource_decoder = msgspec.json.Decoder()
 
 
 def _split_resource(data: bytes, where: str) -> list[tuple[str, int, bytes]]:
     """(trace id, spans, JSON) of a resource whose byte search found several trace ids (or
     none): those of its spans are read first, and a resource whose spans are all of one trace
     (the others were links) is kept whole; else it is split into a resource per trace."""
-    try:
-        scopes = _resource_trace_ids.decode(data).scopeSpans or []
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        scopes = None  # the exact decode below names the problem
-    if scopes is not None:
-        ids = {span.traceId for scope in scopes for span in scope.spans or ()}
-        names = {normalize_trace_id(trace_id) for trace_id in ids}
-        if len(names) == 1:
-            spans = sum(len(scope.spans or ()) for scope in scopes)
-            return [(names.pop(), spans, data)]
-    try:
-        resource = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise UserError(f"{where}: unexpected answer from Jaeger: {exc}") from exc
+    scopes = _decode_answer(_resource_trace_ids, data, where).scopeSpans or []
+    ids = {span.traceId for scope in scopes for span in scope.spans or ()}
+    names = {normalize_trace_id(trace_id) for trace_id in ids}
+    if len(names) == 1:
+        spans = sum(len(scope.spans or ()) for scope in scopes)
+        return [(names.pop(), spans, data)]
+    # the typed decode above checked the shape this walks: objects, lists, text ids
+    resource = _decode_answer(_resource_decoder, data, where)
     pieces: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for scope in resource.get("scopeSpans") or []:
@@ -294,18 +299,28 @@ def choose_api(client: JaegerClient, wanted: str) -> V3Api | ClassicApi:
     return V3Api()
 
 
+def _get_or_refuse(
+    client: JaegerClient, path: str, params: list[tuple[str, str]] | None = None
+) -> bytes:
+    """The answer to a request that a Jaeger never answers with 404."""
+    try:
+        return client.get(path, params)
+    except NotFound:
+        raise UserError(
+            f"{client.display_url}: HTTP 404 on {path}: no Jaeger query API there (is --jaeger "
+            "the query service's base URL, with its path prefix if it has one?)"
+        ) from None
+
+
 def _decode_answer(decoder: msgspec.json.Decoder[Any], body: bytes, where: str) -> Any:
     try:
         return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise UserError(f"{where}: unexpected answer from Jaeger: {exc}") from exc
+        raise UserError(f"{where}: unexpected answer from Jaeger: {_short(exc)}") from exc
+    except RecursionError:
+        # msgspec stops at Python's recursion limit (~1000 levels); no Jaeger answer nests so
+        raise UserError(f"{where}: unexpected answer from Jaeger: JSON nested too deeply") from None
 
 
-def _json(body: bytes, where: str) -> dict[str, Any]:
-    try:
-        payload = _decode(body)
-    except msgspec.DecodeError as exc:
-        raise UserError(f"{where}: the server did not answer JSON ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise UserError(f"{where}: unexpected answer (a JSON {type(payload).__name__})")
-    return payload
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,10 +1,19 @@
-"""HTTP access to a Jaeger query service: auth, TLS, timeouts, retries with backoff and jitter.
+"""HTTP access to a Jaeger query service: auth, TLS, limits, retries with backoff and jitter.
 
-Transient failures (connection errors, resets, bodies cut short, read timeouts, 429, 5xx) are
+Transient failures (connection errors, resets, bodies cut short, timeouts, 429, 5xx) are
 retried with exponential backoff and full jitter, honouring ``Retry-After``. Everything a user
 can cause (bad URL, 4xx, auth, TLS, a server that stays unreachable) becomes one ``UserError``
-line. Credentials live only in the session's headers: messages and logs show the URL without
-user info and never a header.
+line.
+
+A Jaeger, or whatever answers in its place, is not trusted:
+
+- each request has one deadline for everything (connecting, waiting, reading the whole answer):
+  a watchdog shuts the socket down when it passes, so an answer dripping a byte at a time ends;
+- an answer is read, and decompressed, at most ``max_answer_bytes`` (a gzip bomb stops there);
+- redirects are followed by hand, at most MAX_REDIRECTS, and the credentials (the token, basic
+  auth, every ``--header``) go only to the origin (scheme, host, port) of ``--jaeger``;
+- messages show the URL without user info or query, and pass through a Scrubber that removes
+  the credentials and anything shaped like one, including what a server echoes back.
 """
 
 from __future__ import annotations
@@ -17,20 +26,32 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
-import requests.adapters
 import urllib3
 
 from tracekit.errors import UserError
+from tracekit.export.answer import (
+    ERROR_BODY_BYTES,
+    AnswerRefused,
+    MiB,
+    error_detail,
+    one_line,
+    read_answer,
+)
+from tracekit.export.credentials import PASSWORD_ENV, USER_ENV, credential_headers
+from tracekit.export.deadline import Deadline, DeadlinePassed, WatchedAdapter
+from tracekit.export.redact import Scrubber
+from tracekit.export.urls import check_url, display_raw, origin, safe_url
+
+__all__ = ["ClientOptions", "JaegerClient", "NotFound", "safe_url"]
 
 log = logging.getLogger("tracekit.export")
 
-USER_ENV = "TRACEKIT_JAEGER_USER"
-PASSWORD_ENV = "TRACEKIT_JAEGER_PASSWORD"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -43,7 +64,8 @@ class ClientOptions:
     ca_bundle: str | None = None
     insecure: bool = False
     connect_timeout: float = 5.0
-    read_timeout: float = 60.0
+    timeout: float = 60.0  # one request in all: connect, wait, read the whole answer
+    max_answer_bytes: int = 128 * MiB  # decompressed; each of the parallel requests
     retries: int = 5
     backoff: float = 0.5
     backoff_max: float = 30.0
@@ -52,6 +74,14 @@ class ClientOptions:
 
 class NotFound(Exception):
     """The server answered 404 (a search with no traces, a trace id it no longer has)."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying; the message describes it (no secrets: it is scrubbed)."""
+
+    def __init__(self, problem: str, wait: float | None = None) -> None:
+        super().__init__(problem)
+        self.wait = wait
 
 
 class JaegerClient:
@@ -64,24 +94,27 @@ class JaegerClient:
 
     def __init__(self, options: ClientOptions) -> None:
         self.options = options
-        self.base_url = _check_url(options.url)
+        self.base_url = check_url(options.url)
         self.display_url = safe_url(self.base_url)
+        self.origin = origin(self.base_url)
+        # Sent only to self.origin (never in the session's headers, which every hop gets).
+        self.credentials = credential_headers(options.headers, options.token_env, self.base_url)
+        self.scrubber = Scrubber.for_headers(self.credentials)
         self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
+        adapter = WatchedAdapter(
             pool_connections=options.pool_size, pool_maxsize=options.pool_size, max_retries=0
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(_auth_headers(options, self.base_url))
         self.session.headers["Accept"] = "application/json"
+        # Only what answer.Inflater decodes (requests would also offer br/zstd when installed).
+        self.session.headers["Accept-Encoding"] = "gzip, deflate"
         self.session.headers["User-Agent"] = "tracekit-export"
         # Passed with every request: a session-level setting would lose to REQUESTS_CA_BUNDLE
         # (requests lets the environment override Session.verify), silently ignoring the flags.
         self.verify: bool | str = True
         if options.insecure:
             self.verify = False
-            import urllib3
-
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         elif options.ca_bundle:
             if not os.path.isfile(options.ca_bundle):
@@ -89,6 +122,11 @@ class JaegerClient:
             self.verify = options.ca_bundle
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credential values this client sends (to keep them out of everything stored)."""
+        return self.scrubber.secrets
 
     def count(self, key: str, amount: int = 1) -> None:
         """Add to a named counter (requests, retries, bytes, ...)."""
@@ -102,16 +140,17 @@ class JaegerClient:
     def get(self, path: str, params: list[tuple[str, str]] | None = None) -> bytes:
         """GET `path` (with query `params`) and return the body of a 200 answer.
 
-        Raises NotFound on 404 and UserError on other 4xx, TLS errors, or when retries are
-        exhausted.
+        Raises NotFound on 404 and UserError on other 4xx, TLS errors, answers over the size
+        limit, or when retries are exhausted.
         """
         url = self.url_for(path)
         attempt = 0
         while True:
             attempt += 1
-            problem, wait = self._attempt(url, params)
-            if isinstance(problem, bytes):
-                return problem
+            try:
+                return self._attempt(url, params)
+            except _Transient as transient:
+                problem, wait = self.scrubber.scrub(str(transient)), transient.wait
             if attempt > self.options.retries:
                 raise UserError(
                     f"{self.display_url}: {problem} (gave up after {attempt} attempts on {path})"
@@ -129,54 +168,123 @@ class JaegerClient:
             )
             time.sleep(delay)
 
-    def _attempt(
-        self, url: str, params: list[tuple[str, str]] | None
-    ) -> tuple[bytes | str, float | None]:
-        """One request: the body, or (a description of a transient problem, Retry-After)."""
+    def _attempt(self, url: str, params: list[tuple[str, str]] | None) -> bytes:
+        """One request (redirects included) under one deadline: the body of a 200 answer."""
         self.count("requests")
+        deadline = Deadline(self.options.timeout)
+        answering = False
         try:
-            response = self.session.get(
-                url,
-                params=params,
-                timeout=(self.options.connect_timeout, self.options.read_timeout),
-                allow_redirects=True,
-                verify=self.verify,
-                stream=True,
-            )
-            body = _read_body(response)  # a cut body raises here, inside the retry
-        except urllib3.exceptions.ReadTimeoutError:
-            return f"no answer within {self.options.read_timeout:g}s (read timeout)", None
-        except urllib3.exceptions.HTTPError as exc:
-            return f"connection error: {_reason(exc)}", None
-        except requests.exceptions.SSLError as exc:
-            raise UserError(
-                f"{self.display_url}: TLS error: {_reason(exc)}; use --ca-bundle "
-                "FILE for a private CA, or --insecure to skip verification"
-            ) from exc
-        except requests.exceptions.InvalidURL as exc:
-            raise UserError(f"{self.display_url}: invalid URL: {_reason(exc)}") from exc
-        except requests.exceptions.ConnectTimeout:
-            return "connect timeout", None
-        except requests.exceptions.ReadTimeout:
-            return f"no answer within {self.options.read_timeout:g}s (read timeout)", None
+            response = self._follow(url, params, deadline)
+            answering = True
+            status = response.status_code
+            if status != 200:
+                detail = read_answer(response, ERROR_BODY_BYTES, deadline, truncate=True)
+                self._refuse(url, status, response, detail)
+            body = read_answer(response, self.options.max_answer_bytes, deadline)
+        except AnswerRefused as exc:
+            path = urlsplit(url).path
+            raise UserError(self.scrubber.scrub(f"{self.display_url}: {exc} (on {path})")) from None
         except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
+            DeadlinePassed,
+            urllib3.exceptions.HTTPError,
+            requests.exceptions.RequestException,
+            OSError,
         ) as exc:
-            return f"connection error: {_reason(exc)}", None
-        status = response.status_code
-        if status == 200:
-            self.count("bytes", len(body))
-            return body, None
+            if deadline.expired and answering:
+                # The server answered but its body outlasted the deadline: the same request
+                # would again (a slow link, or a server dripping bytes), so no retry.
+                raise UserError(
+                    f"{self.display_url}: the answer on {urlsplit(url).path} was still arriving "
+                    f"after {self.options.timeout:g}s (--timeout): raise --timeout for a slow "
+                    "server or link"
+                ) from None
+            raise self._failure(exc, deadline) from None
+        finally:
+            deadline.finish()
+        self.count("bytes", len(body))
+        return body
+
+    def _follow(
+        self, url: str, params: list[tuple[str, str]] | None, deadline: Deadline
+    ) -> requests.Response:
+        """The first answer that is not a redirect. Credentials go to our origin only: requests
+        would drop Authorization on a cross-host redirect but forward every --header."""
+        path = urlsplit(url).path
+        for _hop in range(MAX_REDIRECTS + 1):
+            headers = self.credentials if origin(url) == self.origin else {}
+            response = deadline.run(self._get, url, params, headers)
+            if response.status_code not in REDIRECT_STATUSES:
+                return response
+            location = response.headers.get("Location", "")
+            response.close()
+            target = urljoin(url, location.strip())
+            if not location or urlsplit(target).scheme not in ("http", "https"):
+                raise UserError(
+                    f"{self.display_url}: HTTP {response.status_code} on {path} redirects to "
+                    f"{display_raw(location) or 'nowhere'!r}, not an http(s) URL"
+                )
+            url, params = target, None  # the query is the Location's now
+        raise UserError(
+            f"{self.display_url}: more than {MAX_REDIRECTS} redirects from {path} "
+            "(a redirect loop?): give --jaeger the URL they lead to"
+        )
+
+    def _get(
+        self, url: str, params: list[tuple[str, str]] | None, headers: dict[str, str]
+    ) -> requests.Response:
+        return self.session.get(
+            url,
+            params=params,
+            headers=headers,
+            timeout=(self.options.connect_timeout, self.options.timeout),
+            allow_redirects=False,
+            verify=self.verify,
+            stream=True,
+        )
+
+    def _refuse(self, url: str, status: int, response: requests.Response, body: bytes) -> None:
+        """Raise what a non-200 answer means: NotFound, a transient problem, or a UserError."""
         if status == 404:
             raise NotFound(url)
         if status == 500 and b"search depth" in body:
             # The memory store refuses a limit above its max_traces: no retry will help.
-            raise UserError(f"{self.display_url}: {_error_detail(response)}; lower --limit")
+            detail = self.scrubber.scrub(error_detail(body))
+            raise UserError(f"{self.display_url}: {detail}; lower --limit")
         if status in RETRY_STATUSES:
-            return f"HTTP {status}", _retry_after(response)
-        raise UserError(_client_error(self.display_url, url, response))
+            raise _Transient(f"HTTP {status}", _retry_after(response))
+        raise UserError(
+            self.scrubber.scrub(_client_error(self.display_url, url, status, body)),
+        )
+
+    def _failure(self, exc: BaseException, deadline: Deadline) -> BaseException:
+        """What a failed request means: a transient problem, or a UserError."""
+        if deadline.expired:
+            return _Transient(f"no answer within {self.options.timeout:g}s (--timeout)")
+        reason = self.scrubber.scrub(_reason(exc))
+        if isinstance(exc, requests.exceptions.SSLError):
+            return UserError(
+                f"{self.display_url}: TLS error: {reason}; use --ca-bundle FILE for a private "
+                "CA, or --insecure to skip verification"
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return _Transient("connect timeout")
+        if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+            return _Transient(f"no answer within {self.options.timeout:g}s (--timeout)")
+        if isinstance(
+            exc,
+            requests.exceptions.InvalidURL
+            | requests.exceptions.InvalidHeader
+            | requests.exceptions.InvalidSchema
+            | requests.exceptions.MissingSchema
+            | requests.exceptions.URLRequired,
+        ):
+            return UserError(f"{self.display_url}: invalid request: {reason}")
+        if isinstance(exc, OSError) and not isinstance(
+            exc, requests.exceptions.RequestException | ConnectionError | TimeoutError
+        ):
+            # e.g. a --ca-bundle that is not PEM: nothing a retry changes
+            return UserError(f"{self.display_url}: {reason}")
+        return _Transient(f"connection error: {reason}")
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter (AWS architecture blog): spreads retries of parallel fetchers apart.
@@ -188,70 +296,6 @@ class JaegerClient:
         self.session.close()
 
 
-def _read_body(response: requests.Response) -> bytes:
-    """The whole body of a streamed response. A 200 answer is read in one piece: requests'
-    ``.content`` reads 10 KB at a time, which costs three times the CPU on answers of many MB.
-    Other answers go through ``.content``, which the error messages read again."""
-    try:
-        if response.status_code != 200:
-            return response.content
-        return response.raw.read(decode_content=True)  # type: ignore[no-any-return]
-    finally:
-        response.close()
-
-
-def safe_url(url: str) -> str:
-    """The URL without user info, query or fragment: safe for logs, errors and the manifest.
-
-    >>> safe_url("https://bob:secret@jaeger.example:443/jaeger?token=x")
-    'https://jaeger.example:443/jaeger'
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise UserError(f"--jaeger {safe_url(url)!r}: bad port in URL") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(
-            f"--jaeger {url.split('@')[-1]!r}: not an http(s) URL like http://localhost:16686"
-        )
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _auth_headers(options: ClientOptions, base_url: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for header in options.headers:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise UserError(f"--header {name.strip()!r}...: expected 'Name: value'")
-        headers[name.strip()] = value.strip()
-    if options.token_env:
-        token = os.environ.get(options.token_env)
-        if not token:
-            raise UserError(f"--token-env {options.token_env}: the variable is not set or empty")
-        headers["Authorization"] = f"Bearer {token.strip()}"
-    user = os.environ.get(USER_ENV)
-    parts = urlsplit(base_url)
-    if user is None and parts.username:
-        raise UserError(f"--jaeger: put credentials in {USER_ENV}/{PASSWORD_ENV}, not the URL")
-    if user is not None and "Authorization" not in headers:
-        import base64
-
-        password = os.environ.get(PASSWORD_ENV, "")
-        encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {encoded}"
-    return headers
-
-
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
@@ -261,49 +305,37 @@ def _retry_after(response: requests.Response) -> float | None:
     except ValueError:
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, IndexError):
             return None
+    if seconds != seconds:  # NaN
+        return None
     return max(0.0, min(seconds, 60.0))
 
 
-def _client_error(display_url: str, url: str, response: requests.Response) -> str:
+def _client_error(display_url: str, url: str, status: int, body: bytes) -> str:
     path = urlsplit(url).path
-    status = response.status_code
     if status in (401, 403):
         what = "unauthorized" if status == 401 else "forbidden"
         return (
             f"{display_url}: HTTP {status} {what} on {path}: check the credentials "
             f"(--token-env VAR, {USER_ENV}/{PASSWORD_ENV}, --header)"
         )
-    detail = _error_detail(response)
+    detail = error_detail(body)
     return f"{display_url}: HTTP {status} on {path}" + (f": {detail}" if detail else "")
 
 
-def _error_detail(response: requests.Response) -> str:
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        return response.text.strip()[:200]
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message", ""))[:200]
-        errors = payload.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            return str(first.get("msg", first) if isinstance(first, dict) else first)[:200]
-    return str(payload)[:200]
-
-
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     """The innermost cause of a requests exception, in one short line."""
     inner: BaseException = exc
+    seen = {id(inner)}
     while True:
         nxt = inner.__cause__ or inner.__context__
-        if nxt is None or nxt is inner:
+        if nxt is None or id(nxt) in seen:
             break
+        seen.add(id(nxt))
         inner = nxt
     text = str(inner) or type(inner).__name__
-    if hasattr(inner, "reason") and inner.reason:  # urllib3 errors wrap the real reason
-        text = str(inner.reason)
-    return " ".join(text.split())[:200]
+    reason = getattr(inner, "reason", None)
+    if reason:  # urllib3 errors wrap the real reason
+        text = str(reason)
+    return one_line(text)

@@ -11,8 +11,8 @@ traces per search:
 4. Once all its searches are answered, the chunk's new traces are converted by the importers
    in one go, redacted, and committed with write_spans together with the chunk's interval in
    the manifest (one atomic commit), so an interrupted run keeps every finished chunk and a
-   rerun fetches only the rest. Chunks that finish within COMMIT_INTERVAL_S of the last commit
-   share the next one.
+   rerun fetches only the rest. Chunks that finish soon after the last commit share the next
+   one (COMMIT_INTERVAL_S, or four times as long as the last commit took).
 
 Fetching runs in a thread pool a few chunks ahead while the main thread converts, and one
 writer thread commits, so downloading, converting and writing overlap (v3 answers are read by
@@ -42,17 +42,34 @@ from tracekit.export.client import JaegerClient
 from tracekit.export.convert import docs_to_table, orphan_traces, warm_up
 from tracekit.export.redact import Redactor
 from tracekit.export.state import done_intervals, mark_done, settled, source_key
-from tracekit.export.window import Interval, format_us, halve, now_us, split, subtract
+from tracekit.export.window import (
+    Interval,
+    chunk_count,
+    format_us,
+    halve,
+    now_us,
+    split,
+    subtract,
+)
 
 log = logging.getLogger("tracekit.export")
 
 MIN_SPLIT_US = 1_000  # below a millisecond a full search is reported, not split further
 MAX_RUNS_KEPT = 50
-MAX_CHUNKS_PER_COMMIT = 4
-# A commit has a fixed cost (~20 ms: staging, the dedup, Parquet files, the manifest; ~60 ms
-# when the dedup started DuckDB), so chunks finished within this long of the last commit wait to
-# share the next one. An interrupted run loses at most about this much converted work.
+# A year in the default 15-minute chunks is 35,040; past this a typo (`--chunk 1us`) would
+# plan billions of chunks and hang building the list.
+MAX_CHUNKS = 200_000
+# A commit has a fixed cost, since the dataset computes per-trace results when spans are written
+# ~0.25 CPU-s (37k spans: one write 0.74 CPU-s, eight writes 2.48), so finished chunks wait to
+# share a commit: those finished within COMMIT_INTERVAL_S of the last commit, or within four
+# times as long as it took (COMMIT_SHARE), whichever is longer, up to MAX_COMMIT_INTERVAL_S.
+# An interrupted run loses at most about that much converted work. A group stops growing at
+# MAX_CHUNKS_PER_COMMIT chunks or COMMIT_ROWS spans, which bounds what the writer holds.
 COMMIT_INTERVAL_S = 1.0
+COMMIT_SHARE = 0.25
+MAX_COMMIT_INTERVAL_S = 15.0
+MAX_CHUNKS_PER_COMMIT = 16
+COMMIT_ROWS = 250_000
 
 
 @dataclass
@@ -171,6 +188,12 @@ def run_export(
     if not services:
         log.warning("%s knows no services yet: nothing to export", client.display_url)
         todo = []
+    pieces = chunk_count(todo, options.chunk_us)
+    if pieces > MAX_CHUNKS:
+        raise UserError(
+            f"--chunk cuts the window into {pieces} chunks (at most {MAX_CHUNKS}): give a "
+            "larger --chunk or a shorter window"
+        )
     chunks = [
         _Chunk(index, interval)
         for index, interval in enumerate(
@@ -349,16 +372,18 @@ class _Pipeline:
 
     def _writer(self) -> None:
         last_commit = time.monotonic()
+        interval = COMMIT_INTERVAL_S
         while True:
             item = self.commits.get()
             if item is None:
                 return
             group = [item]
-            # Commit the chunks waiting, and those that finish before COMMIT_INTERVAL_S has
-            # passed since the last commit, in one write: each chunk is still recorded as done in
-            # that same atomic commit.
-            deadline = last_commit + COMMIT_INTERVAL_S
-            while len(group) < MAX_CHUNKS_PER_COMMIT:
+            rows = item[1].num_rows
+            # Commit the chunks waiting, and those that finish before the interval has passed
+            # since the last commit, in one write: each chunk is still recorded as done in that
+            # same atomic commit.
+            deadline = last_commit + interval
+            while len(group) < MAX_CHUNKS_PER_COMMIT and rows < COMMIT_ROWS:
                 try:
                     waiting = self.commits.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -367,13 +392,17 @@ class _Pipeline:
                     self.commits.put(None)
                     break
                 group.append(waiting)
+                rows += waiting[1].num_rows
             if self.writer_error is not None:
                 continue
+            started = time.monotonic()
             try:
                 self._commit(group)
             except BaseException as error:  # reported by the main thread
                 self.writer_error = error
             last_commit = time.monotonic()
+            took = last_commit - started
+            interval = min(MAX_COMMIT_INTERVAL_S, max(COMMIT_INTERVAL_S, took / COMMIT_SHARE))
 
     def _commit(self, group: list[tuple[_Chunk, pa.Table]]) -> None:
         updates = [

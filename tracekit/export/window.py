@@ -13,6 +13,8 @@ from tracekit.errors import UserError
 from tracekit.times import duration_seconds, utc_datetime
 
 Interval = tuple[int, int]
+# The last microsecond a datetime (and Jaeger's RFC 3339 times) can hold: 9999-12-31T23:59:59Z.
+MAX_US = 253_402_300_799_999_999
 
 
 def parse_duration_us(text: str, what: str = "duration") -> int:
@@ -23,10 +25,12 @@ def parse_duration_us(text: str, what: str = "duration") -> int:
     """
     try:
         total = round(duration_seconds(text) * 1_000_000)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: so many digits that it is infinite
         total = 0
     if total <= 0:
-        raise UserError(f"{what}: {text!r} is not a duration like 30s, 15m, 2h or 1d")
+        raise UserError(f"{what}: {_shown(text)} is not a duration like 30s, 15m, 2h or 1d")
+    if total > MAX_US:
+        raise UserError(f"{what}: {_shown(text)} is longer than the calendar (years 1970 to 9999)")
     return total
 
 
@@ -41,8 +45,29 @@ def parse_time_us(text: str, what: str = "time") -> int:
     try:
         parsed = utc_datetime(text)
     except ValueError as exc:
-        raise UserError(f"{what}: {text!r} is not an ISO time like 2026-01-31T12:00:00Z") from exc
-    return to_us(parsed.replace(tzinfo=UTC))
+        raise UserError(
+            f"{what}: {_shown(text)} is not an ISO time like 2026-01-31T12:00:00Z"
+        ) from exc
+    except OverflowError:  # an offset moving it past year 1 or 9999
+        raise UserError(f"{what}: {_shown(text)} is outside the years 1970 to 9999") from None
+    moment = to_us(parsed.replace(tzinfo=UTC))
+    if not 0 <= moment <= MAX_US:
+        raise UserError(f"{what}: {_shown(text)} is outside the years 1970 to 9999")
+    return moment
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a message, at most 60 characters of it."""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def chunk_count(intervals: list[Interval], step_us: int) -> int:
+    """How many pieces `split` cuts `intervals` into, without cutting them.
+
+    >>> chunk_count([(0, 25), (30, 30)], 10)
+    4
+    """
+    return sum(-(-(end - start + 1) // step_us) for start, end in intervals)
 
 
 def to_us(moment: datetime) -> int:
@@ -84,6 +109,8 @@ def resolve_window(
         start_us = parse_time_us(start, "--start")
     else:
         raise UserError("give the window to export: --since 2h, or --start T [--end T]")
+    if start_us < 0:
+        raise UserError(f"--since {since}: the window would start before 1970-01-01")
     if start_us >= end_us:
         raise UserError(
             f"empty window: --start {format_us(start_us)} is not before --end {format_us(end_us)}"

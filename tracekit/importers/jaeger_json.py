@@ -4,8 +4,9 @@ The mapping is Jaeger's own (OpenTelemetry collector-contrib ``jaegerproto_to_tr
 
 - ``span.kind`` tag -> ``kind``; ``error=true`` (bool) or ``otel.status_code`` -> ``status``, with
   ``otel.status_description`` -> ``status_message``. These tags are removed from ``attributes``;
-- the first CHILD_OF reference into the same trace -> ``parent_span_id``; every other reference
-  (FOLLOWS_FROM, and further CHILD_OF) -> ``links`` with kind ``follows_from``/``child_of``;
+- the first CHILD_OF reference into the same trace, else the first FOLLOWS_FROM one (Jaeger's
+  ``Span.ParentSpanID``) -> ``parent_span_id``; every other reference (FOLLOWS_FROM, that one
+  included, and further CHILD_OF) -> ``links`` with kind ``follows_from``/``child_of``;
 - logs -> ``events``, the ``event`` field naming the event; process tags -> ``resource``;
 - ``otel.library.name``/``.version`` (older Jaeger) -> ``otel.scope.name``/``.version``;
 - span ``warnings`` -> the ``@jaeger@warnings`` attribute (where Jaeger keeps them in OTLP).
@@ -308,20 +309,29 @@ def _attributes(spans: list[Span], bad: set[int]) -> tuple[pa.Array, pa.Array, p
 
 
 def _references(spans: list[Span], trace_ids: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """The parent (the first CHILD_OF into the same trace) and the other references as links."""
+    """The parent and the other references as links.
+
+    The parent is Jaeger's own (its model's ``Span.ParentSpanID``): the first CHILD_OF reference
+    into the same trace, else the first FOLLOWS_FROM one. Jaeger writes a span whose parent
+    it also links to (a consumer linking its producer) with a single FOLLOWS_FROM reference,
+    and reads that back as the parent.
+    """
     count = len(spans)
     refs, span_of = flatten([span.references or () for span in spans])
     own_trace = trace_ids.take(pa.array(span_of))
     raw = pa.array([ref.traceID or None for ref in refs], pa.string())
     ref_trace = pc.coalesce(normalize_ids(raw, 32), own_trace)
     ref_span = normalize_ids(pa.array([ref.spanID for ref in refs], pa.string()), 16)
-    ref_types = pa.array([ref.refType for ref in refs], pa.string())
-    child = pc.equal(pc.utf8_upper(ref_types), "CHILD_OF")
-    candidates = np.flatnonzero(pc.and_(child, pc.equal(ref_trace, own_trace)).to_numpy(False))
-    first = np.ones(len(candidates), bool)
-    first[1:] = span_of[candidates][1:] != span_of[candidates][:-1]
+    ref_types = pc.utf8_upper(pa.array([ref.refType for ref in refs], pa.string()))
+    child = pc.equal(ref_types, "CHILD_OF")
+    same_trace = pc.equal(ref_trace, own_trace)
     source = np.full(count, -1, np.int64)
-    source[span_of[candidates[first]]] = candidates[first]
+    # FOLLOWS_FROM first, then CHILD_OF over it: a span with both gets its CHILD_OF
+    for kind in (pc.equal(ref_types, "FOLLOWS_FROM"), child):
+        candidates = np.flatnonzero(pc.and_(kind, same_trace).to_numpy(False))
+        first = np.ones(len(candidates), bool)
+        first[1:] = span_of[candidates][1:] != span_of[candidates][:-1]
+        source[span_of[candidates[first]]] = candidates[first]
     parent = pick(ref_span, source)
     # every CHILD_OF to the parent's span id is the parent, not a link
     to_parent = pc.and_(child, pc.equal(ref_span, parent.take(pa.array(span_of))))

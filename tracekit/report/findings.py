@@ -8,10 +8,13 @@ conclusions (``read_findings(nb)["bottleneck"] == "mes"``) without scraping pros
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 import nbformat
+
+from tracekit.report.escape import Markup, code, href, url_component
 
 MIMETYPE = "application/vnd.tracekit.findings+json"
 
@@ -20,7 +23,18 @@ def record_findings(**values: Any) -> None:
     """Attach ``values`` (JSON-serialisable) to the current cell's output."""
     from IPython.display import display
 
-    display({MIMETYPE: json.loads(json.dumps(values, default=str))}, raw=True)
+    display({MIMETYPE: _plain(json.loads(json.dumps(values, default=str)))}, raw=True)
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only: NaN and infinities (not JSON) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def read_findings(notebook: nbformat.NotebookNode | str | os.PathLike[str]) -> dict[str, Any]:
@@ -37,8 +51,12 @@ def read_findings(notebook: nbformat.NotebookNode | str | os.PathLike[str]) -> d
     return found
 
 
-def trace_link(trace_id: str, jaeger_ui_url: str = "") -> str:
-    """A Markdown link to the trace in the Jaeger UI, or the bare id in code when no UI is set."""
+def trace_link(trace_id: str, jaeger_ui_url: str = "") -> Markup:
+    """The trace id as code, linked to the trace in the Jaeger UI when its address is set.
+
+    The id comes from data: it is percent-encoded in the link and escaped in the text.
+    """
     if not jaeger_ui_url:
-        return f"`{trace_id}`"
-    return f"[`{trace_id}`]({jaeger_ui_url.rstrip('/')}/trace/{trace_id})"
+        return code(trace_id)
+    url = f"{jaeger_ui_url.rstrip('/')}/trace/{url_component(trace_id)}"
+    return Markup(f'<a href="{href(url)}">{code(trace_id)}</a>')

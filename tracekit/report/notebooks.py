@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tracekit.errors import UserError
 
-NOTEBOOKS = ("explore", "bottlenecks", "order_loss", "capacity")
+NOTEBOOKS = ("explore", "bottlenecks", "order_loss", "capacity", "compare")
 
 
 def notebook_dir() -> Path:

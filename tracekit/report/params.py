@@ -98,8 +98,10 @@ def validate_params(
 ) -> ReportParams:
     """Check the common and notebook-specific parameters; raise one-line ``UserError`` if wrong.
 
-    Known specific parameters: ``flow`` (name or YAML file), ``multipliers`` (positive numbers),
-    ``slo_p95_ms`` (> 0), ``jaeger_ui_url`` (http(s) URL without credentials, or empty).
+    Known specific parameters: ``flow`` (name, YAML file or ``auto``), ``multipliers``
+    (positive numbers), ``slo_p95_ms`` (> 0), ``jaeger_ui_url`` (http(s) URL without
+    credentials, or empty), and compare's ``before`` (a dataset folder, or empty for the same
+    one) with ``before_start``/``before_end`` (ISO times, or empty).
 
     >>> p = validate_params(dataset="data/demo", since="24h")  # doctest: +SKIP
     >>> p.since
@@ -117,6 +119,12 @@ def validate_params(
         raise UserError("parameters since/start: give one of them, not both")
     names = _services(services)
     extra = {name: _check_specific(name, value) for name, value in specific.items()}
+    before_start, before_end = extra.get("before_start"), extra.get("before_end")
+    if before_start and before_end and before_start >= before_end:
+        raise UserError(
+            f"parameters before_start/before_end: {specific['before_start']} is not before "
+            f"{specific['before_end']}"
+        )
     memory_limit_from_env()  # tracekit.connect reads it (`tracekit report` sets it for kernels)
     if names:
         _check_services_known(root, names)
@@ -194,9 +202,19 @@ def _check_specific(name: str, value: Any) -> Any:
         return check_slo_p95_ms(value)
     if name == "jaeger_ui_url":
         return _check_url(value)
+    if name == "before":  # compare: the dataset of the "before" window ("" = the same dataset)
+        if not isinstance(value, str):
+            raise UserError(f"parameter before: expected a dataset folder, got {value!r}")
+        return require_dataset(Path(value.strip()).expanduser()) if value.strip() else None
+    if name in ("before_start", "before_end"):  # compare: the "before" window's bounds
+        if not isinstance(value, str):
+            raise UserError(f"parameter {name}: expected an ISO time, got {value!r}")
+        return parse_time(value, name=name) if value.strip() else None
     if name == "flow":
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"parameter flow: expected a flow name or YAML file, got {value!r}")
+        if value.strip() == "auto":  # derived from the data (tracekit.report.flow_choice)
+            return "auto"
         from tracekit.analytics.funnel import load_flow
 
         try:

@@ -22,11 +22,13 @@ import papermill
 import yaml
 
 from tracekit.errors import UserError
-from tracekit.report.html import write_html, write_text_atomic
+from tracekit.report.findings import read_findings
+from tracekit.report.html import PageHeader, write_html, write_text_atomic
 from tracekit.report.index import write_index
 from tracekit.report.kernel import KERNEL_LOG, KERNEL_NAME, CurrentPythonKernelManager
 from tracekit.report.notebooks import notebook_path, report_names
 from tracekit.report.params import check_param_type, coerce_param, validate_params
+from tracekit.report.prose import period
 
 
 @dataclass
@@ -43,6 +45,9 @@ class RunResult:
     user_error: bool = False
     label: str | None = None
     started: str = field(default="")
+    headline: str | None = None  # the verdict's first line, for the index
+    action: str | None = None
+    figures: list[dict[str, Any]] = field(default_factory=list)  # key figures (verdict.Figure)
 
     @property
     def html(self) -> Path:
@@ -172,7 +177,12 @@ def run_planned(
         kernel_log.unlink()
     if result.notebook.exists():
         try:
-            write_html(result.notebook, result.html, title=f"tracekit {plan.name}")
+            findings = read_findings(result.notebook)
+            result.headline = findings.get("headline")
+            result.action = findings.get("action")
+            result.figures = list(findings.get("figures") or [])
+            title, header = page_title(plan, findings)
+            write_html(result.notebook, result.html, title=title, header=header)
         except Exception as exc:  # a half-written notebook must not hide the real error
             result.error = (result.error or "") + f"; HTML export failed: {exc}"
             result.status = "failed"
@@ -180,6 +190,25 @@ def run_planned(
     _write_status(result)
     write_index(root)
     return result
+
+
+def dataset_label(dataset: object) -> str:
+    """A dataset's folder as the index and page headers name it: its last two path parts
+    ("demo/workshop-day"; the name alone is often just "data" or "dataset")."""
+    return "/".join(Path(str(dataset)).parts[-2:])
+
+
+def page_title(plan: PlannedRun, findings: dict[str, Any]) -> tuple[str, PageHeader]:
+    """The page's ``<title>`` and header: report, dataset, window and when it was generated."""
+    dataset = dataset_label(plan.params.get("dataset", ""))
+    window = ""
+    start, end = findings.get("window_start"), findings.get("window_end")
+    if start and end:
+        window = str(period(datetime.fromisoformat(start), datetime.fromisoformat(end)))
+    generated = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    header = PageHeader(report=plan.name, dataset=dataset, window=window, generated=generated)
+    title = " · ".join(part for part in (plan.name, dataset, window) if part) + " · tracekit"
+    return title, header
 
 
 def run_report(

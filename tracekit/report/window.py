@@ -17,10 +17,15 @@ import pandas as pd
 
 from tracekit.connect import connect, restrict_to_traces
 from tracekit.errors import UserError
+from tracekit.report.escape import Markup
 from tracekit.report.params import ReportParams
+from tracekit.report.prose import Prose, count, length, names, period, say
 from tracekit.sqlfiles import load_sql, quote_ident
 
-_BUCKETS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080))
+# Seconds for short captures (a 2-minute HotROD run drew one point per minute: one point).
+_BUCKETS = tuple(timedelta(seconds=s) for s in (5, 10, 15, 30)) + tuple(
+    timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
+)
 
 
 @dataclass
@@ -37,18 +42,22 @@ class Window:
 
     @property
     def bucket(self) -> timedelta:
-        """A time-bucket width giving charts over time at most ~150 points across the window."""
-        length = self.end - self.start
-        for width in _BUCKETS:
-            if length / width <= 150:
-                return width
-        return _BUCKETS[-1]
+        """A time-bucket width giving bar charts over time at most 60 bars across the window."""
+        return self.bucket_for(60)
 
     @property
     def bucket_label(self) -> str:
         """The bucket width in words, for axis titles: ``"5 min"``, ``"1 h"``."""
-        minutes = int(self.bucket.total_seconds() // 60)
-        return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+        return bucket_label(self.bucket)
+
+    def bucket_for(self, points: int) -> timedelta:
+        """The narrowest bucket width giving at most ``points`` buckets across the window (lines
+        of quantiles want ~40: a p95 of a one-minute bucket is mostly noise)."""
+        length = self.end - self.start
+        for width in _BUCKETS:
+            if length / width <= points:
+                return width
+        return _BUCKETS[-1]
 
     def materialize(self, *views: str) -> None:
         """Compute ``views`` once for this window and serve them from memory afterwards.
@@ -69,13 +78,62 @@ class Window:
         others, whose rows a per-service table would otherwise show."""
         return frame[frame["service"].isin(self.services)] if self.services else frame
 
-    def describe(self) -> str:
-        """One sentence for a report's opening paragraph."""
-        scope = f", traces touching {', '.join(self.services)}" if self.services else ""
-        return (
-            f"**{self.traces:,} traces** ({self.spans:,} spans) that started between "
-            f"**{self.start:%Y-%m-%d %H:%M}** and **{self.end:%Y-%m-%d %H:%M} UTC**{scope}."
+    @property
+    def days(self) -> bool:
+        """Whether the window spans more than a day (time axes then show dates too)."""
+        return self.end - self.start > timedelta(hours=30)
+
+    def describe(self) -> Prose:
+        """One sentence saying what the report covers (values escaped)."""
+        scope = (
+            say(", traces touching {names}", names=names(self.services)) if self.services else ""
         )
+        return say(
+            "This report covers {traces} ({spans}) that started in {period} ({length}){scope}.",
+            traces=count(self.traces, "trace"),
+            spans=count(self.spans, "span"),
+            period=period(self.start, self.end),
+            length=length(self.end - self.start),
+            scope=Markup(scope),
+        )
+
+    def whole_buckets(
+        self, frame: pd.DataFrame, column: str, width: timedelta | float
+    ) -> pd.DataFrame:
+        """The rows of ``frame`` whose time bucket (``column`` to ``column`` + ``width``, a
+        timedelta or seconds) lies inside the window: a bucket cut by the window's edge holds
+        part of its traffic and would draw a drop that did not happen."""
+        if not isinstance(width, timedelta):
+            width = timedelta(seconds=float(width))
+        slack = width / 100  # a window starting 0.3 s into a 5-minute bucket still fills it
+        starts = pd.to_datetime(frame[column])
+        inside = (starts >= pd.Timestamp(self.start - slack)) & (
+            starts + width <= pd.Timestamp(self.end + slack)
+        )
+        return frame[inside]
+
+    def findings(self) -> dict[str, object]:
+        """The window as findings, for the page header and the index."""
+        return {
+            "window_start": self.start.isoformat(),
+            "window_end": self.end.isoformat(),
+            "traces": self.traces,
+            "spans": self.spans,
+            "services": list(self.services),
+        }
+
+
+def bucket_label(width: timedelta) -> str:
+    """A bucket width in words, for axis titles: ``"5 min"``, ``"1 h"``, ``"1 day"``."""
+    seconds = int(width.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 1440:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} day" if minutes == 1440 else f"{minutes // 1440} days"
 
 
 def open_window(params: ReportParams) -> Window:

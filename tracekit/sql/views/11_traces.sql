@@ -9,18 +9,22 @@
 -- requests hold ERROR spans while nearly all answer 200) are not failures: error_count counts
 -- them, failed does not.
 CREATE OR REPLACE VIEW trace_roots AS
-SELECT s.trace_id, s.span_id, s.service, s.operation, s.parent_span_id IS NULL AS is_root,
-       coalesce(s.status = 'ERROR', false) OR conv_error_answer(s.attributes) AS failed
-FROM span_rows AS s
-QUALIFY row_number() OVER (
-    PARTITION BY s.trace_id
-    ORDER BY s.parent_span_id IS NULL DESC,
-             s.parent_span_id IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM span_rows AS p
-                 WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-             ) DESC,
-             s.start_time, s.span_id
-) = 1;
+WITH chosen AS (
+    -- one aggregate rather than a window sorting every span of each trace
+    SELECT s.trace_id,
+           arg_min({'span_id': s.span_id, 'service': s.service, 'operation': s.operation,
+                    'is_root': s.parent_span_id IS NULL, 'status': s.status,
+                    'attributes': s.attributes},
+                   {'not_root': s.parent_span_id IS NOT NULL, 'has_parent': p.span_id IS NOT NULL,
+                    'start_time': s.start_time, 'span_id': s.span_id}) AS root
+    FROM span_rows AS s
+    LEFT JOIN (SELECT DISTINCT trace_id, span_id FROM span_rows) AS p
+           ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+    GROUP BY s.trace_id
+)
+SELECT trace_id, root.span_id, root.service, root.operation, root.is_root,
+       coalesce(root.status = 'ERROR', false) OR conv_error_answer(root.attributes) AS failed
+FROM chosen;
 
 CREATE OR REPLACE VIEW traces AS
 SELECT a.trace_id,
