@@ -230,6 +230,7 @@ def main() -> None:
             growths_file.write_text(json.dumps(growths, indent=1))
         done = [growths[key] for key in growths if int(key) <= days]
         write_seconds = sum(growth["wall"] for growth in done)
+        write_cpu = sum(growth["cpu"] for growth in done)
         write_peak = max(growth["peak_pss_mb"] for growth in done)
         spans = read_manifest(dataset).counts["spans"]
         print(f"  {days} days: {spans:,} spans; DuckDB whole-data results ...", file=sys.stderr)
@@ -255,7 +256,7 @@ def main() -> None:
             script.stop(cluster)
         results[str(days)] = {
             "spans": spans,
-            "writes": {"wall": write_seconds, "peak_pss_mb": write_peak},
+            "writes": {"wall": write_seconds, "cpu": write_cpu, "peak_pss_mb": write_peak},
             "duckdb": duckdb,
             "spark": spark,
         }
