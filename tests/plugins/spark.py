@@ -75,7 +75,11 @@ def spark(spark_cluster: Any) -> Iterator[Any]:
     """A SparkSession on the test cluster (its driver in this process), stopped at the end."""
     from tracekit.spark.session import spark_session
 
-    session = spark_session(spark_cluster.master_url, spark_cluster.driver_conf())
+    # the tests' frames are small: a shuffle partition per core, not Spark's 200 (200 tasks
+    # for every aggregation of a hundred rows)
+    cores = spark_cluster.workers * spark_cluster.cores
+    conf = {**spark_cluster.driver_conf(), "spark.sql.shuffle.partitions": str(cores)}
+    session = spark_session(spark_cluster.master_url, conf)
     try:
         yield session
     finally:

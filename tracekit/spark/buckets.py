@@ -11,7 +11,8 @@ together) is split in as many buckets as it needs.
 Most traces start and end on one date and link to no other trace: their bucket is a function of
 the span row itself (its date and its trace id), so the spans are shuffled once, to their task.
 Only linked, date-straddling and oversized traces need a lookup (a join, broadcast when small).
-Planning runs three small Spark jobs (more when traces link), each over the trace ids alone.
+Planning runs three small Spark jobs (one more when traces link, more when many do), each over
+the trace ids alone.
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ def plan_buckets(
         F.max("links").alias("links"),
     ).first()
     assert totals is not None
-    labels = linked_groups(spans) if (totals["links"] or 0) > 0 else None
-    linked = labels.count() if labels is not None else 0
+    labels, linked = _linked_groups(spans) if (totals["links"] or 0) > 0 else (None, 0)
     if labels is not None:
         members = traces.join(labels, traces["trace_id"] == labels["member"], "left").select(
             "trace_id",
@@ -226,6 +226,12 @@ def linked_groups(spans: DataFrame) -> DataFrame:
     the smallest trace id of its group (traces joined by span links, transitively). Up to
     ``LOCAL_EDGES`` links are joined on the driver (one job); more by label propagation with
     pointer jumping in Spark (two jobs a round)."""
+    return _linked_groups(spans)[0]
+
+
+def _linked_groups(spans: DataFrame) -> tuple[DataFrame, int]:
+    """``linked_groups`` and how many traces it holds (known on the driver when the links were
+    grouped there: a job less)."""
     from pyspark.sql import functions as F
 
     edges = (
@@ -237,9 +243,10 @@ def linked_groups(spans: DataFrame) -> DataFrame:
     few = edges.limit(LOCAL_EDGES + 1).collect()
     if len(few) <= LOCAL_EDGES:
         groups = union_find((row["a"], row["b"]) for row in few)
-        return spans.sparkSession.createDataFrame(
+        frame = spans.sparkSession.createDataFrame(
             sorted(groups.items()), "member string, unit string"
         )
+        return frame, len(groups)
     both = edges.union(edges.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct()
     both = both.localCheckpoint()
     labels = both.groupBy("a").agg(F.least(F.col("a"), F.min("b")).alias("unit"))
@@ -271,7 +278,7 @@ def linked_groups(spans: DataFrame) -> DataFrame:
         )
         labels = jumped
         if changed == 0:
-            return labels
+            return labels, labels.count()
     raise RuntimeError(f"linked traces: no fixed point after {MAX_ROUNDS} rounds")
 
 
