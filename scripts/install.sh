@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # make install: a venv with tracekit (editable) and its extras at the versions pinned in
 # requirements/lock.txt (see scripts/lock.sh), and its Jupyter kernel registered.
-# Settings from the environment: PYTHON (python3), VENV (.venv), EXTRAS (test,lab).
+# Settings from the environment: PYTHON (python3), VENV (.venv), EXTRAS (test,lab,spark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
-EXTRAS="${EXTRAS:-test,lab}"
+EXTRAS="${EXTRAS:-test,lab,spark}"
 LOCK=requirements/lock.txt
 PIP_VERSION=26.3 # the installer the lock was installed and tested with
 started=$SECONDS

@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.browser",
     "tests.plugins.hostile",
     "tests.plugins.rabbitmq",
+    "tests.plugins.spark",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -76,6 +76,7 @@ def connect(
     create_views(con)
     if manifest.derived and not live:
         _stored_results(con, root, manifest)
+    _result_set_views(con, root, manifest)
     return con
 
 
@@ -143,6 +144,25 @@ def stored_views(root: Path, manifest: Manifest) -> list[str]:
     if not manifest.derived:
         return []
     return [name for name in PER_TRACE_VIEWS if manifest.table_files(name)]
+
+
+def _result_set_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
+    """A result set (``tracekit.result_set``: a dataset folder that also holds ``results.json``,
+    as ``tracekit spark-analyze`` writes it): its whole-data results as views in the schema
+    ``spark`` (``spark.bottlenecks``, ...), while they describe exactly the files ``manifest``
+    commits. They are not put in place of the ordinary views, which a report window narrows."""
+    from tracekit.result_set import RESULTS_SCHEMA, read_result_set
+
+    results = read_result_set(root)
+    if results is None or not results.describes(entry.path for entry in manifest.files):
+        return
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RESULTS_SCHEMA}")
+    for name, table in results.tables.items():
+        files = _list([str(root / path) for path in table.files])
+        con.execute(
+            f"CREATE VIEW {RESULTS_SCHEMA}.{quote_ident(name)} WITH (DEFER_BINDING) AS "
+            f"SELECT * FROM read_parquet({files})"
+        )
 
 
 def restrict_to_traces(

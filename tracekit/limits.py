@@ -15,7 +15,13 @@ import re
 from tracekit.connect import MEMORY_LIMIT_ENV
 from tracekit.errors import UserError
 
-__all__ = ["MEMORY_LIMIT_ENV", "memory_limit", "memory_limit_from_env", "timeout_seconds"]
+__all__ = [
+    "MEMORY_LIMIT_ENV",
+    "memory_bytes",
+    "memory_limit",
+    "memory_limit_from_env",
+    "timeout_seconds",
+]
 
 # DuckDB's own size units (https://duckdb.org/docs/configuration/overview: memory_limit).
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|bytes|kb|mb|gb|tb|kib|mib|gib|tib)", re.IGNORECASE)
@@ -56,6 +62,18 @@ def memory_limit(text: str | None, *, name: str = "--memory-limit") -> str | Non
     if number * _UNIT_BYTES[unit] < _MIN_MEMORY_BYTES:
         raise UserError(f"{name}: {text.strip()} is too little for DuckDB; give 16MB or more")
     return f"{match.group(1)}{unit.upper() if unit != 'bytes' else 'B'}".replace("IB", "iB")
+
+
+def memory_bytes(limit: str) -> int:
+    """The bytes a checked memory limit stands for.
+
+    >>> memory_bytes("1GB")
+    1000000000
+    """
+    match = _SIZE.fullmatch(limit.strip())
+    if match is None:
+        raise ValueError(f"not a memory size: {limit!r}")
+    return int(float(match.group(1)) * _UNIT_BYTES[match.group(2).lower()])
 
 
 def memory_limit_from_env() -> str | None:

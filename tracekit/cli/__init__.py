@@ -28,6 +28,7 @@ COMMANDS = {
     "demo": "demo",
     "upgrade": "upgrade",
     "repair": "repair",
+    "spark-analyze": "spark_analyze",
 }
 
 
