@@ -37,9 +37,9 @@ SECRETS = (TOKEN, API_KEY, PASSWORD, BASIC)
 MiB = 1 << 20
 # Peak RSS of a whole export against the well-behaved fixture, measured: ~335 MB (Python,
 # pyarrow, msgspec, requests ~150 MB; numba and LLVM for the per-trace kernel a write runs
-# ~120 MB of it, whatever the write's size). An answer of up to --max-answer (256 MiB) comes on top, read
-# once; the bounds below leave room for that and for the allocator, nothing proportional to
-# what the server sends (before: 8.5 GB for a 2 GiB bomb, 890 MB for a 400 MB body).
+# ~120 MB of it, whatever the write's size). An answer of up to --max-answer (256 MiB) comes on
+# top, read once; the bounds below leave room for that and for the allocator, nothing
+# proportional to what the server sends (before: 8.5 GB for a 2 GiB bomb, 890 MB for a 400 MB body).
 BASE_MB = 420
 DEFAULT_LIMIT_MB = 128
 
