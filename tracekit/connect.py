@@ -126,6 +126,7 @@ def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manife
     """Point ``spans`` and every stored per-trace view at the stored files. Views defined on top
     of them bind when first queried (DEFER_BINDING), so they read these."""
     from tracekit.dataset import SPANS, table_files
+    from tracekit.per_trace import STORED_ORDER
 
     if table_files(root, SPANS, manifest):
         con.execute(deferred("CREATE OR REPLACE VIEW spans AS SELECT * FROM stored_spans"))
@@ -134,7 +135,10 @@ def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manife
         con.execute(
             deferred(f"CREATE VIEW stored_{name} AS SELECT * FROM read_parquet({_list(files)})")
         )
-        con.execute(deferred(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM stored_{name}"))
+        order = f" ORDER BY {STORED_ORDER[name]}" if name in STORED_ORDER else ""
+        con.execute(
+            deferred(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM stored_{name}{order}")
+        )
 
 
 def stored_views(root: Path, manifest: Manifest) -> list[str]:
@@ -173,6 +177,8 @@ def restrict_to_traces(
     every view built on them follows. ``since``, when given, is the earliest trace start: spans
     starting before it are skipped without looking them up (their row groups are not read).
     """
+    from tracekit.per_trace import STORED_ORDER
+
     names = [
         name
         for (name,) in con.execute(
@@ -184,9 +190,10 @@ def restrict_to_traces(
         time_filter = ""
         if since is not None and public in ("span_rows", "spans"):
             time_filter = f"start_time >= TIMESTAMP {quote_literal(str(since))} AND "
+        order = f" ORDER BY {STORED_ORDER[public]}" if public in STORED_ORDER else ""
         con.execute(
             f"CREATE OR REPLACE VIEW {public} AS SELECT * FROM {stored} "
-            f"WHERE {time_filter}trace_id IN (SELECT trace_id FROM {quote_ident(traces)})"
+            f"WHERE {time_filter}trace_id IN (SELECT trace_id FROM {quote_ident(traces)}){order}"
         )
 
 

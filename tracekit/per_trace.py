@@ -49,6 +49,10 @@ PER_TRACE_VIEWS: tuple[str, ...] = (
     "telemetry_loss",
 )
 
+# The row order a per-trace view's SQL promises (its final ORDER BY), kept when it is read from
+# stored files, which hold rows in the order they were written, file after file.
+STORED_ORDER = {"telemetry_loss": "start_time, trace_id, kind, span_id"}
+
 SELF_US = "self_us"
 
 
