@@ -57,13 +57,11 @@ grow(Path(sys.argv[2]), baseline_day(Path(sys.argv[3])), int(sys.argv[4]))
 # Every whole-data result a Spark run writes, by DuckDB over the dataset's stored results.
 WHOLE_DATA = """
 import sys, time, tracekit
-from tracekit.capacity.windows import prepare_work
 from tracekit.spark.cross_trace_stage import cross_trace_results
 from tracekit.spark.group_stage import grouped_results
 from tracekit.spark.options import AnalyzeOptions
 options = AnalyzeOptions()
 con = tracekit.connect(sys.argv[1], memory_limit=sys.argv[2])
-prepare_work(con, options.window_s)
 for result in [*grouped_results(options), *cross_trace_results(options)]:
     started = time.perf_counter()
     try:

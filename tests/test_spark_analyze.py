@@ -63,13 +63,6 @@ WORKSHOP = list(load_flow("workshop").steps)
 
 def oracle(con: Any, name: str) -> list[tuple]:
     """DuckDB's rows for the whole-data result ``name`` on connection ``con``."""
-    from tracekit.capacity.windows import prepare_work
-    from tracekit.sqlfiles import load_sql
-
-    if name.startswith("capacity_"):
-        prepare_work(con, 300)
-        query = load_sql(f"capacity/{name.removeprefix('capacity_')}.sql")
-        return con.execute(query, {"window_s": 300}).fetchall()
     if name.startswith("funnel_"):
         steps = list(load_flow(name.removeprefix("funnel_")).steps)
         return con.execute("SELECT * FROM funnel($steps)", {"steps": steps}).fetchall()
@@ -269,8 +262,6 @@ def test_every_whole_data_result_equals_duckdb(mixed_results: Path, oracle_conne
         "latency_by_service",
         "latency_by_operation",
         "dependencies",
-        "capacity_windows",
-        "capacity_overlap",
         "bottlenecks",
         "bottleneck_operations",
         "lost_messages",

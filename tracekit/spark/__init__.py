@@ -9,7 +9,7 @@ the tasks, each over a partition holding everything its rows depend on:
 1. traces (``trace_stage``): buckets of whole traces (traces joined by span links kept together,
    an oversized trace alone) run the per-trace kernel (``tracekit.per_trace``): spans with their
    self time, the per-trace results, and the per-bucket rows of the grouped views;
-2. groups (``group_stage``): the grouped views (latency, dependencies, capacity inputs) per
+2. groups (``group_stage``): the grouped views (latency, dependencies) per
    partition of whole groups, exact;
 3. cross-trace (``cross_trace_stage``): the views that learn facts across all traces
    (bottlenecks, lost messages, funnels) by DuckDB over the staged result set on the driver.

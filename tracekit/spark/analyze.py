@@ -161,7 +161,7 @@ def _run(
     )
     write_manifest(staging, manifest)
 
-    say("groups: latency, dependencies and capacity inputs, a task per set of whole groups")
+    say("groups: latency and dependencies, a task per set of whole groups")
     group_files = run_group_stage(spark, staging, inputs, options, plan.partitions)
     tables: dict[str, pa.Table] = {}
     for result in grouped_results(options):

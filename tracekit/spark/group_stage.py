@@ -1,7 +1,7 @@
 """Stage 2, groups: the grouped views over all the data, each group whole in one task.
 
-A grouped view (latency per service, dependencies per caller and callee, capacity per service
-and window) answers each group from that group's rows alone. Spark hash-partitions its input
+A grouped view (latency per service and per operation, dependencies per caller and callee)
+answers each group from that group's rows alone. Spark hash-partitions its input
 rows by the group's columns, so every group lands whole in one task, and the task runs the view
 itself (tracekit's SQL, in DuckDB) over its rows: the answer for each group is the one DuckDB
 gives on one machine, quantiles included (exact, ``quantile_cont``). A group's rows are held by
@@ -50,9 +50,6 @@ class GroupedResult:
 
 def grouped_results(options: AnalyzeOptions) -> tuple[GroupedResult, ...]:
     """The grouped views a run computes."""
-    from tracekit.sqlfiles import load_sql
-
-    window = {"window_s": options.window_s}
     return (
         GroupedResult(
             "latency_by_service",
@@ -68,20 +65,6 @@ def grouped_results(options: AnalyzeOptions) -> tuple[GroupedResult, ...]:
         ),
         GroupedResult(
             "dependencies", "dependency_calls", ("caller", "callee"), "SELECT * FROM dependencies"
-        ),
-        GroupedResult(
-            "capacity_windows",
-            "capacity_work",
-            ("service", "window_start"),
-            load_sql("capacity/windows.sql"),
-            window,
-        ),
-        GroupedResult(
-            "capacity_overlap",
-            "capacity_work",
-            ("service", "instance"),
-            load_sql("capacity/overlap.sql"),
-            window,
         ),
     )
 

@@ -11,7 +11,6 @@ DEFAULT_BUCKET_SPANS = 64_000
 # at the throughput measured in docs/benchmarks.md ("Spark"), few files per date.
 DEFAULT_TASK_SPANS = 2_000_000
 DEFAULT_TASK_MEMORY = "1GB"
-DEFAULT_WINDOW_S = 300
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class AnalyzeOptions:
     bucket of its own, spooled to the task's local disk. ``task_spans``: spans per trace-stage
     task (its buckets run one after another, their files are shared). ``task_memory``: DuckDB's
     memory budget in each task (it spills beyond it to the executor's local disk); DuckDB uses
-    the task's cores (``spark.task.cpus``). ``window_s``: the capacity windows' length.
+    the task's cores (``spark.task.cpus``).
     ``flows``: the funnels computed (built-in flow names or YAML files; None: every built-in).
     ``driver_memory``: DuckDB's budget for the cross-trace stage on the driver (None: connect's
     default, half the machine)."""
@@ -29,6 +28,5 @@ class AnalyzeOptions:
     bucket_spans: int = DEFAULT_BUCKET_SPANS
     task_spans: int = DEFAULT_TASK_SPANS
     task_memory: str = DEFAULT_TASK_MEMORY
-    window_s: int = DEFAULT_WINDOW_S
     flows: tuple[str, ...] | None = None
     driver_memory: str | None = None

@@ -35,9 +35,10 @@ from tracekit.spark.options import AnalyzeOptions
 
 FACTS = "facts"
 # Rows of the grouped views that one bucket determines: name -> how to get them (see
-# BucketViews.facts). dependency_calls: calls between services, by child_of or by link;
-# capacity_work: one row per server/consumer span with what its caller saw.
-FACT_NAMES = ("dependency_calls", "capacity_work")
+# BucketViews.facts). dependency_calls: calls between services, by child_of or by link.
+# (Capacity's work rows are not among them: which names are leaves and when a message was
+# published are answered across traces; `tracekit capacity` reads the result set instead.)
+FACT_NAMES = ("dependency_calls",)
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -99,7 +100,6 @@ def run_trace_task(
                 threads=cores,
                 memory_limit=half,
                 temp_directory=str(local / "facts"),
-                window_s=options.window_s,
             ) as views,
         ):
             spool_rows = 2 * options.bucket_spans
@@ -212,9 +212,7 @@ class BucketViews:
     and ``spans`` are the bucket's rows, the per-trace views its kernel results (as a dataset's
     stored ones), so the fact queries below read them instead of computing them again."""
 
-    def __init__(
-        self, *, threads: int, memory_limit: str, temp_directory: str, window_s: int
-    ) -> None:
+    def __init__(self, *, threads: int, memory_limit: str, temp_directory: str) -> None:
         import duckdb
 
         from tracekit.views import create_views
@@ -226,7 +224,6 @@ class BucketViews:
                 "temp_directory": temp_directory,
             }
         )
-        self.window_s = window_s
         self.con.register("bucket_spans", STORED_SPAN_SCHEMA.empty_table())
         self.con.execute(
             "CREATE OR REPLACE VIEW span_rows AS SELECT * EXCLUDE (self_us) FROM bucket_spans"
@@ -244,7 +241,6 @@ class BucketViews:
     def facts(self, stored: pa.Table, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
         """The fact rows (``FACT_NAMES``) of one bucket: its spans with self_us and its
         per-trace results."""
-        from tracekit.sqlfiles import load_sql
 
         con = self.con
         con.register("bucket_spans", stored)
@@ -253,13 +249,7 @@ class BucketViews:
             if name not in self.defined:
                 con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
                 self.defined.add(name)
-        found = {"dependency_calls": con.sql("SELECT * FROM dependency_calls").to_arrow_table()}
-        con.execute(load_sql("capacity/spans.sql"))
-        con.execute(load_sql("capacity/work_spans.sql"), {"window_s": self.window_s})
-        found["capacity_work"] = con.sql("SELECT * FROM capacity_work").to_arrow_table()
-        con.execute("DROP TABLE capacity_work")
-        con.execute("DROP TABLE capacity_spans")
-        return found
+        return {"dependency_calls": con.sql("SELECT * FROM dependency_calls").to_arrow_table()}
 
 
 class FactWriters:
