@@ -83,6 +83,20 @@ def show_table(
     return styler.format_index(lambda name: escape(names.get(str(name), name)), axis=1)
 
 
+def prepare_jupysql() -> None:
+    """Call before ``%load_ext sql``. JupySQL imports Spark Connect's DataFrame whenever PySpark
+    is installed (tracekit's ``spark`` extra) and expects only ``ModuleNotFoundError``; without
+    Spark Connect's own dependencies (grpcio) PySpark raises its ``PySparkImportError`` instead
+    and the extension fails to load. Marking that module missing gives JupySQL what it expects
+    (it then reports Spark Connect frames as unsupported, which tracekit never hands it)."""
+    import sys
+
+    try:
+        import pyspark.sql.connect.dataframe  # noqa: F401
+    except ImportError:
+        sys.modules["pyspark.sql.connect.dataframe"] = None  # type: ignore[assignment]
+
+
 def show_sql_results(limit: int = 20) -> None:
     """Show JupySQL results (``%%sql`` cells) through :func:`show_table`, escaped.
 
