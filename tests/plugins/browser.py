@@ -34,7 +34,8 @@ class OfflineBrowser:
         self.driver = driver
 
     def open(self, url: str) -> None:
-        self.driver.get_log("performance")  # drop earlier entries
+        self.driver.get_log("performance")  # drop earlier entries: requests and console
+        self.driver.get_log("browser")  # messages of pages an earlier test opened
         self.driver.get(url)
 
     def requested_urls(self) -> list[str]:

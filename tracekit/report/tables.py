@@ -90,11 +90,14 @@ def prepare_jupysql() -> None:
     and the extension fails to load. Marking that module missing gives JupySQL what it expects
     (it then reports Spark Connect frames as unsupported, which tracekit never hands it)."""
     import sys
+    import warnings
 
-    try:
-        import pyspark.sql.connect.dataframe  # noqa: F401
-    except ImportError:
-        sys.modules["pyspark.sql.connect.dataframe"] = None  # type: ignore[assignment]
+    with warnings.catch_warnings():  # PySpark's version checks warn into the report otherwise
+        warnings.simplefilter("ignore")
+        try:
+            import pyspark.sql.connect.dataframe  # noqa: F401
+        except ImportError:
+            sys.modules["pyspark.sql.connect.dataframe"] = None  # type: ignore[assignment]
 
 
 def show_sql_results(limit: int = 20) -> None:
