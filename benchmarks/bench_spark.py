@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_scale import baseline_day  # noqa: E402
-from measure import machine, measure  # noqa: E402
+from measure import machine, measure, tree_usage  # noqa: E402
 
 from tracekit.dataset import read_manifest  # noqa: E402
 
@@ -107,7 +107,7 @@ class TreeSampler:
     def _run(self) -> None:
         first = True
         while not self._stop.is_set():
-            rss, pss, ticks = _tree_memory(self.roots)
+            rss, pss, ticks = tree_usage(self.roots)
             self.peak_rss = max(self.peak_rss, rss / 1024)
             self.peak_pss = max(self.peak_pss, pss / 1024)
             if first:
@@ -115,39 +115,6 @@ class TreeSampler:
                 first = False
             self._ticks.update(ticks)
             time.sleep(0.1)
-
-
-def _tree_memory(roots: list[int]) -> tuple[int, int, dict[int, int]]:
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-                parents[int(name)] = int(fields[1])
-                ticks[int(name)] = int(fields[11]) + int(fields[12])  # utime + stime
-            except (OSError, IndexError, ValueError):
-                pass
-    tree, frontier = set(roots), list(roots)
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in tree:
-                tree.add(pid)
-                frontier.append(pid)
-    rss = pss = 0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as handle:
-                for line in handle:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
-        except OSError:
-            pass
-    return rss, pss, {pid: ticks[pid] for pid in tree if pid in ticks}
 
 
 def spark_run(

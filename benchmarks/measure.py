@@ -10,25 +10,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Runs a command and reports its usage: CPU from getrusage(RUSAGE_CHILDREN) (worker processes
-# are waited for by the command, so their time is included) and the peaks of the summed RSS and
-# of the summed PSS of the whole process tree, sampled every 50 ms from /proc (ru_maxrss alone
-# would give only the largest single process). PSS (proportional set size) counts a page shared by
-# n processes as 1/n in each: summed RSS counts the libraries that worker processes all map (about
-# 80 MB of pyarrow, numpy, pandas) once per process, PSS once in all.
-WRAPPER = """
-import json, os, resource, subprocess, sys, time
 
-def tree_rss(root):
-    parents = {}
+def tree_usage(roots: list[int]) -> tuple[int, int, dict[int, int]]:
+    """Summed RSS and PSS (kB) of the process trees under ``roots``, and each of their
+    processes' CPU clock ticks so far (utime + stime), read from /proc."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/stat") as handle:
-                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(name)] = int(fields[1])
+                ticks[int(name)] = int(fields[11]) + int(fields[12])
             except (OSError, IndexError, ValueError):
                 pass
-    tree, frontier = {root}, [root]
+    tree, frontier = set(roots), list(roots)
     while frontier:
         parent = frontier.pop()
         for pid, ppid in parents.items():
@@ -46,13 +43,26 @@ def tree_rss(root):
                         pss += int(line.split()[1])
         except OSError:
             pass
-    return rss, pss
+    return rss, pss, {pid: ticks[pid] for pid in tree if pid in ticks}
+
+
+# Runs a command and reports its usage: CPU from getrusage(RUSAGE_CHILDREN) (worker processes
+# are waited for by the command, so their time is included) and the peaks of the summed RSS and
+# of the summed PSS of the whole process tree, sampled every 50 ms from /proc (ru_maxrss alone
+# would give only the largest single process). PSS (proportional set size) counts a page shared by
+# n processes as 1/n in each: summed RSS counts the libraries that worker processes all map (about
+# 80 MB of pyarrow, numpy, pandas) once per process, PSS once in all.
+WRAPPER = """
+import json, resource, subprocess, sys, time
+
+sys.path.insert(0, sys.argv.pop(1))  # this folder, for tree_usage
+from measure import tree_usage
 
 start = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 peak = peak_pss = 0
 while child.poll() is None:
-    rss, pss = tree_rss(child.pid)
+    rss, pss, _ = tree_usage([child.pid])
     peak, peak_pss = max(peak, rss), max(peak_pss, pss)
     time.sleep(0.05)
 wall = time.perf_counter() - start
@@ -66,7 +76,10 @@ print(json.dumps({"rc": child.returncode, "wall": wall, "cpu": usage.ru_utime + 
 def measure(command: list[str], *, check: bool = True) -> dict[str, float]:
     """Wall seconds, CPU seconds and peak RSS and PSS (MB) of one command in a fresh process."""
     out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *command], check=True, capture_output=True, text=True
+        [sys.executable, "-c", WRAPPER, str(Path(__file__).resolve().parent), *command],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     result = json.loads(out.stdout)
     if result["rc"] and check:
