@@ -96,6 +96,28 @@ class LoadRun:
         """Requests that did not get a 2xx answer (including those with no answer)."""
         return sum(not record.ok for record in self.records)
 
+    def backlogged_rate(self, backlog: int) -> tuple[float, int]:
+        """Answers per second while a backlog lasted (at least ``backlog`` requests sent and not
+        yet answered): the rate the server sustains when never idle, from these records alone;
+        and how many answers that rests on."""
+        events = sorted(
+            [(r.sent_us, 1) for r in self.records] + [(r.answered_us, -1) for r in self.records]
+        )
+        open_, busy, pending = 0, [], []
+        for at, step in events:
+            if step < 0:
+                if open_ >= backlog:
+                    pending.append(at)
+                elif pending:
+                    busy.append(pending)
+                    pending = []
+            open_ += step
+        if pending:
+            busy.append(pending)
+        answers = sum(len(run) - 1 for run in busy if len(run) > 1)
+        seconds = sum((run[-1] - run[0]) / 1e6 for run in busy if len(run) > 1)
+        return (answers / seconds if seconds else 0.0), answers
+
     def summary(self) -> dict[str, Any]:
         """Counts, statuses, latency quantiles, throughput and (open loop) send lateness."""
         latencies = sorted(record.latency_s for record in self.records)

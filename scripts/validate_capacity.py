@@ -337,27 +337,6 @@ def rate_of(dataset: Path) -> float:
     return len(times) / ((times[-1] - times[0]) / 1e6)
 
 
-def capacity_of(run_: Any) -> tuple[float, int]:
-    """Answers per second while at least BACKLOG requests were unanswered (as the test)."""
-    events = sorted(
-        [(r.sent_us, 1) for r in run_.records] + [(r.answered_us, -1) for r in run_.records]
-    )
-    open_, busy, pending = 0, [], []
-    for at, step in events:
-        if step < 0:
-            if open_ >= BACKLOG:
-                pending.append(at)
-            elif pending:
-                busy.append(pending)
-                pending = []
-        open_ += step
-    if pending:
-        busy.append(pending)
-    answers = sum(len(b) - 1 for b in busy if len(b) > 1)
-    seconds = sum((b[-1] - b[0]) / 1e6 for b in busy if len(b) > 1)
-    return (answers / seconds if seconds else 0.0), answers
-
-
 def mysql_hold_ms(dataset: Path) -> float:
     """Mean time HotROD's database held its lock (from the lock events)."""
     con = connect(dataset)
@@ -451,7 +430,7 @@ def hotrod_section(cache: Path) -> dict[str, Any]:
         pairs.append(row)
     for number in range(SWEEPS):
         dataset, _, steps, load = _capture(cache, f"sweep{number}", _sweep())
-        per_step = [capacity_of(step) for step in steps]
+        per_step = [step.backlogged_rate(BACKLOG) for step in steps]
         saturated = [rate for rate, answers in per_step if answers >= 20]
         sweeps.append(
             {

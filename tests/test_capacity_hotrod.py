@@ -50,28 +50,6 @@ def rate_of(dataset: Any) -> float:
     return len(times) / ((times[-1] - times[0]) / 1e6)
 
 
-def capacity_of(run: Any) -> tuple[float, int]:
-    """Answers per second while a backlog lasted (at least BACKLOG requests sent and not yet
-    answered), from the driver's own records; and how many answers that rests on."""
-    events = sorted(
-        [(r.sent_us, 1) for r in run.records] + [(r.answered_us, -1) for r in run.records]
-    )
-    open_, busy, pending = 0, [], []
-    for at, step in events:
-        if step < 0:
-            if open_ >= BACKLOG:
-                pending.append(at)
-            elif pending:
-                busy.append(pending)
-                pending = []
-        open_ += step
-    if pending:
-        busy.append(pending)
-    answers = sum(len(run_) - 1 for run_ in busy if len(run_) > 1)
-    seconds = sum((run_[-1] - run_[0]) / 1e6 for run_ in busy if len(run_) > 1)
-    return (answers / seconds if seconds else 0.0), answers
-
-
 @pytest.fixture(scope="module")
 def sweep(hotrod_capture: Callable[..., HotrodCapture]) -> Sweep:
     steps: list[Any] = []
@@ -136,7 +114,7 @@ def test_forecast_saturation_against_a_sweep(hotrod_open_r: HotrodCapture, sweep
     plan = capacity_plan(hotrod_open_r.dataset, [1.0])
     entry = plan.table.set_index("service").loc[ENTRY]
     forecast = entry["saturation_rate_per_s"]
-    per_step = [capacity_of(step) for step in sweep.steps]
+    per_step = [step.backlogged_rate(BACKLOG) for step in sweep.steps]
     saturated = [
         (step, rate) for step, (rate, answers) in zip(sweep.steps, per_step, strict=True)
         if answers >= 20
