@@ -39,6 +39,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import servers  # noqa: E402
+from servers import free_ports  # noqa: E402, F401  (part of this module's interface)
+
 SERVER_SCRIPTS = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/lib/rabbitmq/sbin/rabbitmq-server")
 PORT_NAMES = ("amqp", "management", "dist", "epmd")
 HOW_TO_INSTALL = (
@@ -101,20 +107,6 @@ def epmd_binary() -> str:
     return found
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports that were free a moment ago."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def cache_dir() -> Path:
     """Where `up` keeps its state file (outside the repository)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -155,7 +147,7 @@ def start(
         ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
     state_file = state_file or default_state_file()
     existing = read_state(state_file)
-    if existing is not None and _alive(existing.pid):
+    if existing is not None and servers.pid_exists(existing.pid):
         raise RabbitMQError(
             f"RabbitMQ already running (pid {existing.pid}, {existing.amqp_url}); stop it first"
         )
@@ -292,10 +284,10 @@ def stop(instance: RabbitMQInstance, timeout: float = 30.0) -> bool:
     Returns False when the broker was not running any more. Signals only those pids (and, if
     the broker's start script does not stop its VM in time, that script's own process group).
     """
-    was_running = _alive(instance.pid)
+    was_running = servers.pid_exists(instance.pid)
     if was_running:
         _terminate(instance.pid, timeout, group=True)
-    if _alive(instance.epmd_pid):
+    if servers.pid_exists(instance.epmd_pid):
         _terminate(instance.epmd_pid, 5.0, group=False)
     folder = Path(instance.folder)
     if folder.name.startswith("tracekit-rabbitmq-"):
@@ -310,7 +302,7 @@ def _terminate(pid: int, timeout: float, group: bool) -> None:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not servers.pid_exists(pid):
             break
         time.sleep(0.1)
     else:
@@ -321,23 +313,6 @@ def _terminate(pid: int, timeout: float, group: bool) -> None:
         # and its port programs) is in that group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
-            return False
-    return True
 
 
 def _tail(path: str, lines: int = 20) -> str:
@@ -377,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"RabbitMQ pid {found.pid} was not running; state file removed")
         else:
             found = read_state(state_file)
-            if found is None or not _alive(found.pid):
+            if found is None or not servers.pid_exists(found.pid):
                 print("not running")
                 return 1
             try:

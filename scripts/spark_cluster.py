@@ -32,6 +32,11 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import servers  # noqa: E402
+
 DEFAULT_STATE = Path(tempfile.gettempdir()) / "tracekit-spark-cluster.json"
 
 
@@ -219,26 +224,12 @@ def _stop_pids(pids: list[int], timeout: float = 30.0) -> None:
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for pid in pids:
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and servers.pid_exists(pid):
             time.sleep(0.2)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError, OSError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_state(path: Path) -> SparkCluster | None:
@@ -259,7 +250,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.action == "up":
         running = read_state(args.state)
-        if running is not None and any(_alive(pid) for pid in running.pids):
+        if running is not None and any(servers.pid_exists(pid) for pid in running.pids):
             sys.exit(f"a cluster is already up: {running.master_url} ({args.state})")
         try:
             cluster = start(args.folder, workers=args.workers, cores=args.cores, memory=args.memory)
@@ -276,7 +267,7 @@ def main() -> None:
         print(f"stopped {cluster.master_url}")
     else:
         cluster = read_state(args.state)
-        alive = cluster is not None and all(_alive(pid) for pid in cluster.pids)
+        alive = cluster is not None and all(servers.pid_exists(pid) for pid in cluster.pids)
         print(f"up: {cluster.master_url}" if alive and cluster else "down")
 
 
