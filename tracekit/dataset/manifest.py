@@ -259,20 +259,7 @@ def read_manifest(dataset: str | os.PathLike[str]) -> Manifest:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: unreadable dataset manifest: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: not a tracekit dataset manifest")
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise UserError(f"{path}: damaged dataset manifest: schema_version {version!r:.40}")
-    if version > SCHEMA_VERSION:
-        raise UserError(
-            f"{path}: dataset schema version {version} is newer than this tracekit "
-            f"understands ({SCHEMA_VERSION}); upgrade tracekit"
-        )
-    try:
-        return Manifest.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: damaged dataset manifest: {exc}") from exc
+    return parse_manifest(data, str(path))
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
@@ -312,3 +299,22 @@ def stored_part_files(root: Path) -> list[Path]:
 def _part_files(root: Path) -> Iterator[Path]:
     yield from root.glob("date=*/part-*.parquet")
     yield from root.glob("derived/*/part-*.parquet")
+
+
+def parse_manifest(data: object, where: str) -> Manifest:
+    """A manifest's parsed JSON, checked: format, schema version and entries. ``where`` names
+    it in messages (a local path, or a URI Spark reads)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{where}: not a tracekit dataset manifest")
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UserError(f"{where}: damaged dataset manifest: schema_version {version!r:.40}")
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"{where}: dataset schema version {version} is newer than this tracekit "
+            f"understands ({SCHEMA_VERSION}); upgrade tracekit"
+        )
+    try:
+        return Manifest.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{where}: damaged dataset manifest: {exc}") from None

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracekit.dataset.manifest import FORMAT, MANIFEST, SPANS, Manifest
+from tracekit.dataset.manifest import MANIFEST, SPANS, Manifest, parse_manifest
 from tracekit.errors import UserError
-from tracekit.schema import SCHEMA_VERSION, SPAN_SCHEMA
+from tracekit.schema import SPAN_SCHEMA
 from tracekit.spark.session import first_line
 
 if TYPE_CHECKING:
@@ -98,22 +98,3 @@ def _read_remote_manifest(spark: SparkSession, uri: str) -> Manifest:
     except ValueError as exc:
         raise UserError(f"{where}: unreadable dataset manifest: {exc}") from None
     return parse_manifest(data, where)
-
-
-def parse_manifest(data: object, where: str) -> Manifest:
-    """A manifest read from elsewhere than a local folder, with the checks ``read_manifest``
-    makes of a local one."""
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{where}: not a tracekit dataset manifest")
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise UserError(f"{where}: damaged dataset manifest: schema_version {version!r:.40}")
-    if version > SCHEMA_VERSION:
-        raise UserError(
-            f"{where}: dataset schema version {version} is newer than this tracekit "
-            f"understands ({SCHEMA_VERSION}); upgrade tracekit"
-        )
-    try:
-        return Manifest.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{where}: damaged dataset manifest: {exc}") from None
