@@ -5,10 +5,12 @@ loss need a whole trace and nothing else. They are computed when spans are writt
 the traces that gain spans: ``tracekit.dataset``) and by Spark tasks per bucket of traces; the
 views then read the stored results.
 
-The compiled per-trace kernel (``tracekit.kernel``) computes every one of them; what the
+The compiled per-trace kernel (``tracekit.kernel``) computes those (``KERNEL_VIEWS``); what the
 semantic conventions say about each span comes from their macros (``sql/kernel/span_facts.sql``,
 and ``span_errors`` in ``sql/views/21_errors.sql`` for the few spans where errors began). The
-view SQL (``sql/views/*.sql``) stays the definition the kernel must match
+messages' per-trace views and the critical path's charges per trace (``SQL_VIEWS``) are
+computed by their own SQL on each bucket. The view SQL (``sql/views/*.sql``) stays the
+definition the kernel must match
 (tests/test_kernel_equivalence.py) and what ``connect(live=True)`` and a dataset written by an
 older tracekit compute at query time. A view may be listed in ``PER_TRACE_VIEWS`` only if its
 rows for a trace depend on that trace's spans alone; cross-trace views (message matches through
@@ -33,8 +35,8 @@ from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
 from tracekit.views import deferred
 
-# The per-trace views, each stored as a table of its own, all computed by the kernel.
-PER_TRACE_VIEWS: tuple[str, ...] = (
+# The per-trace views the kernel computes.
+KERNEL_VIEWS: tuple[str, ...] = (
     "span_self_time",
     "trace_roots",
     "traces",
@@ -48,6 +50,25 @@ PER_TRACE_VIEWS: tuple[str, ...] = (
     "call_patterns",
     "telemetry_loss",
 )
+
+# The per-trace views computed by their own SQL on each bucket, in this order (a view may read
+# those before it, and the kernel's): the messages' (sql/views/40_messages.sql: a few small
+# joins over the messaging spans, ~0.1 s a day of the workshop), so that the cross-trace message
+# views (matches through links and message ids, deliveries, journeys, funnels) never read every
+# span again; and trace_charges (sql/views/45_charges.sql), the kernel's critical-path
+# charges summed per trace and group, which the bottleneck ranking reads.
+SQL_VIEWS: tuple[str, ...] = (
+    "message_producers",
+    "consumer_spans",
+    "span_links",
+    "message_children",
+    "message_orphans",
+    "trace_charges",
+)
+# The files that define them, run on the bucket's own connection.
+SQL_VIEW_FILES = ("views/40_messages.sql", "views/45_charges.sql")
+# Every per-trace view, each stored as a table of its own.
+PER_TRACE_VIEWS: tuple[str, ...] = KERNEL_VIEWS + SQL_VIEWS
 
 # The row order a per-trace view's SQL promises (its final ORDER BY), kept when it is read from
 # stored files, which hold rows in the order they were written, file after file.
@@ -107,8 +128,11 @@ class PerTraceRunner:
         if temp_directory:
             config["temp_directory"] = temp_directory
         self.con = duckdb.connect(config=config)
+        # SQL_VIEWS run on a connection of their own, whose span_rows is the bucket
+        self.views_con = duckdb.connect(config=config)
         self._defined = False
         self._errors_defined = False
+        self._views_defined = False
 
     def __enter__(self) -> PerTraceRunner:
         return self
@@ -118,6 +142,7 @@ class PerTraceRunner:
 
     def close(self) -> None:
         self.con.close()
+        self.views_con.close()
 
     def compute(self, spans: pa.Table) -> PerTraceResults:
         """The per-trace results of ``spans`` (see ``compute_per_trace``)."""
@@ -127,10 +152,37 @@ class PerTraceRunner:
         # error_facts reads cheap to take
         rows = slim(spans.select(SPAN_SCHEMA.names))
         results = kernel_tables(rows, self._facts(rows), self._error_facts)
+        kernel = {name: results.tables[name] for name in KERNEL_VIEWS}
         return PerTraceResults(
             self_us=results.self_us,
-            tables={name: results.tables[name] for name in PER_TRACE_VIEWS},
+            tables=kernel | self._sql_views(rows, kernel),
         )
+
+    def _sql_views(self, rows: pa.Table, kernel: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        """The rows of ``SQL_VIEWS`` for ``rows`` (slim), by the views' own SQL over the bucket,
+        the kernel's results standing in for the views they are the rows of; each view, once
+        computed, stands in for itself for the views after it."""
+        con = self.views_con
+        if not self._views_defined:
+            con.execute(load_sql("views/05_conventions.sql"))
+            self._views_defined = True
+        # (re)defined per bucket, as each bucket points the views at its own results
+        for name in SQL_VIEW_FILES:
+            con.execute(deferred(load_sql(name)))
+        stand_ins = {"span_rows": rows} | kernel
+        for name, table in stand_ins.items():
+            con.register(f"bucket_{name}", table)
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
+        tables: dict[str, pa.Table] = {}
+        try:
+            for name in SQL_VIEWS:
+                tables[name] = con.sql(f"SELECT * FROM {name}").to_arrow_table()
+                con.register(f"bucket_{name}", tables[name])
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
+        finally:
+            for name in (*stand_ins, *tables):
+                con.unregister(f"bucket_{name}")
+        return tables
 
     def _facts(self, rows: pa.Table) -> pa.Table:
         """The rows of ``sql/kernel/span_facts.sql`` for ``rows`` (slim), in their order."""

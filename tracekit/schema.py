@@ -14,7 +14,9 @@ import pyarrow as pa
 # (tracekit.per_trace) are stored beside them. 3: span_self_time and span_calls are stored too
 # (the per-trace kernel computes them at write time), so a version-2 dataset, which lacks them,
 # is read as an old one (its results computed by the view SQL) and upgraded on its next write.
-SCHEMA_VERSION = 3
+# 4: the per-trace message views (message producers, consumer spans, links, the spans under and
+# after each send) are stored too, so that matching messages across traces reads only them.
+SCHEMA_VERSION = 4
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("OK", "ERROR", "UNSET")

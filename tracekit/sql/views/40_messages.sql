@@ -12,11 +12,13 @@
 -- row however deeply its publish was nested. A wrapper of several messages (a batch) is no
 -- message of its own.
 --
--- Per-trace views (read one trace's spans only; could be stored per trace when it is written):
---   message_spans, message_producers, consumer_spans.
+-- Per-trace views (read one trace's spans only; stored per trace when spans are written, see
+-- tracekit/per_trace.py): message_producers, consumer_spans, span_links, message_children,
+-- message_orphans (message_spans too, but it is not stored: the stored ones carry what the
+-- cross-trace views need of it).
 -- Cross-trace views (match through links or message ids, or need facts about a destination
--- across all traces): message_matches, destination_consumers, message_deliveries, messages,
---   lost_messages, message_waits.
+-- across all traces; they read the per-trace views only, never every span): message_matches,
+-- destination_consumers, message_deliveries, messages, lost_messages, message_waits.
 
 -- message_spans: every span that sends, takes or settles a message: role ('create', 'send',
 -- 'receive', 'process', 'settle'), destination and message id in any convention's names.
@@ -108,37 +110,95 @@ SELECT t.trace_id, t.span_id, t.parent_span_id, t.service, t.operation, t.role, 
 FROM takers AS t
 LEFT JOIN failed_below AS f USING (trace_id, span_id);
 
--- message_matches: evidence that a span took a message: it is the child of one of the
--- message's send spans (a consumer, or another service's span: 'parent'), it links to one of
--- them and is no producer ('link'), or it is a consumer span carrying the message's id
--- ('message_id'); with the message's destination and the taking span's service.
+-- Whether a span's handling of a message it took failed: consumer_failed (its consumer_spans
+-- row's `failed`; NULL for a span that is no consumer span), else its own status or answer.
+CREATE OR REPLACE MACRO taker_failed(status, attributes, consumer_failed) AS
+    coalesce(consumer_failed, status = 'ERROR' OR conv_error_answer(attributes));
+
+-- span_links: one row per link of a span (per trace: the linking span's trace), with the
+-- linking span's service, kind, times and `failed` (taker_failed) and the span it links to
+-- (linked_trace_id, linked_span_id), so that what follows links across traces never reads
+-- every span again.
+CREATE OR REPLACE VIEW span_links AS
+SELECT s.trace_id, s.span_id, s.service, s.operation, s.kind, s.start_time, s.end_time,
+       s.duration_us, taker_failed(s.status, s.attributes, k.failed) AS failed,
+       s.link.trace_id AS linked_trace_id, s.link.span_id AS linked_span_id
+FROM (SELECT *, unnest(links) AS link FROM span_rows WHERE len(links) > 0) AS s
+LEFT JOIN consumer_spans AS k USING (trace_id, span_id);
+
+-- message_children (per trace): the spans that took a message as the child of one of its send
+-- spans (a consumer, or another service's span: pika's shape), with the destination that send
+-- names and the taking span's record.
+CREATE OR REPLACE VIEW message_children AS
+SELECT s.trace_id, s.message_span_id AS span_id, s.destination, c.trace_id AS consumer_trace_id,
+       c.span_id AS consumer_span_id, c.service AS consumer_service,
+       c.operation AS consumer_operation, c.start_time AS consumer_start,
+       c.end_time AS consumer_end, c.duration_us AS consumer_us,
+       taker_failed(c.status, c.attributes, k.failed) AS consumer_failed
+FROM span_rows AS c
+JOIN message_producers AS s ON s.trace_id = c.trace_id AND s.span_id = c.parent_span_id
+LEFT JOIN consumer_spans AS k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
+WHERE s.message_span_id IS NOT NULL AND (c.kind = 'consumer' OR c.service IS DISTINCT FROM s.service);
+
+-- message_orphans (per trace): per message, the orphans of its trace (spans whose parent never
+-- arrived) that started at or after its send, with their record: when a consumer span was lost
+-- as telemetry its children remain as such orphans. Which of them took the message depends on
+-- which services consume its destination anywhere in the data (message_deliveries).
+CREATE OR REPLACE VIEW message_orphans AS
+SELECT m.trace_id, m.span_id, m.destination, o.trace_id AS consumer_trace_id,
+       o.span_id AS consumer_span_id, o.service AS consumer_service,
+       o.operation AS consumer_operation, o.start_time AS consumer_start,
+       o.end_time AS consumer_end, o.duration_us AS consumer_us,
+       taker_failed(o.status, o.attributes, k.failed) AS consumer_failed
+FROM message_producers AS m
+JOIN span_rows AS o ON o.trace_id = m.trace_id AND o.start_time >= m.start_time
+LEFT JOIN consumer_spans AS k ON k.trace_id = o.trace_id AND k.span_id = o.span_id
+WHERE m.span_id = m.message_span_id AND m.destination IS NOT NULL AND o.service IS NOT NULL
+  AND o.parent_span_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM span_rows AS q
+                  WHERE q.trace_id = o.trace_id AND q.span_id = o.parent_span_id);
+
+-- message_matches: evidence that a span took a message, with the message's destination and the
+-- taking span's record: it is the child of one of the message's send spans ('parent',
+-- message_children), it links to one of them and is no producer ('link'), or it is a consumer
+-- span carrying the message's id ('message_id'). Message ids are reused (an application's
+-- order number as id, a resend, a replayed day): a consumer span takes one message, so it
+-- matches by id only the messages with that id sent last at or before its start (the earliest
+-- sent after it only when none was sent before: clock skew between hosts). An id sent N times
+-- and taken N times is N matches, not N x N. Reads the per-trace views only.
 CREATE OR REPLACE VIEW message_matches AS
 WITH sends AS MATERIALIZED (
     SELECT * FROM message_producers WHERE message_span_id IS NOT NULL
 ),
-ids AS (
-    SELECT DISTINCT trace_id, message_span_id, message_id, destination
+ids AS MATERIALIZED (
+    SELECT DISTINCT trace_id, message_span_id, message_id, destination,
+           min(start_time) OVER (PARTITION BY trace_id, message_span_id) AS sent_at
     FROM sends WHERE message_id IS NOT NULL
+),
+sendings AS (
+    SELECT DISTINCT message_id, sent_at FROM ids
+),
+id_takers AS (
+    SELECT c.*, coalesce(b.sent_at, a.sent_at) AS sent_at
+    FROM (SELECT * FROM consumer_spans WHERE message_id IS NOT NULL) AS c
+    ASOF LEFT JOIN sendings AS b ON b.message_id = c.message_id AND c.start_time >= b.sent_at
+    ASOF LEFT JOIN sendings AS a ON a.message_id = c.message_id AND c.start_time < a.sent_at
 )
--- (Kinds, not operations, keep sends apart here: reading every span's attributes again cost
--- ~0.4 s on a simulated day.)
-SELECT s.trace_id, s.message_span_id AS span_id, s.destination, c.trace_id AS consumer_trace_id,
-       c.span_id AS consumer_span_id, c.service AS consumer_service, 'parent' AS matched_by
-FROM span_rows AS c
-JOIN sends AS s ON s.trace_id = c.trace_id AND s.span_id = c.parent_span_id
-WHERE c.kind = 'consumer' OR c.service IS DISTINCT FROM s.service
+SELECT trace_id, span_id, destination, consumer_trace_id, consumer_span_id, consumer_service,
+       'parent' AS matched_by, consumer_operation, consumer_start, consumer_end, consumer_us,
+       consumer_failed
+FROM message_children
 UNION ALL
-SELECT s.trace_id, s.message_span_id, s.destination, c.trace_id, c.span_id, c.service, 'link'
-FROM (SELECT trace_id, span_id, service, kind, unnest(links) AS link
-      FROM span_rows WHERE len(links) > 0) AS c
-JOIN sends AS s ON s.trace_id = c.link.trace_id AND s.span_id = c.link.span_id
+SELECT s.trace_id, s.message_span_id, s.destination, c.trace_id, c.span_id, c.service, 'link',
+       c.operation, c.start_time, c.end_time, c.duration_us, c.failed
+FROM span_links AS c
+JOIN sends AS s ON s.trace_id = c.linked_trace_id AND s.span_id = c.linked_span_id
 WHERE c.kind IS DISTINCT FROM 'producer'
 UNION ALL
 SELECT i.trace_id, i.message_span_id, i.destination, c.trace_id, c.span_id, c.service,
-       'message_id'
-FROM message_spans AS c
-JOIN ids AS i ON i.message_id = c.message_id
-WHERE c.role IN ('receive', 'process');
+       'message_id', c.operation, c.start_time, c.end_time, c.duration_us, c.failed
+FROM id_takers AS c
+JOIN ids AS i ON i.message_id = c.message_id AND i.sent_at = c.sent_at;
 
 -- destination_consumers: which services consume each destination: the destinations consumer
 -- spans name, and the destinations of the messages they were matched to (a producer and its
@@ -146,7 +206,7 @@ WHERE c.role IN ('receive', 'process');
 CREATE OR REPLACE VIEW destination_consumers AS
 SELECT DISTINCT destination, service
 FROM (
-    SELECT destination, service FROM message_spans WHERE role IN ('receive', 'process')
+    SELECT destination, service FROM consumer_spans
     UNION ALL
     SELECT destination, consumer_service FROM message_matches
 )
@@ -165,37 +225,27 @@ WITH matches AS MATERIALIZED (
 -- destination_consumers, from the matches at hand (the view would match every message again:
 -- ~1 s of 4.5 s on a simulated day).
 consuming AS (
-    SELECT destination, service FROM message_spans WHERE role IN ('receive', 'process')
+    SELECT destination, service FROM consumer_spans
     UNION
     SELECT destination, consumer_service FROM matches
 ),
 found AS (
-    SELECT trace_id, span_id, consumer_trace_id, consumer_span_id, matched_by FROM matches
+    SELECT * FROM matches
     UNION ALL
-    SELECT m.trace_id, m.span_id, o.trace_id, o.span_id, 'orphan'
-    FROM message_producers AS m
-    JOIN consuming AS dc ON dc.destination = m.destination
-    JOIN span_rows AS o ON o.trace_id = m.trace_id AND o.service = dc.service
-    WHERE m.span_id = m.message_span_id
-      AND o.parent_span_id IS NOT NULL AND o.start_time >= m.start_time
-      AND NOT EXISTS (SELECT 1 FROM span_rows AS q
-                      WHERE q.trace_id = o.trace_id AND q.span_id = o.parent_span_id)
-),
-best AS (
-    SELECT * FROM found
-    QUALIFY row_number() OVER (
-        PARTITION BY trace_id, span_id, consumer_trace_id, consumer_span_id
-        ORDER BY list_position(['parent', 'link', 'message_id', 'orphan'], matched_by)
-    ) = 1
+    SELECT o.trace_id, o.span_id, o.destination, o.consumer_trace_id, o.consumer_span_id,
+           o.consumer_service, 'orphan', o.consumer_operation, o.consumer_start, o.consumer_end,
+           o.consumer_us, o.consumer_failed
+    FROM message_orphans AS o
+    SEMI JOIN consuming AS dc
+           ON dc.destination = o.destination AND dc.service = o.consumer_service
 )
-SELECT b.trace_id, b.span_id, b.consumer_trace_id, b.consumer_span_id,
-       c.service AS consumer_service, b.matched_by, c.operation AS consumer_operation,
-       c.start_time AS consumer_start, c.end_time AS consumer_end, c.duration_us AS consumer_us,
-       coalesce(k.failed, c.status = 'ERROR' OR conv_error_answer(c.attributes))
-           AS consumer_failed
-FROM best AS b
-JOIN span_rows AS c ON c.trace_id = b.consumer_trace_id AND c.span_id = b.consumer_span_id
-LEFT JOIN consumer_spans AS k ON k.trace_id = c.trace_id AND k.span_id = c.span_id;
+SELECT trace_id, span_id, consumer_trace_id, consumer_span_id, consumer_service, matched_by,
+       consumer_operation, consumer_start, consumer_end, consumer_us, consumer_failed
+FROM found
+QUALIFY row_number() OVER (
+    PARTITION BY trace_id, span_id, consumer_trace_id, consumer_span_id
+    ORDER BY list_position(['parent', 'link', 'message_id', 'orphan'], matched_by)
+) = 1;
 
 -- messages: one row per message: who sent it where, and its fate. outcome: 'handled' (a span
 -- took it and its handling did not fail), 'failed' (every span that took it failed: a refusal
@@ -230,7 +280,7 @@ deliveries AS MATERIALIZED (
 -- The destinations destination_consumers lists, from the deliveries at hand (the view would
 -- match every message again: 2.9 s of 7.5 s on a day of queue-loss).
 consumed AS (
-    SELECT destination FROM message_spans WHERE role IN ('receive', 'process')
+    SELECT destination FROM consumer_spans
     UNION
     SELECT p.destination
     FROM deliveries AS d
@@ -250,7 +300,8 @@ SELECT m.trace_id, m.span_id, n.outer_span_id, m.service, m.operation,
                 THEN 'no_consumer'
             ELSE 'not_seen' END AS reason,
        d.first.consumer_trace_id, d.first.consumer_span_id, d.first.consumer_service,
-       d.first.matched_by, d.first.consumer_start AS consumed_at, d.first.consumer_us
+       d.first.matched_by, d.first.consumer_start AS consumed_at, d.first.consumer_us,
+       d.first.consumer_operation
 FROM producers AS m
 JOIN nests AS n ON n.trace_id = m.trace_id AND n.span_id = m.span_id
 LEFT JOIN deliveries AS d ON d.trace_id = m.trace_id AND d.span_id = m.span_id
@@ -268,11 +319,12 @@ ORDER BY start_time, trace_id, span_id;
 
 -- message_waits: per message a consumer span took, the wait in the broker: from the end of the
 -- send that handed it over (the innermost send span) to the start of the first consumer span
--- (wait_us; negative only under clock skew between hosts), and that span's duration
--- (consumer_us).
+-- (wait_us; negative only under clock skew between hosts), that span's duration
+-- (consumer_us), and the operations of the send and of the consumer span.
 CREATE OR REPLACE VIEW message_waits AS
 SELECT trace_id, span_id, consumer_trace_id, consumer_span_id, destination, service,
        consumer_service, published_at, consumed_at,
-       epoch_us(consumed_at) - epoch_us(published_at) AS wait_us, consumer_us
+       epoch_us(consumed_at) - epoch_us(published_at) AS wait_us, consumer_us, operation,
+       consumer_operation
 FROM messages
 WHERE consumer_span_id IS NOT NULL AND matched_by <> 'orphan';

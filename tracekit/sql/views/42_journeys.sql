@@ -13,8 +13,8 @@ WITH RECURSIVE
 hops AS MATERIALIZED (
     SELECT trace_id, min(linked_trace_id) AS linked_trace_id
     FROM (
-        SELECT trace_id, link.trace_id AS linked_trace_id
-        FROM (SELECT trace_id, unnest(links) AS link FROM span_rows WHERE len(links) > 0)
+        SELECT trace_id, linked_trace_id
+        FROM span_links
         UNION ALL
         SELECT consumer_trace_id, trace_id FROM message_matches
     )
@@ -46,15 +46,14 @@ LEFT JOIN (SELECT trace_id, arg_max(order_id, depth) AS order_id FROM up GROUP B
 -- telemetry missing), else 'completed'.
 CREATE OR REPLACE VIEW journeys AS
 WITH spans AS (
-    SELECT o.order_id, min(s.start_time) AS start_time, max(s.end_time) AS end_time,
-           list_sort(list_distinct(list(s.trace_id))) AS trace_ids
-    FROM span_rows AS s
+    SELECT o.order_id, min(t.start_time) AS start_time, max(t.end_time) AS end_time,
+           list_sort(list(t.trace_id)) AS trace_ids
+    FROM traces AS t
     JOIN trace_orders AS o USING (trace_id)
     GROUP BY o.order_id
 ),
 entries AS (
-    SELECT r.trace_id AS order_id, r.span_id, r.service, r.operation, s.duration_us,
-           s.status = 'ERROR' OR conv_error_answer(s.attributes) AS failed
+    SELECT r.trace_id AS order_id, r.span_id, r.service, r.operation, s.duration_us, r.failed
     FROM trace_roots AS r
     JOIN span_rows AS s USING (trace_id, span_id)
 ),

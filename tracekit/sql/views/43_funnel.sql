@@ -34,7 +34,9 @@ services AS (
     WHERE kind = 'client' AND conv_peer(attributes) IS NOT NULL
 ),
 destinations AS (
-    SELECT DISTINCT destination FROM message_spans WHERE destination IS NOT NULL
+    SELECT destination FROM message_producers WHERE destination IS NOT NULL
+    UNION
+    SELECT destination FROM consumer_spans WHERE destination IS NOT NULL
 ),
 marked AS (
     SELECT st.*,

@@ -1,39 +1,6 @@
--- Bottlenecks: who owns the critical path (docs/analytics.md "Bottlenecks").
+-- Bottlenecks: who owns the critical path (docs/analytics.md "Bottlenecks"), per order across
+-- asynchronous hops, from the charges of 45_charges.sql.
 --
--- critical_path_charges: each critical-path segment charged to a service and operation. A
--- client span's own time (before its server child started, after it ended: waiting for a free
--- worker, the network) is charged to the callee as wait, not to the caller: the callee is the
--- service of the client's longest child in another service, else the service the client names
--- (conv_peer: `peer.service`, else the server's address); a client with neither keeps its time
--- as its own. Everything else is the span's own work.
-CREATE OR REPLACE VIEW critical_path_charges AS
-WITH callees AS (
-    SELECT c.trace_id, c.parent_span_id,
-           arg_max(c.service, c.duration_us) AS service,
-           arg_max(c.operation, c.duration_us) AS operation
-    FROM span_rows AS c
-    JOIN span_rows AS p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-    WHERE p.kind = 'client' AND c.service IS DISTINCT FROM p.service
-    GROUP BY c.trace_id, c.parent_span_id
-),
-peers AS (
-    SELECT trace_id, span_id, conv_peer(attributes) AS peer
-    FROM span_rows
-    WHERE kind = 'client' AND conv_peer(attributes) IS NOT NULL
-)
-SELECT cp.trace_id, cp.span_id, cp.service AS span_service, cp.operation AS span_operation,
-       cp.start_time, cp.duration_us,
-       coalesce(c.service, p.peer, cp.service) AS service,
-       CASE WHEN c.service IS NOT NULL THEN c.operation
-            WHEN p.peer IS NOT NULL THEN cp.operation
-            ELSE cp.operation END AS operation,
-       c.service IS NOT NULL OR p.peer IS NOT NULL AS is_wait
-FROM critical_path AS cp
-LEFT JOIN callees AS c
-       ON cp.kind = 'client' AND c.trace_id = cp.trace_id AND c.parent_span_id = cp.span_id
-LEFT JOIN peers AS p
-       ON cp.kind = 'client' AND p.trace_id = cp.trace_id AND p.span_id = cp.span_id;
-
 -- journey_charges (cross-trace): critical_path_charges per order (trace_orders), carried past
 -- the entry trace across asynchronous hops. An order's entry trace answers its caller when its
 -- root span ends, but the order is not done until the consumers of its messages are: when the
@@ -47,16 +14,14 @@ LEFT JOIN peers AS p
 -- trace). trace_id is the order's id (its entry trace's). One hop: work that consumer starts
 -- through further messages is not followed. Orders without messages: exactly their entry
 -- trace's critical_path_charges.
-CREATE OR REPLACE VIEW journey_charges AS
-WITH sync AS MATERIALIZED (
-    SELECT c.*
-    FROM critical_path_charges AS c
+-- journey_late_charges holds what is added past the root's end, journey_charges every segment,
+-- journey_charge_totals the same time summed as trace_charges sums an entry trace's.
+CREATE OR REPLACE VIEW journey_late_charges AS
+WITH answered AS MATERIALIZED (
+    SELECT c.trace_id AS order_id, max(c.end_time) AS answered_at
+    FROM trace_charges AS c
     SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
-),
-answered AS MATERIALIZED (
-    SELECT trace_id AS order_id, max(start_time + to_microseconds(duration_us)) AS answered_at
-    FROM sync
-    GROUP BY trace_id
+    GROUP BY c.trace_id
 ),
 last_consumer AS MATERIALIZED (
     SELECT o.order_id,
@@ -64,7 +29,8 @@ last_consumer AS MATERIALIZED (
                     'service': w.consumer_service, 'producer_trace_id': w.trace_id,
                     'producer_span_id': w.span_id, 'producer_service': w.service,
                     'published_at': w.published_at, 'consumed_at': w.consumed_at,
-                    'ended_at': w.consumed_at + to_microseconds(w.consumer_us)},
+                    'ended_at': w.consumed_at + to_microseconds(w.consumer_us),
+                    'operation': w.consumer_operation, 'producer_operation': w.operation},
                    w.consumed_at + to_microseconds(w.consumer_us)) AS c
     FROM message_waits AS w
     JOIN trace_orders AS o ON o.trace_id = w.trace_id
@@ -74,13 +40,11 @@ late AS MATERIALIZED (
     SELECT l.order_id, a.answered_at, l.c.trace_id AS consumer_trace_id,
            l.c.span_id AS consumer_span_id, l.c.service AS consumer_service,
            l.c.trace_id IS DISTINCT FROM l.c.producer_trace_id AS own_trace,
-           l.c.producer_span_id, l.c.producer_service, p.operation AS producer_operation,
+           l.c.producer_span_id, l.c.producer_service, l.c.producer_operation,
            l.c.published_at, greatest(l.c.published_at, a.answered_at) AS wait_from,
-           l.c.consumed_at, l.c.ended_at, s.operation AS consumer_operation
+           l.c.consumed_at, l.c.ended_at, l.c.operation AS consumer_operation
     FROM last_consumer AS l
     JOIN answered AS a USING (order_id)
-    JOIN span_rows AS s ON s.trace_id = l.c.trace_id AND s.span_id = l.c.span_id
-    JOIN span_rows AS p ON p.trace_id = l.c.producer_trace_id AND p.span_id = l.c.producer_span_id
     WHERE l.c.ended_at > a.answered_at
 ),
 sending AS (
@@ -119,11 +83,27 @@ their_work AS (
     JOIN critical_path_charges AS c ON c.trace_id = l.consumer_trace_id
     WHERE l.own_trace
 )
-SELECT * FROM sync
-UNION ALL SELECT * FROM sending
+SELECT * FROM sending
 UNION ALL SELECT * FROM waits
 UNION ALL SELECT * FROM own_work WHERE duration_us > 0
 UNION ALL SELECT * FROM their_work WHERE duration_us > 0;
+
+CREATE OR REPLACE VIEW journey_charges AS
+SELECT c.*
+FROM critical_path_charges AS c
+SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
+UNION ALL
+SELECT * FROM journey_late_charges;
+
+CREATE OR REPLACE VIEW journey_charge_totals AS
+SELECT c.*
+FROM trace_charges AS c
+SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
+UNION ALL
+SELECT trace_id, service, operation, is_wait, min(start_time),
+       max(start_time + to_microseconds(duration_us)), sum(duration_us)::BIGINT
+FROM journey_late_charges
+GROUP BY ALL;
 
 -- critical_path_traces: per trace, its critical-path length (the root's duration), its start,
 -- and whether it is slow: at or above the 95th percentile of the traces started in the window.
@@ -168,8 +148,9 @@ ORDER BY cp_us DESC, cp.service, cp.operation;
 CREATE OR REPLACE MACRO bottleneck_shares(by_operation := false, since := NULL, until := NULL)
 AS TABLE
 WITH charges AS MATERIALIZED (
-    -- per order, across asynchronous hops; read once (critical_path_traces() reads it too)
-    SELECT * FROM journey_charges
+    -- per order, across asynchronous hops, summed per group; read once (critical_path_traces()
+    -- reads it too)
+    SELECT * FROM journey_charge_totals
 ),
 t AS MATERIALIZED (
     SELECT trace_id, is_slow
@@ -197,9 +178,17 @@ groups AS (
 self_time AS (
     SELECT s.service, CASE WHEN by_operation THEN s.operation END AS operation,
            quantile_cont(s.self_us, 0.95) AS self_p95_us
-    FROM spans AS s
-    JOIN trace_orders AS o USING (trace_id)
-    SEMI JOIN t ON t.trace_id = o.order_id
+    FROM (
+        -- without a window every order counts: every span (DuckDB drops the unused branch,
+        -- which would look up the order of each span)
+        SELECT service, operation, self_us FROM spans WHERE since IS NULL AND until IS NULL
+        UNION ALL
+        SELECT s.service, s.operation, s.self_us
+        FROM spans AS s
+        JOIN trace_orders AS o USING (trace_id)
+        SEMI JOIN t ON t.trace_id = o.order_id
+        WHERE since IS NOT NULL OR until IS NOT NULL
+    ) AS s
     GROUP BY ALL
 )
 SELECT row_number() OVER (ORDER BY g.cp_slow_us / totals.slow_us DESC NULLS LAST,
