@@ -2,7 +2,9 @@
 
 The dataset is the simulator's `baseline` day (seed 1, ~212k spans) written day after day with
 new trace ids and shifted dates, each day by its own `write_spans` (so the per-trace results
-are computed and stored as any write does). At each checkpoint every view is queried with
+are computed and stored as any write does). Message ids are kept: every replayed day reuses the
+baseline day's ids, as an application that numbers its messages per day would, and matching
+by id must take that in stride (each consumer takes the send of its id last before it). At each checkpoint every view is queried with
 `tracekit sql` in a fresh process (wall time and the peak RSS/PSS of the process tree), and each
 report is run with `tracekit report`. The named baseline, in the same run, is the same query
 with the views computed from the spans at query time (`tracekit.connect(live=True)`: what
