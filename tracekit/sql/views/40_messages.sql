@@ -161,39 +161,52 @@ WHERE m.span_id = m.message_span_id AND m.destination IS NOT NULL AND o.service 
 -- message_matches: evidence that a span took a message, with the message's destination and the
 -- taking span's record: it is the child of one of the message's send spans ('parent',
 -- message_children), it links to one of them and is no producer ('link'), or it is a consumer
--- span carrying the message's id ('message_id'). Message ids are reused (an application's
--- order number as id, a resend, a replayed day): a consumer span takes one message, so it
--- matches by id only the messages with that id sent last at or before its start (the earliest
--- sent after it only when none was sent before: clock skew between hosts). An id sent N times
--- and taken N times is N matches, not N x N. Reads the per-trace views only.
+-- span carrying the message's id ('message_id'). A consumer span takes one message: one that
+-- took a message by parent or link is matched by nothing else. Message ids are reused (an
+-- application's order number as id, a resend, a replayed day), so a consumer span matches by id
+-- only the messages with that id sent last at or before its start (the earliest sent after it
+-- only when none was sent before: clock skew between hosts). An id sent N times and taken N
+-- times is N matches, not N x N. Reads the per-trace views only.
 CREATE OR REPLACE VIEW message_matches AS
 WITH sends AS MATERIALIZED (
     SELECT * FROM message_producers WHERE message_span_id IS NOT NULL
 ),
+structural AS MATERIALIZED (
+    SELECT trace_id, span_id, destination, consumer_trace_id, consumer_span_id,
+           consumer_service, 'parent' AS matched_by, consumer_operation, consumer_start,
+           consumer_end, consumer_us, consumer_failed
+    FROM message_children
+    UNION ALL
+    SELECT s.trace_id, s.message_span_id, s.destination, c.trace_id, c.span_id, c.service,
+           'link', c.operation, c.start_time, c.end_time, c.duration_us, c.failed
+    FROM span_links AS c
+    JOIN sends AS s ON s.trace_id = c.linked_trace_id AND s.span_id = c.linked_span_id
+    WHERE c.kind IS DISTINCT FROM 'producer'
+),
+-- by id: the consumer spans that carry one and took no message by parent or link
+unplaced AS (
+    SELECT c.*
+    FROM consumer_spans AS c
+    ANTI JOIN structural AS m
+           ON m.consumer_trace_id = c.trace_id AND m.consumer_span_id = c.span_id
+    WHERE c.message_id IS NOT NULL
+),
 ids AS MATERIALIZED (
     SELECT DISTINCT trace_id, message_span_id, message_id, destination,
            min(start_time) OVER (PARTITION BY trace_id, message_span_id) AS sent_at
-    FROM sends WHERE message_id IS NOT NULL
+    FROM sends
+    WHERE message_id IN (SELECT message_id FROM unplaced)
 ),
 sendings AS (
     SELECT DISTINCT message_id, sent_at FROM ids
 ),
 id_takers AS (
     SELECT c.*, coalesce(b.sent_at, a.sent_at) AS sent_at
-    FROM (SELECT * FROM consumer_spans WHERE message_id IS NOT NULL) AS c
+    FROM unplaced AS c
     ASOF LEFT JOIN sendings AS b ON b.message_id = c.message_id AND c.start_time >= b.sent_at
     ASOF LEFT JOIN sendings AS a ON a.message_id = c.message_id AND c.start_time < a.sent_at
 )
-SELECT trace_id, span_id, destination, consumer_trace_id, consumer_span_id, consumer_service,
-       'parent' AS matched_by, consumer_operation, consumer_start, consumer_end, consumer_us,
-       consumer_failed
-FROM message_children
-UNION ALL
-SELECT s.trace_id, s.message_span_id, s.destination, c.trace_id, c.span_id, c.service, 'link',
-       c.operation, c.start_time, c.end_time, c.duration_us, c.failed
-FROM span_links AS c
-JOIN sends AS s ON s.trace_id = c.linked_trace_id AND s.span_id = c.linked_span_id
-WHERE c.kind IS DISTINCT FROM 'producer'
+SELECT * FROM structural
 UNION ALL
 SELECT i.trace_id, i.message_span_id, i.destination, c.trace_id, c.span_id, c.service,
        'message_id', c.operation, c.start_time, c.end_time, c.duration_us, c.failed
@@ -271,10 +284,14 @@ nests AS (
 ),
 deliveries AS MATERIALIZED (
     SELECT trace_id, span_id,
-           count(DISTINCT (consumer_trace_id, consumer_span_id)) AS deliveries,
+           count(*) AS deliveries,  -- one row per taking span
            bool_or(NOT consumer_failed) AS handled,
-           arg_min(d, (matched_by = 'orphan', consumer_start, consumer_span_id)) AS first
-    FROM message_deliveries AS d
+           arg_min({'consumer_trace_id': consumer_trace_id, 'consumer_span_id': consumer_span_id,
+                    'consumer_service': consumer_service, 'matched_by': matched_by,
+                    'consumer_start': consumer_start, 'consumer_us': consumer_us,
+                    'consumer_operation': consumer_operation},
+                   (matched_by = 'orphan', consumer_start, consumer_span_id)) AS first
+    FROM message_deliveries
     GROUP BY trace_id, span_id
 ),
 -- The destinations destination_consumers lists, from the deliveries at hand (the view would

@@ -17,13 +17,7 @@
 -- journey_late_charges holds what is added past the root's end, journey_charges every segment,
 -- journey_charge_totals the same time summed as trace_charges sums an entry trace's.
 CREATE OR REPLACE VIEW journey_late_charges AS
-WITH answered AS MATERIALIZED (
-    SELECT c.trace_id AS order_id, max(c.end_time) AS answered_at
-    FROM trace_charges AS c
-    SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
-    GROUP BY c.trace_id
-),
-last_consumer AS MATERIALIZED (
+WITH last_consumer AS MATERIALIZED (
     SELECT o.order_id,
            arg_max({'trace_id': w.consumer_trace_id, 'span_id': w.consumer_span_id,
                     'service': w.consumer_service, 'producer_trace_id': w.trace_id,
@@ -35,6 +29,13 @@ last_consumer AS MATERIALIZED (
     FROM message_waits AS w
     JOIN trace_orders AS o ON o.trace_id = w.trace_id
     GROUP BY o.order_id
+),
+-- when each order with messages answered its caller: its entry trace's last segment's end
+answered AS MATERIALIZED (
+    SELECT c.trace_id AS order_id, max(c.end_time) AS answered_at
+    FROM trace_charges AS c
+    SEMI JOIN last_consumer AS l ON l.order_id = c.trace_id
+    GROUP BY c.trace_id
 ),
 late AS MATERIALIZED (
     SELECT l.order_id, a.answered_at, l.c.trace_id AS consumer_trace_id,
@@ -88,17 +89,22 @@ UNION ALL SELECT * FROM waits
 UNION ALL SELECT * FROM own_work WHERE duration_us > 0
 UNION ALL SELECT * FROM their_work WHERE duration_us > 0;
 
+-- joined_traces: the traces that belong to another trace's order (trace_orders); every other
+-- trace is an order's entry trace.
+CREATE OR REPLACE VIEW joined_traces AS
+SELECT trace_id, order_id FROM trace_orders WHERE order_id <> trace_id;
+
 CREATE OR REPLACE VIEW journey_charges AS
 SELECT c.*
 FROM critical_path_charges AS c
-SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
+ANTI JOIN joined_traces AS j ON j.trace_id = c.trace_id
 UNION ALL
 SELECT * FROM journey_late_charges;
 
 CREATE OR REPLACE VIEW journey_charge_totals AS
 SELECT c.*
 FROM trace_charges AS c
-SEMI JOIN trace_orders AS o ON o.trace_id = c.trace_id AND o.order_id = c.trace_id
+ANTI JOIN joined_traces AS j ON j.trace_id = c.trace_id
 UNION ALL
 SELECT trace_id, service, operation, is_wait, min(start_time),
        max(start_time + to_microseconds(duration_us)), sum(duration_us)::BIGINT
