@@ -24,8 +24,10 @@ these by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +36,9 @@ import pyarrow.compute as pc
 from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
 from tracekit.views import deferred
+
+if TYPE_CHECKING:
+    import duckdb
 
 # The per-trace views the kernel computes.
 KERNEL_VIEWS: tuple[str, ...] = (
@@ -55,18 +60,25 @@ KERNEL_VIEWS: tuple[str, ...] = (
 # those before it, and the kernel's): the messages' (sql/views/40_messages.sql: a few small
 # joins over the messaging spans, ~0.1 s a day of the workshop), so that the cross-trace message
 # views (matches through links and message ids, deliveries, journeys, funnels) never read every
-# span again; and trace_charges (sql/views/45_charges.sql), the kernel's critical-path
-# charges summed per trace and group, which the bottleneck ranking reads.
+# span again; span_outcomes (sql/views/41_span_outcomes.sql), the spans a funnel takes as
+# evidence with how they went; and trace_charges (sql/views/45_charges.sql), the kernel's
+# critical-path charges summed per trace and group, which the bottleneck ranking reads.
 SQL_VIEWS: tuple[str, ...] = (
     "message_producers",
     "consumer_spans",
     "span_links",
     "message_children",
     "message_orphans",
+    "span_outcomes",
     "trace_charges",
 )
 # The files that define them, run on the bucket's own connection.
-SQL_VIEW_FILES = ("views/40_messages.sql", "views/45_charges.sql")
+SQL_VIEW_FILES = (
+    "views/20_latency.sql",
+    "views/40_messages.sql",
+    "views/41_span_outcomes.sql",
+    "views/45_charges.sql",
+)
 # Every per-trace view, each stored as a table of its own.
 PER_TRACE_VIEWS: tuple[str, ...] = KERNEL_VIEWS + SQL_VIEWS
 
@@ -166,19 +178,21 @@ class PerTraceRunner:
         if not self._views_defined:
             con.execute(load_sql("views/05_conventions.sql"))
             self._views_defined = True
-        # (re)defined per bucket, as each bucket points the views at its own results
-        for name in SQL_VIEW_FILES:
-            con.execute(deferred(load_sql(name)))
         stand_ins = {"span_rows": rows} | kernel
-        for name, table in stand_ins.items():
-            con.register(f"bucket_{name}", table)
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
         tables: dict[str, pa.Table] = {}
         try:
+            for name, table in stand_ins.items():
+                con.register(f"bucket_{name}", table)
+            # the files' macros bind at once: what they read must exist before them
+            _stand_in(con, stand_ins)
+            # (re)defined per bucket, as each bucket points the views at its own results
+            for name in SQL_VIEW_FILES:
+                con.execute(deferred(load_sql(name)))
+            _stand_in(con, stand_ins)  # the files' own views of those names give way
             for name in SQL_VIEWS:
                 tables[name] = con.sql(f"SELECT * FROM {name}").to_arrow_table()
                 con.register(f"bucket_{name}", tables[name])
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
+                _stand_in(con, [name])
         finally:
             for name in (*stand_ins, *tables):
                 con.unregister(f"bucket_{name}")
@@ -211,6 +225,12 @@ class PerTraceRunner:
             ).to_arrow_table()
         finally:
             con.unregister("errored_spans")
+
+
+def _stand_in(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """Point each view of ``names`` at the table registered as ``bucket_<name>``."""
+    for name in names:
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM bucket_{name}")
 
 
 def slim(spans: pa.Table) -> pa.Table:

@@ -30,8 +30,7 @@ WITH st AS (SELECT * FROM funnel_steps(steps)),
 services AS (
     SELECT DISTINCT service AS name FROM span_rows WHERE service IS NOT NULL
     UNION
-    SELECT DISTINCT conv_peer(attributes) FROM span_rows
-    WHERE kind = 'client' AND conv_peer(attributes) IS NOT NULL
+    SELECT DISTINCT peer FROM span_outcomes WHERE peer IS NOT NULL
 ),
 destinations AS (
     SELECT destination FROM message_producers WHERE destination IS NOT NULL
@@ -75,7 +74,7 @@ WHERE CASE WHEN v.known > 0 AND (v.first_present IS NULL OR v.unknown IS NOT NUL
 -- funnel_orders(steps): one row per order (trace_orders) that entered the flow's first present
 -- step. What shows an order reached a step, and how that went ('ok', 'failed', 'lost' or
 -- 'uncertain'):
--- * its own spans: an entry span of the step's service (entry_spans: a root, an
+-- * its own spans (span_outcomes): an entry span of the step's service (entry_spans: a root, an
 --   orphan, a span called from another service, a consumer), or any span of the named
 --   operation; failed when its status is ERROR, its answer says so (HTTP >= 500) or, for a
 --   consumer, its handling failed (consumer_spans.failed). When the order has own spans of the
@@ -104,12 +103,10 @@ orders AS MATERIALIZED (SELECT trace_id, order_id FROM trace_orders),
 takers AS MATERIALIZED (SELECT trace_id, span_id, failed FROM consumer_spans),
 evidence AS (
     SELECT e.trace_id, st.step_no, 'own' AS source,
-           CASE WHEN coalesce(c.failed, s.status = 'ERROR' OR conv_error_answer(s.attributes))
-                THEN 'failed' ELSE 'ok' END AS outcome
-    FROM entry_spans AS e
+           CASE WHEN e.failed THEN 'failed' ELSE 'ok' END AS outcome
+    FROM span_outcomes AS e
     JOIN st ON st.operation IS NULL AND st.service = e.service
-    JOIN span_rows AS s ON s.trace_id = e.trace_id AND s.span_id = e.span_id
-    LEFT JOIN takers AS c ON c.trace_id = e.trace_id AND c.span_id = e.span_id
+    WHERE e.is_entry
     UNION ALL
     SELECT s.trace_id, st.step_no, 'own',
            CASE WHEN coalesce(c.failed, s.status = 'ERROR' OR conv_error_answer(s.attributes))
@@ -119,13 +116,9 @@ evidence AS (
            AND s.operation = st.operation
     LEFT JOIN takers AS c ON c.trace_id = s.trace_id AND c.span_id = s.span_id
     UNION ALL
-    SELECT s.trace_id, st.step_no, 'call',
-           CASE WHEN s.status = 'ERROR' OR conv_error_answer(s.attributes) THEN 'failed'
-                ELSE 'ok' END
-    FROM span_rows AS s
-    JOIN st ON conv_peer(s.attributes) = st.service
-           AND (st.operation IS NULL OR s.operation = st.operation)
-    WHERE s.kind = 'client'
+    SELECT s.trace_id, st.step_no, 'call', CASE WHEN s.call_failed THEN 'failed' ELSE 'ok' END
+    FROM span_outcomes AS s
+    JOIN st ON s.peer = st.service AND (st.operation IS NULL OR s.operation = st.operation)
     UNION ALL
     SELECT m.trace_id, st.step_no, 'message', m.outcome
     FROM sent AS m
