@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 WIDTH = 680
+# A line per series holds at most this many points: 680 px wide, more would not be seen.
+LINE_POINTS = 1500
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 # Error and drop rates in classes with fixed colours: the same rate always looks the same.
 RATE_CLASSES = ("none", "under 1%", "1–5%", "5–20%", "20% or more")
@@ -214,9 +216,15 @@ def lines_over_time(
     limit_title: str = "",
     tooltip: Sequence[alt.Tooltip] = (),
 ) -> Chart | Prose:
-    """One line per ``series`` over UTC time, optionally with a dashed limit line."""
+    """One line per ``series`` over UTC time, optionally with a dashed limit line. A series of
+    more than ``LINE_POINTS`` points (months of 5-minute windows) is drawn by the busiest point
+    of every run of consecutive ones, and the title says so: a peak is what a reader looks for,
+    and a browser does not draw 100,000 points."""
     if (nothing := _empty(frame, empty)) is not None:
         return nothing
+    frame, every = busiest_points(frame, time=time, value=value, series=series)
+    if every > 1:
+        title = f"{title}; the busiest of every {every} shown"
     data = utc(frame, time)
     y_scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
     lines = (
@@ -254,6 +262,30 @@ def lines_over_time(
             )
         )
     return alt.layer(*layers, title=title).properties(width=WIDTH, height=250)
+
+
+def busiest_points(
+    frame: pd.DataFrame, *, time: str, value: str, series: str, points: int | None = None
+) -> tuple[pd.DataFrame, int]:
+    """``frame`` with at most ``points`` (default ``LINE_POINTS``) rows per ``series``: of every
+    run of ``every`` consecutive rows (in time order) the one with the largest ``value``; and
+    ``every`` (1 when nothing was left out).
+
+    >>> f = pd.DataFrame({"t": range(6), "v": [1, 5, 2, 2, 9, 0], "s": "a"})
+    >>> thinned, every = busiest_points(f, time="t", value="v", series="s", points=3)
+    >>> list(thinned["v"]), every
+    ([5, 2, 9], 2)
+    """
+    limit = points or LINE_POINTS
+    longest = int(frame.groupby(series, dropna=False).size().max())
+    if longest <= limit:
+        return frame, 1
+    every = math.ceil(longest / limit)
+    ordered = frame.sort_values([series, time], kind="stable").reset_index(drop=True)
+    run = ordered.groupby(series, dropna=False).cumcount() // every
+    best = ordered[value].astype(float).fillna(-math.inf)
+    keep = best.groupby([ordered[series], run], dropna=False).idxmax()
+    return ordered.loc[sorted(keep)].reset_index(drop=True), every
 
 
 def bars_over_time(
