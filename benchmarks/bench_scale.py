@@ -1,17 +1,18 @@
 """Months of traces on one machine: every view and report at 1, 10, 50 and 100 days of spans.
 
 The dataset is the simulator's `baseline` day (seed 1, ~212k spans) written day after day with
-new trace ids and shifted dates, each day by its own `write_spans` (so the per-trace results
-are computed and stored as any write does). Message ids are kept: every replayed day reuses the
-baseline day's ids, as an application that numbers its messages per day would, and matching
-by id must take that in stride (each consumer takes the send of its id last before it). At each checkpoint every view is queried with
-`tracekit sql` in a fresh process (wall time and the peak RSS/PSS of the process tree), and each
-report is run with `tracekit report`. The named baseline, in the same run, is the same query
-with the views computed from the spans at query time (`tracekit.connect(live=True)`: what
-tracekit did before per-trace results were stored), at the checkpoints up to `--live-days`.
+new trace ids and shifted dates, each day by its own `write_spans` (so the per-trace results are
+computed and stored as any write does). Message ids are kept: every replayed day reuses the
+baseline day's ids, as an application that numbers its messages per day would, and matching by
+id must take that in stride (each consumer takes the send of its id last before it). At each
+checkpoint every view is queried with `tracekit sql` in a fresh process (wall time and the peak
+RSS/PSS of the process tree), and each report is run with `tracekit report`. The named baseline,
+in the same run, is the same query with the views computed from the spans at query time
+(`tracekit.connect(live=True)`: what tracekit did before per-trace results were stored), at the
+checkpoints up to `--live-days`.
 
     .venv/bin/python benchmarks/bench_scale.py [--days 1 10 50 100] [--live-days 10]
-        [--reports 1 10 50] [--workdir DIR] [--memory-limit 8GB]
+        [--reports 1 10 50] [--workdir DIR] [--memory-limit 8GB] [--budget 1536MB]
 
 Prints Markdown tables (paste them under "## Scale" in docs/benchmarks.md).
 """
@@ -141,12 +142,22 @@ def main() -> None:
     parser.add_argument("--reports", type=int, nargs="*", default=[1, 10, 50])
     parser.add_argument("--memory-limit", default="8GB", help="for the live baseline")
     parser.add_argument(
+        "--budget",
+        help="TRACEKIT_MEMORY_LIMIT for every query and report (default: tracekit's own, half "
+        "the machine); results then go to results-budget-BUDGET.json",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "tracekit-bench-scale"
     )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     dataset = args.workdir / "dataset"
+    results_file = args.workdir / "results.json"
+    if args.budget:
+        os.environ["TRACEKIT_MEMORY_LIMIT"] = args.budget
+        results_file = args.workdir / f"results-budget-{args.budget}.json"
     print(f"Machine: {machine()}.", flush=True)
+    print(f"Memory budget of every query and report: {args.budget or 'the default'}.", flush=True)
     day = baseline_day(args.workdir)
     tracekit = [sys.executable, "-m", "tracekit"]
     results: dict[str, dict] = {}
@@ -172,7 +183,7 @@ def main() -> None:
                 )
                 print(f"  {days} days: report {report}", file=sys.stderr, flush=True)
         results[str(days)] = entry
-        (args.workdir / "results.json").write_text(json.dumps(results, indent=1))
+        results_file.write_text(json.dumps(results, indent=1))
     print_tables(results, writes)
 
 
