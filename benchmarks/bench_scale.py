@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="+", default=[1, 10, 50, 100])
     parser.add_argument("--live-days", type=int, default=10, help="baseline up to this size")
     parser.add_argument("--reports", type=int, nargs="*", default=[1, 10, 50])
+    parser.add_argument(
+        "--report-names", nargs="*", default=list(REPORTS), help="which reports to run"
+    )
     parser.add_argument("--memory-limit", default="8GB", help="for the live baseline")
     parser.add_argument(
         "--budget",
@@ -153,14 +156,16 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     dataset = args.workdir / "dataset"
     results_file = args.workdir / "results.json"
+    results: dict[str, dict] = {}
     if args.budget:
         os.environ["TRACEKIT_MEMORY_LIMIT"] = args.budget
         results_file = args.workdir / f"results-budget-{args.budget}.json"
+    if results_file.exists():  # a rerun at other checkpoints adds to what was measured
+        results = json.loads(results_file.read_text())
     print(f"Machine: {machine()}.", flush=True)
     print(f"Memory budget of every query and report: {args.budget or 'the default'}.", flush=True)
     day = baseline_day(args.workdir)
     tracekit = [sys.executable, "-m", "tracekit"]
-    results: dict[str, dict] = {}
     writes: list[float] = []
     for days in sorted(args.days):
         print(f"growing to {days} days ...", file=sys.stderr, flush=True)
@@ -175,7 +180,7 @@ def main() -> None:
                 entry["live"][name] = measure(live, check=False)
             print(f"  {days} days: {name}", file=sys.stderr, flush=True)
         if days in args.reports:
-            for report in REPORTS:
+            for report in args.report_names:
                 out = args.workdir / "reports"
                 command = [*tracekit, "report", report, "--data", str(dataset), "--out", str(out)]
                 entry["reports"][report] = measure(
