@@ -61,8 +61,9 @@ KERNEL_VIEWS: tuple[str, ...] = (
 # joins over the messaging spans, ~0.1 s a day of the workshop), so that the cross-trace message
 # views (matches through links and message ids, deliveries, journeys, funnels) never read every
 # span again; span_outcomes (sql/views/41_span_outcomes.sql), the spans a funnel takes as
-# evidence with how they went; and trace_charges (sql/views/45_charges.sql), the kernel's
-# critical-path charges summed per trace and group, which the bottleneck ranking reads.
+# evidence with how they went; trace_charges (sql/views/45_charges.sql), the kernel's
+# critical-path charges summed per trace and group, which the bottleneck ranking reads; and
+# span_error_counts (sql/views/21_errors.sql), what the error breakdowns sum.
 SQL_VIEWS: tuple[str, ...] = (
     "message_producers",
     "consumer_spans",
@@ -71,10 +72,12 @@ SQL_VIEWS: tuple[str, ...] = (
     "message_orphans",
     "span_outcomes",
     "trace_charges",
+    "span_error_counts",
 )
 # The files that define them, run on the bucket's own connection.
 SQL_VIEW_FILES = (
     "views/20_latency.sql",
+    "views/21_errors.sql",
     "views/40_messages.sql",
     "views/41_span_outcomes.sql",
     "views/45_charges.sql",

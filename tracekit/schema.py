@@ -16,8 +16,8 @@ import pyarrow as pa
 # is read as an old one (its results computed by the view SQL) and upgraded on its next write.
 # 4: the per-trace message views (message producers, consumer spans, links, the spans under and
 # after each send) are stored too, so that matching messages across traces reads only them.
-# 5: span_outcomes (the funnel's evidence) is stored too.
-SCHEMA_VERSION = 5
+# 5: span_outcomes (the funnel's evidence) is stored too. 6: span_error_counts too.
+SCHEMA_VERSION = 6
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("OK", "ERROR", "UNSET")

@@ -18,34 +18,48 @@ FROM (
     FROM span_rows
 );
 
+-- span_error_counts (per trace): per trace, service, operation, dimension ('status',
+-- 'http_status', 'exception_type') and value, its spans and how many of them carry status ERROR
+-- (value NULL: spans without one, e.g. no HTTP status). Stored per trace when spans are
+-- written, so that the breakdown below sums counts instead of reading every span's attributes.
+CREATE OR REPLACE VIEW span_error_counts AS
+SELECT trace_id, service, operation, dimension, value, count(*) AS spans,
+       count(*) FILTER (WHERE is_error) AS errors
+FROM (
+    SELECT trace_id, service, operation, is_error,
+           unnest([{'dimension': 'status', 'value': status},
+                   {'dimension': 'http_status', 'value': http_status},
+                   {'dimension': 'exception_type', 'value': exception_type}], recursive := true)
+    FROM span_errors
+)
+GROUP BY ALL;
+
 -- error_breakdown(): per service (or service and operation), how its spans split by status,
 -- by HTTP status code and by exception type: spans with that value, the share of the group's
 -- spans they are, and how many of them carry status ERROR (error_rate = errors / spans).
 CREATE OR REPLACE MACRO error_breakdown(by_operation := false) AS TABLE
 WITH facts AS (
-    SELECT service, CASE WHEN by_operation THEN operation END AS operation, is_error,
-           unnest([{'dimension': 'status', 'value': status},
-                   {'dimension': 'http_status', 'value': http_status},
-                   {'dimension': 'exception_type', 'value': exception_type}], recursive := true)
-    FROM span_errors
+    SELECT service, CASE WHEN by_operation THEN operation END AS operation, dimension, value,
+           sum(spans)::BIGINT AS spans, sum(errors)::BIGINT AS errors
+    FROM span_error_counts
+    GROUP BY ALL
 ),
+-- every span has a status: a group's spans are its status rows' sum
 totals AS (
-    SELECT service, CASE WHEN by_operation THEN operation END AS operation,
-           count(*) AS group_spans
-    FROM span_errors
+    SELECT service, operation, sum(spans) AS group_spans
+    FROM facts
+    WHERE dimension = 'status'
     GROUP BY ALL
 )
-SELECT f.service, f.operation, f.dimension, f.value,
-       count(*) AS spans,
-       round(count(*) / any_value(t.group_spans), 6) AS share,
-       count(*) FILTER (WHERE f.is_error) AS errors,
-       round(count(*) FILTER (WHERE f.is_error) / count(*), 6) AS error_rate
+SELECT f.service, f.operation, f.dimension, f.value, f.spans,
+       round(f.spans / t.group_spans, 6) AS share,
+       f.errors,
+       round(f.errors / f.spans, 6) AS error_rate
 FROM facts AS f
 JOIN totals AS t
   ON t.service IS NOT DISTINCT FROM f.service AND t.operation IS NOT DISTINCT FROM f.operation
 WHERE f.value IS NOT NULL
-GROUP BY f.service, f.operation, f.dimension, f.value
-ORDER BY f.service, f.operation, f.dimension, spans DESC, f.value;
+ORDER BY f.service, f.operation, f.dimension, f.spans DESC, f.value;
 
 CREATE OR REPLACE VIEW errors_by_service AS SELECT * EXCLUDE (operation) FROM error_breakdown();
 CREATE OR REPLACE VIEW errors_by_operation AS SELECT * FROM error_breakdown(by_operation := true);
