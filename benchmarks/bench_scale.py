@@ -211,9 +211,7 @@ def print_tables(results: dict[str, dict], writes: list[float]) -> None:
             run = results[size]["queries"][name]
             cell = f"{run['wall']:.2f} s ({run['cpu']:.2f} CPU-s), {run['peak_mb']:.0f} MB"
             if run.get("rc"):
-                cell = (
-                    f"failed (exit {run['rc']}) after {run['wall']:.1f} s, {run['peak_mb']:.0f} MB"
-                )
+                cell = f"failed (exit {run['rc']}) after {run['wall']:.1f} s"
             live = results[size]["live"].get(name)
             if live is not None:
                 cell += (
