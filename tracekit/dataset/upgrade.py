@@ -43,7 +43,10 @@ def upgrade(dataset: str | os.PathLike[str]) -> bool:
 
 def upgrade_locked(root: Path, manifest: Manifest) -> None:
     """Rewrite every stored span with its self time and store every per-trace result, reading
-    the traces in buckets of about ROWS_PER_BUCKET spans (a trace is whole in its bucket)."""
+    the traces in buckets of about ROWS_PER_BUCKET spans (a trace is whole in its bucket). One
+    pass first sorts the spans into a file per bucket in the staging folder (the dataset's
+    spans once more on disk until the commit): reading every file once per bucket made 100 days
+    (22M spans, 90 buckets) take more than 20 minutes."""
     import duckdb
 
     staging = root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
@@ -58,16 +61,24 @@ def upgrade_locked(root: Path, manifest: Manifest) -> None:
         try:
             listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
             columns = ", ".join(SPAN_NAMES)
+            sorted_out = staging / "buckets"
+            con.execute(
+                f"COPY (SELECT {columns}, hash(trace_id) % {buckets} AS bucket "
+                f"FROM read_parquet({listing}, union_by_name = true)) "
+                f"TO {quote_literal(str(sorted_out))} (FORMAT parquet, PARTITION_BY (bucket))"
+            )
             for bucket in range(buckets):
+                part = sorted_out / f"bucket={bucket}"
+                if not part.exists():
+                    continue
                 # a span repeated across files (leftovers of an interrupted write, adopted by
                 # `tracekit repair`) is kept once, the longest
                 table = con.sql(
-                    f"SELECT {columns} FROM read_parquet({listing}, union_by_name = true) "
-                    "WHERE hash(trace_id) % $buckets = $bucket "
+                    f"SELECT {columns} FROM read_parquet({quote_literal(str(part / '*.parquet'))}) "
                     "QUALIFY row_number() OVER (PARTITION BY trace_id, span_id "
-                    "ORDER BY duration_us DESC, start_time) = 1",
-                    params={"buckets": buckets, "bucket": bucket},
+                    "ORDER BY duration_us DESC, start_time) = 1"
                 ).to_arrow_table()
+                shutil.rmtree(part)
                 if not table.num_rows:
                     continue
                 results = compute_per_trace(table, temp_directory=str(staging / "spill"))
