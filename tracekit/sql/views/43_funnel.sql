@@ -109,8 +109,7 @@ evidence AS (
     WHERE e.is_entry
     UNION ALL
     SELECT s.trace_id, st.step_no, 'own',
-           CASE WHEN coalesce(c.failed, s.status = 'ERROR' OR conv_error_answer(s.attributes))
-                THEN 'failed' ELSE 'ok' END
+           CASE WHEN taker_failed(s.status, s.attributes, c.failed) THEN 'failed' ELSE 'ok' END
     FROM span_rows AS s
     JOIN st ON st.operation IS NOT NULL AND s.service = st.service
            AND s.operation = st.operation
