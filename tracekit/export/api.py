@@ -227,7 +227,8 @@ def _resource_traces(
         start = first + len(_TRACE_KEY)
         trace_id = data[start : data.find(b'"', start)]
         spans = data.count(_TRACE_KEY)
-        if data.count(_TRACE_KEY + trace_id + b'"') == spans:
+        # an id that is not UTF-8 is no id: the full decode below says what is wrong
+        if data.count(_TRACE_KEY + trace_id + b'"') == spans and trace_id.isascii():
             name = names.get(trace_id)
             if name is None:
                 name = names[trace_id] = normalize_trace_id(trace_id.decode())
