@@ -72,8 +72,12 @@ def connect(
 
         raise UserError(f"memory limit {config['memory_limit']!r}: {exc}") from exc
     weakref.finalize(con, shutil.rmtree, spill, True)
-    _span_views(con, root, manifest)
+    # The views and macros are created over empty stand-ins, then pointed at the files: DuckDB
+    # binds a table macro when it is created, reading the Parquet metadata of every file behind
+    # it (1.3 s of every command at 100 days), though a query binds it again when it runs.
+    _span_views(con, None, manifest)
     create_views(con)
+    _span_views(con, root, manifest)
     if manifest.derived and not live:
         _stored_results(con, root, manifest)
     _result_set_views(con, root, manifest)
@@ -89,37 +93,38 @@ def default_memory_limit() -> str:
     return f"{max(1, int(total * DEFAULT_MEMORY_SHARE) // 2**20)}MB"
 
 
-def _span_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
+def _span_views(con: duckdb.DuckDBPyConnection, root: Path | None, manifest: Manifest) -> None:
     """``span_rows`` (the stored spans) and, where the files hold self times, ``stored_spans``
     (the same rows with self_us, which the ``spans`` view then reads). Each public view reads a
-    ``stored_*`` one, so that ``restrict_to_traces`` can narrow it."""
+    ``stored_*`` one, so that ``restrict_to_traces`` can narrow it. With ``root`` None they read
+    an empty table of the same columns (the stand-ins the views are created on)."""
     from tracekit.dataset import SPANS, table_files
     from tracekit.schema import DUCKDB_COLUMNS
 
-    files = table_files(root, SPANS, manifest)
-    if not files:
-        columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
-        con.execute(f"CREATE TEMP TABLE span_rows_empty ({columns})")
-        con.execute("CREATE VIEW stored_span_rows AS SELECT * FROM span_rows_empty")
-    else:
+    files = table_files(root, SPANS, manifest) if root is not None else []
+    # span files hold self_us from schema version 2 on (version 2 stored fewer per-trace views:
+    # its results are computed at query time until it is upgraded)
+    self_times = manifest.schema_version >= 2 and bool(manifest.table_files(SPANS))
+    if files:
         source = f"read_parquet({_list(files)}, hive_partitioning = true)"
-        if manifest.schema_version >= 2:
-            # span files hold self_us from schema version 2 on (version 2 stored fewer
-            # per-trace views: its results are computed at query time until it is upgraded)
-            con.execute(
-                deferred(
-                    "CREATE VIEW stored_span_rows AS "
-                    f"SELECT * EXCLUDE (date, self_us) FROM {source}"
-                )
-            )
-            con.execute(
-                deferred(f"CREATE VIEW stored_spans AS SELECT * EXCLUDE (date) FROM {source}")
-            )
-        else:
-            con.execute(
-                deferred(f"CREATE VIEW stored_span_rows AS SELECT * EXCLUDE (date) FROM {source}")
-            )
-    con.execute(deferred("CREATE VIEW span_rows AS SELECT * FROM stored_span_rows"))
+        spans_only = "date"
+        rows_only = "date, self_us" if self_times else "date"
+    else:
+        columns = ", ".join(f"{quote_ident(k)} {v}" for k, v in DUCKDB_COLUMNS.items())
+        con.execute(f"CREATE OR REPLACE TEMP TABLE span_rows_empty ({columns}, self_us BIGINT)")
+        source, spans_only, rows_only = "span_rows_empty", "", "self_us"
+    con.execute(
+        deferred(
+            "CREATE OR REPLACE VIEW stored_span_rows AS "
+            f"SELECT * EXCLUDE ({rows_only}) FROM {source}"
+        )
+    )
+    if self_times:
+        exclude = f" EXCLUDE ({spans_only})" if spans_only else ""
+        con.execute(
+            deferred(f"CREATE OR REPLACE VIEW stored_spans AS SELECT *{exclude} FROM {source}")
+        )
+    con.execute(deferred("CREATE OR REPLACE VIEW span_rows AS SELECT * FROM stored_span_rows"))
 
 
 def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
