@@ -13,6 +13,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pyarrow as pa
+
 from tracekit.dataset.manifest import SPANS, Manifest, read_manifest
 from tracekit.dataset.writer import (
     ROWS_PER_BUCKET,
@@ -22,6 +24,7 @@ from tracekit.dataset.writer import (
     PartWriters,
     commit,
     sweep,
+    time_buckets,
     writer_lock,
 )
 from tracekit.per_trace import SELF_US, compute_per_trace
@@ -60,11 +63,24 @@ def upgrade_locked(root: Path, manifest: Manifest) -> None:
         con = duckdb.connect(config={"temp_directory": str(staging / "spill")})
         try:
             listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
+            source = f"read_parquet({listing}, union_by_name = true)"
             columns = ", ".join(SPAN_NAMES)
             sorted_out = staging / "buckets"
+            firsts = con.sql(
+                f"SELECT trace_id, min(start_time) AS first, count(*) AS spans FROM {source} "
+                "GROUP BY trace_id"
+            ).to_arrow_table()
+            trace_buckets = pa.table(
+                {
+                    "trace_id": firsts["trace_id"],
+                    "bucket": time_buckets(firsts["first"], firsts["spans"], buckets),
+                }
+            )
+            del firsts
+            con.register("trace_buckets", trace_buckets)
             con.execute(
-                f"COPY (SELECT {columns}, hash(trace_id) % {buckets} AS bucket "
-                f"FROM read_parquet({listing}, union_by_name = true)) "
+                f"COPY (SELECT {columns}, bucket FROM {source} "
+                "JOIN trace_buckets USING (trace_id)) "
                 f"TO {quote_literal(str(sorted_out))} (FORMAT parquet, PARTITION_BY (bucket))"
             )
             for bucket in range(buckets):
