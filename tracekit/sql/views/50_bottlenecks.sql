@@ -16,9 +16,7 @@
 -- trace's critical_path_charges.
 -- journey_late_charges holds what is added past the root's end, journey_charges every segment,
 -- journey_charge_totals the same time summed as trace_charges sums an entry trace's.
--- journey_late_charges_of(orders): journey_late_charges over `orders`, the name of a table of
--- trace_orders' rows (journey_charge_totals passes its own, read once for both its parts).
-CREATE OR REPLACE MACRO journey_late_charges_of(orders := 'trace_orders') AS TABLE
+CREATE OR REPLACE VIEW journey_late_charges AS
 WITH last_consumer AS MATERIALIZED (
     SELECT o.order_id,
            arg_max({'trace_id': w.consumer_trace_id, 'span_id': w.consumer_span_id,
@@ -29,7 +27,7 @@ WITH last_consumer AS MATERIALIZED (
                     'operation': w.consumer_operation, 'producer_operation': w.operation},
                    w.consumed_at + to_microseconds(w.consumer_us)) AS c
     FROM message_waits AS w
-    JOIN query_table(orders) AS o ON o.trace_id = w.trace_id
+    JOIN trace_orders AS o ON o.trace_id = w.trace_id
     GROUP BY o.order_id
 ),
 -- when each order with messages answered its caller: its entry trace's last segment's end
@@ -91,9 +89,6 @@ UNION ALL SELECT * FROM waits
 UNION ALL SELECT * FROM own_work WHERE duration_us > 0
 UNION ALL SELECT * FROM their_work WHERE duration_us > 0;
 
-CREATE OR REPLACE VIEW journey_late_charges AS
-SELECT * FROM journey_late_charges_of();
-
 -- joined_traces: the traces that belong to another trace's order (trace_orders); every other
 -- trace is an order's entry trace.
 CREATE OR REPLACE VIEW joined_traces AS
@@ -106,18 +101,14 @@ ANTI JOIN joined_traces AS j ON j.trace_id = c.trace_id
 UNION ALL
 SELECT * FROM journey_late_charges;
 
--- (trace_orders matches every message across traces: read once, it is ~12% of `bottlenecks`)
 CREATE OR REPLACE VIEW journey_charge_totals AS
-WITH orders AS MATERIALIZED (
-    SELECT * FROM trace_orders
-)
 SELECT c.*
 FROM trace_charges AS c
-ANTI JOIN orders AS j ON j.trace_id = c.trace_id AND j.order_id <> j.trace_id
+ANTI JOIN joined_traces AS j ON j.trace_id = c.trace_id
 UNION ALL
 SELECT trace_id, service, operation, is_wait, min(start_time),
        max(start_time + to_microseconds(duration_us)), sum(duration_us)::BIGINT
-FROM journey_late_charges_of(orders := 'orders')
+FROM journey_late_charges
 GROUP BY ALL;
 
 -- critical_path_traces: per trace, its critical-path length (the root's duration), its start,
