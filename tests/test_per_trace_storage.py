@@ -22,7 +22,7 @@ import tracekit
 import tracekit.dataset.writer
 from tracekit.dataset import read_manifest, write_spans
 from tracekit.errors import UserError
-from tracekit.per_trace import PER_TRACE_VIEWS
+from tracekit.per_trace import STORED_VIEWS
 from tracekit.schema import EVENT, SPAN_SCHEMA
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def stored_results(dataset: Path) -> dict[str, list[tuple]]:
     """Every per-trace view and every span's self time, as sorted rows."""
     con = tracekit.connect(dataset)
     results = {}
-    for name in (*PER_TRACE_VIEWS, "spans"):
+    for name in (*STORED_VIEWS, "spans"):
         columns = "trace_id, span_id, self_us" if name == "spans" else "*"
         rows = con.execute(f"SELECT {columns} FROM {name}").fetchall()
         results[name] = sorted(rows, key=repr)
@@ -159,7 +159,7 @@ def test_an_old_dataset_is_read_as_it_is_and_upgraded_on_its_next_write(tmp_path
     # a write upgrades it first (here, a write adding nothing)
     write_spans(old, [spans.slice(0, 5)])
     manifest = read_manifest(old)
-    assert manifest.derived and set(PER_TRACE_VIEWS) <= set(manifest.tables())
+    assert manifest.derived and set(STORED_VIEWS) <= set(manifest.tables())
     assert stored_results(old) == stored_results(new), f"seed {seed}"
     # the old files are gone, since the manifest named them
     assert all(entry.table for entry in manifest.files)
@@ -192,7 +192,7 @@ def test_a_report_window_narrows_the_stored_views_to_its_traces(tmp_path: Path) 
     ]
     con.execute("CREATE TABLE chosen AS SELECT unnest($ids) AS trace_id", {"ids": chosen})
     restrict_to_traces(con, "chosen")
-    for name in (*PER_TRACE_VIEWS, "spans", "span_rows"):
+    for name in (*STORED_VIEWS, "spans", "span_rows"):
         seen = {row[0] for row in con.execute(f"SELECT DISTINCT trace_id FROM {name}").fetchall()}
         assert seen <= set(chosen), name
     assert con.execute("SELECT count(*) FROM traces").fetchall() == [(len(chosen),)]
@@ -227,7 +227,7 @@ def test_repair_rebuilds_a_lost_manifest_from_the_span_files(tmp_path: Path) -> 
 
 def results_of(con) -> dict[str, list[tuple]]:
     results = {}
-    for name in (*PER_TRACE_VIEWS, "spans"):
+    for name in (*STORED_VIEWS, "spans"):
         columns = "trace_id, span_id, self_us" if name == "spans" else "*"
         results[name] = sorted(con.execute(f"SELECT {columns} FROM {name}").fetchall(), key=repr)
     return results
@@ -251,3 +251,69 @@ def test_stored_results_equal_the_views_computed_over_the_whole_dataset(
     live = results_of(tracekit.connect(dataset, live=True))
     for name in stored:
         assert stored[name] == live[name], f"{scenario} seed {seed}: {name}"
+
+
+def test_a_consumer_written_later_changes_the_stored_fate_of_a_message_written_before(
+    tmp_path: Path,
+) -> None:
+    """The cross-trace results (message fates, joined traces, late charges) are stored for the
+    whole dataset by every write: a consumer trace that arrives in a later write takes a message
+    stored by an earlier one, by message id (u1) and by link (u2), as if written at once."""
+    from tests.spanrows import span, table
+
+    def send(trace: str, at: int, message: str) -> list[dict]:
+        return [
+            span(trace, f"{trace}-root", None, "mes-api", at, 2_000, operation="POST /orders"),
+            span(trace, f"{trace}-send", f"{trace}-root", "mes", at + 100, 300,
+                 operation="orders publish", kind="producer",
+                 attributes={"messaging.destination.name": "orders",
+                             "messaging.message.id": message}),
+        ]  # fmt: skip
+
+    def take(trace: str, at: int, message: str, link: str | None = None) -> list[dict]:
+        links = [{"trace_id": link, "span_id": f"{link}-send", "kind": None}] if link else []
+        return [
+            span(trace, f"{trace}-take", None, "crm", at, 50_000, operation="orders process",
+                 kind="consumer", links=links,
+                 attributes={"messaging.destination.name": "orders",
+                             "messaging.message.id": message}),
+        ]  # fmt: skip
+
+    before = table(send("t1", 0, "m1") + send("t2", 10_000, "m2") + take("u0", 20_000, "m0"))
+    later = table(take("u1", 30_000, "m1") + take("u2", 40_000, "m2-other", link="t2"))
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    write_spans(split, [before])
+    con = tracekit.connect(split)
+    assert con.execute("SELECT trace_id, reason FROM messages ORDER BY 1").fetchall() == [
+        ("t1", "not_seen"),
+        ("t2", "not_seen"),
+    ]
+    write_spans(split, [later])
+    write_spans(whole, [pa.concat_tables([before, later])])
+    assert {"messages", "joined_traces", "journey_late_charges"} <= set(
+        read_manifest(split).tables()
+    )
+    con = tracekit.connect(split)
+    stored = "SELECT view_name FROM duckdb_views() WHERE view_name LIKE 'stored_%'"
+    assert {"stored_messages", "stored_joined_traces", "stored_journey_late_charges"} <= {
+        name for (name,) in con.execute(stored).fetchall()
+    }
+    fates = "SELECT trace_id, outcome, consumer_trace_id, matched_by FROM messages ORDER BY 1"
+    assert con.execute(fates).fetchall() == [
+        ("t1", "handled", "u1", "message_id"),
+        ("t2", "handled", "u2", "link"),
+    ]
+    assert con.execute("SELECT * FROM joined_traces ORDER BY 1").fetchall() == [
+        ("u1", "t1"),
+        ("u2", "t2"),
+    ]
+    # each order's consumer ends after its entry trace answered: its wait and work are charged
+    late = "SELECT trace_id, service, is_wait, duration_us FROM journey_late_charges ORDER BY ALL"
+    assert con.execute(late).fetchall() == [
+        ("t1", "crm", False, 50_000),
+        ("t1", "crm", True, 28_000),
+        ("t2", "crm", False, 50_000),
+        ("t2", "crm", True, 28_000),
+    ]
+    assert stored_results(split) == stored_results(whole)
+    assert stored_results(split) == results_of(tracekit.connect(split, live=True))

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     import duckdb
 
     from tracekit.dataset import Manifest
+
+# The absolute paths of a table's files (``spans`` or a stored view's), by table name.
+Files = Callable[[str], list[str]]
 
 # This module is imported with the package (``tracekit.connect``), by every command before its
 # own handlers are in place: it imports pyarrow and DuckDB only when a connection is made.
@@ -39,25 +43,41 @@ def connect(
 
     The views (``spans``, ``traces``, ``critical_path``, ``dependencies``, ...) are defined by the
     ``tracekit/sql/views/*.sql`` files, run in name order over ``span_rows``, the stored rows.
-    The per-trace ones (``tracekit.per_trace.PER_TRACE_VIEWS``) then read the results stored
-    when the spans were written, so a query pays only for reading them; on a dataset written by
-    an older tracekit they are computed by the same SQL at query time.
+    The per-trace ones (``tracekit.per_trace.PER_TRACE_VIEWS``) and the cross-trace ones
+    (``tracekit.cross_trace.CROSS_TRACE_VIEWS``) then read the results stored when the spans were
+    written, so a query pays only for reading them; on a dataset written by an older tracekit
+    they are computed by the same SQL at query time.
 
     ``memory_limit`` (e.g. ``"4GB"``; default ``$TRACEKIT_MEMORY_LIMIT``, else half the
     machine's memory) bounds what DuckDB holds; beyond it, queries spill to a private temporary
-    folder, removed when the connection is gone. ``live=True`` ignores the stored per-trace
+    folder, removed when the connection is gone. ``live=True`` ignores the stored
     results and computes every view from the spans at query time, as for an old dataset (the
     benchmarks' baseline, and the tests' check that stored and computed results agree).
 
     >>> con = connect("data/sample")  # doctest: +SKIP
     >>> con.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall()  # doctest: +SKIP
     """
-    import duckdb  # here, not at import: the importers' worker processes never need it
-
     from tracekit.dataset import open_dataset
 
     root, manifest = open_dataset(dataset)
-    spill = tempfile.mkdtemp(prefix="tracekit-spill-")
+    con = open_connection(memory_limit=memory_limit, threads=threads)
+    define_views(con, committed_files(root, manifest), manifest, live=live)
+    _result_set_views(con, root, manifest)
+    return con
+
+
+def open_connection(
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection within the memory budget (``memory_limit``, else
+    ``$TRACEKIT_MEMORY_LIMIT``, else half the machine), spilling to ``temp_directory`` or else a
+    private folder removed when the connection is gone."""
+    import duckdb  # here, not at import: the importers' worker processes never need it
+
+    spill = temp_directory or tempfile.mkdtemp(prefix="tracekit-spill-")
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or default_memory_limit(),
         "temp_directory": spill,
@@ -67,21 +87,49 @@ def connect(
     try:
         con = duckdb.connect(config=config)
     except duckdb.Error as exc:
-        shutil.rmtree(spill, ignore_errors=True)
+        if temp_directory is None:
+            shutil.rmtree(spill, ignore_errors=True)
         from tracekit.errors import UserError
 
         raise UserError(f"memory limit {config['memory_limit']!r}: {exc}") from exc
-    weakref.finalize(con, shutil.rmtree, spill, True)
+    if temp_directory is None:
+        weakref.finalize(con, shutil.rmtree, spill, True)
+    return con
+
+
+def committed_files(root: Path, manifest: Manifest) -> Files:
+    """The absolute paths of each table's files that ``manifest`` commits."""
+    from tracekit.dataset import table_files
+
+    return lambda table: table_files(root, table, manifest)
+
+
+def define_views(
+    con: duckdb.DuckDBPyConnection,
+    files: Files,
+    manifest: Manifest,
+    *,
+    live: bool = False,
+    stored: Iterable[str] | None = None,
+) -> None:
+    """Every tracekit view on ``con`` over the spans ``files(SPANS)`` names; the views of
+    ``stored`` (default: every stored view, ``STORED_VIEWS``) that have files read them instead
+    of computing (none with ``live`` or on a manifest of an older schema)."""
+    from tracekit.dataset import SPANS
+    from tracekit.per_trace import STORED_VIEWS
+
     # The views and macros are created over empty stand-ins, then pointed at the files: DuckDB
     # binds a table macro when it is created, reading the Parquet metadata of every file behind
     # it (1.3 s of every command at 100 days), though a query binds it again when it runs.
-    _span_views(con, None, manifest)
+    span_files = files(SPANS)
+    # span files hold self_us from schema version 2 on (version 2 stored fewer per-trace views:
+    # its results are computed at query time until it is upgraded)
+    self_times = manifest.schema_version >= 2 and bool(span_files)
+    _span_views(con, [], self_times)
     create_views(con)
-    _span_views(con, root, manifest)
+    _span_views(con, span_files, self_times)
     if manifest.derived and not live:
-        _stored_results(con, root, manifest)
-    _result_set_views(con, root, manifest)
-    return con
+        _stored_results(con, files, STORED_VIEWS if stored is None else tuple(stored))
 
 
 def default_memory_limit() -> str:
@@ -93,18 +141,14 @@ def default_memory_limit() -> str:
     return f"{max(1, int(total * DEFAULT_MEMORY_SHARE) // 2**20)}MB"
 
 
-def _span_views(con: duckdb.DuckDBPyConnection, root: Path | None, manifest: Manifest) -> None:
-    """``span_rows`` (the stored spans) and, where the files hold self times, ``stored_spans``
-    (the same rows with self_us, which the ``spans`` view then reads). Each public view reads a
-    ``stored_*`` one, so that ``restrict_to_traces`` can narrow it. With ``root`` None they read
-    an empty table of the same columns (the stand-ins the views are created on)."""
-    from tracekit.dataset import SPANS, table_files
+def _span_views(con: duckdb.DuckDBPyConnection, files: list[str], self_times: bool) -> None:
+    """``span_rows`` (the stored spans in ``files``) and, where the files hold self times,
+    ``stored_spans`` (the same rows with self_us, which the ``spans`` view then reads). Each
+    public view reads a ``stored_*`` one, so that ``restrict_to_traces`` can narrow it. With no
+    files they read an empty table of the same columns (the stand-ins the views are created on).
+    """
     from tracekit.schema import DUCKDB_COLUMNS
 
-    files = table_files(root, SPANS, manifest) if root is not None else []
-    # span files hold self_us from schema version 2 on (version 2 stored fewer per-trace views:
-    # its results are computed at query time until it is upgraded)
-    self_times = manifest.schema_version >= 2 and bool(manifest.table_files(SPANS))
     if files:
         source = f"read_parquet({_list(files)}, hive_partitioning = true)"
         spans_only = "date"
@@ -127,16 +171,18 @@ def _span_views(con: duckdb.DuckDBPyConnection, root: Path | None, manifest: Man
     con.execute(deferred("CREATE OR REPLACE VIEW span_rows AS SELECT * FROM stored_span_rows"))
 
 
-def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:
-    """Point ``spans`` and every stored per-trace view at the stored files. Views defined on top
-    of them bind when first queried (DEFER_BINDING), so they read these."""
-    from tracekit.dataset import SPANS, table_files
+def _stored_results(con: duckdb.DuckDBPyConnection, files_of: Files, names: Iterable[str]) -> None:
+    """Point ``spans`` and every view of ``names`` that has files at them. Views defined on
+    top of them bind when first queried (DEFER_BINDING), so they read these."""
+    from tracekit.dataset import SPANS
     from tracekit.per_trace import STORED_ORDER
 
-    if table_files(root, SPANS, manifest):
+    if files_of(SPANS):
         con.execute(deferred("CREATE OR REPLACE VIEW spans AS SELECT * FROM stored_spans"))
-    for name in stored_views(root, manifest):
-        files = table_files(root, name, manifest)
+    for name in names:
+        files = files_of(name)
+        if not files:
+            continue
         con.execute(
             deferred(f"CREATE VIEW stored_{name} AS SELECT * FROM read_parquet({_list(files)})")
         )
@@ -144,15 +190,6 @@ def _stored_results(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manife
         con.execute(
             deferred(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM stored_{name}{order}")
         )
-
-
-def stored_views(root: Path, manifest: Manifest) -> list[str]:
-    """The per-trace views whose results the dataset stores (read, not computed, by queries)."""
-    from tracekit.per_trace import PER_TRACE_VIEWS
-
-    if not manifest.derived:
-        return []
-    return [name for name in PER_TRACE_VIEWS if manifest.table_files(name)]
 
 
 def _result_set_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest) -> None:

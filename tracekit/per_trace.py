@@ -13,9 +13,9 @@ computed by their own SQL on each bucket. The view SQL (``sql/views/*.sql``) sta
 definition the kernel must match
 (tests/test_kernel_equivalence.py) and what ``connect(live=True)`` and a dataset written by an
 older tracekit compute at query time. A view may be listed in ``PER_TRACE_VIEWS`` only if its
-rows for a trace depend on that trace's spans alone; cross-trace views (message matches through
-links or ids, funnels, quantiles over all traces) stay computed at query time by SQL that reads
-these by name.
+rows for a trace depend on that trace's spans alone; cross-trace views read these by name, and
+a few of them are stored too (``tracekit.cross_trace``), the rest (funnels, quantiles over all
+traces) computed at query time.
 
 >>> results = compute_per_trace(spans)  # doctest: +SKIP
 >>> results.tables["critical_path"].num_rows  # doctest: +SKIP
@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracekit.cross_trace import CROSS_TRACE_VIEWS
 from tracekit.schema import EVENT, SPAN_SCHEMA
 from tracekit.sqlfiles import load_sql, sql_names
 from tracekit.views import deferred
@@ -84,6 +85,9 @@ SQL_VIEW_FILES = (
 )
 # Every per-trace view, each stored as a table of its own.
 PER_TRACE_VIEWS: tuple[str, ...] = KERNEL_VIEWS + SQL_VIEWS
+# Every view whose results a dataset stores: the per-trace ones and the cross-trace ones
+# (tracekit.cross_trace), which each write computes again over the whole dataset.
+STORED_VIEWS: tuple[str, ...] = PER_TRACE_VIEWS + CROSS_TRACE_VIEWS
 
 # The row order a per-trace view's SQL promises (its final ORDER BY), kept when it is read from
 # stored files, which hold rows in the order they were written, file after file.

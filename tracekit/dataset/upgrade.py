@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tracekit.cross_trace import CROSS_TRACE_VIEWS
 from tracekit.dataset.manifest import SPANS, Manifest, read_manifest
 from tracekit.dataset.writer import (
     ROWS_PER_BUCKET,
@@ -25,6 +26,7 @@ from tracekit.dataset.writer import (
     commit,
     sweep,
     time_buckets,
+    write_cross_trace,
     writer_lock,
 )
 from tracekit.per_trace import SELF_US, compute_per_trace
@@ -38,9 +40,20 @@ def upgrade(dataset: str | os.PathLike[str]) -> bool:
     with writer_lock(root):
         manifest = read_manifest(root)
         sweep(root, manifest)
-        if manifest.derived:
+        if not manifest.derived:
+            upgrade_locked(root, manifest)
+            return True
+        if not manifest.files or all(manifest.table_files(name) for name in CROSS_TRACE_VIEWS):
             return False
-        upgrade_locked(root, manifest)
+        # written before the cross-trace results were stored: only those are computed
+        staging = root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        (staging / "out").mkdir(parents=True)
+        try:
+            change = Change(folder=staging / "out")
+            write_cross_trace(root, manifest, change, staging)
+            commit(root, manifest, change)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return True
 
 
@@ -110,6 +123,7 @@ def upgrade_locked(root: Path, manifest: Manifest) -> None:
             added_rows=0,
             folder=out,
         )
+        write_cross_trace(root, manifest, change, staging)
         commit(root, manifest, change)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

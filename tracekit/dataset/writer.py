@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tracekit.cross_trace import CROSS_TRACE_VIEWS
 from tracekit.dataset.keep import Keep, rows_to_keep
 from tracekit.dataset.manifest import (
     SPANS,
@@ -118,6 +119,8 @@ def write_spans(
                 ) as runner:
                     keep = rows_to_keep(root, manifest, staged, offered, runner.con)
                     change = _write_traces(root, manifest, staged, keep, staging, runner)
+                if change.added:
+                    write_cross_trace(root, manifest, change, staging)
             commit(
                 root,
                 manifest,
@@ -210,6 +213,40 @@ def _remove(root: Path, paths: Iterable[str]) -> None:
         if target.suffix == ".parquet" and target.name.startswith("part-"):
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
+
+
+def write_cross_trace(root: Path, manifest: Manifest, change: Change, staging: Path) -> None:
+    """Add to ``change`` the cross-trace results (``tracekit.cross_trace``) of the dataset as
+    ``change`` will leave it, replacing those stored. They are computed by the views' SQL over
+    the stored per-trace results of the files it keeps and those it adds."""
+    from tracekit.connect import define_views, open_connection
+    from tracekit.cross_trace import compute_cross_trace
+    from tracekit.per_trace import PER_TRACE_VIEWS
+
+    folder = change.folder
+    assert folder is not None
+    removed = set(change.removed)
+
+    def files(table: str) -> list[str]:
+        kept = [str(root / e.path) for e in manifest.table_files(table) if e.path not in removed]
+        return kept + [str(folder / e.path) for e in change.added if e.table == table]
+
+    con = open_connection(temp_directory=str(staging / "spill"))
+    try:
+        define_views(con, files, manifest, stored=PER_TRACE_VIEWS)
+        tables = compute_cross_trace(con)
+    finally:
+        con.close()
+    writers = PartWriters(folder)
+    try:
+        for name, table in tables.items():
+            writers.write_table(name, table)
+    finally:
+        writers.close()
+    change.added += writers.entries()
+    change.removed += [
+        entry.path for name in CROSS_TRACE_VIEWS for entry in manifest.table_files(name)
+    ]
 
 
 # -- the traces of a write -----------------------------------------------------------------
@@ -383,6 +420,8 @@ def find_stored(
     rows = pa.concat_tables(moved)
     moved_traces = pc.unique(rows["trace_id"])
     for name in manifest.tables():
+        if name in CROSS_TRACE_VIEWS:  # replaced whole by every write (write_cross_trace)
+            continue
         for entry in manifest.table_files(name):
             path = root / entry.path
             ids = pq.read_table(path, columns=["trace_id"])["trace_id"]

@@ -2,13 +2,14 @@
 -- the last consumer work its messages started, whether that work is in the same trace (the
 -- consumer a child of the producer) or in traces of its own (linked, or matched by message id).
 --
--- Cross-trace views (follow links and message ids between traces): trace_orders, journeys.
+-- Cross-trace views (follow links and message ids between traces): joined_traces, trace_orders,
+-- journeys.
 
--- trace_orders: the order (business transaction) each trace belongs to. A trace whose spans
--- link to a span of another trace, or took a message sent in another trace (matched by link or
--- message id), belongs to that trace's order, followed transitively; order_id is the first
--- trace's id.
-CREATE OR REPLACE VIEW trace_orders AS
+-- joined_traces: the traces that belong to another trace's order. A trace whose spans link to
+-- a span of another trace, or took a message sent in another trace (matched by link or message
+-- id), belongs to that trace's order, followed transitively; order_id is the first trace's id.
+-- Every other trace is an order's entry trace. Stored at write time (tracekit.cross_trace).
+CREATE OR REPLACE VIEW joined_traces AS
 WITH RECURSIVE
 hops AS MATERIALIZED (
     SELECT trace_id, min(linked_trace_id) AS linked_trace_id
@@ -29,12 +30,17 @@ up(trace_id, order_id, depth) AS (
     JOIN hops AS h ON h.trace_id = u.order_id
     WHERE u.depth < 16  -- link cycles between traces end here
 )
--- every trace is its own order unless it hops to another: only those recurse (a trace per row
--- of `traces`, stored, rather than every span's trace id)
-SELECT t.trace_id, coalesce(r.order_id, t.trace_id) AS order_id
+-- only the traces that hop to another recurse
+SELECT trace_id, order_id
+FROM (SELECT trace_id, arg_max(order_id, depth) AS order_id FROM up GROUP BY trace_id)
+WHERE order_id <> trace_id;
+
+-- trace_orders: the order (business transaction) each trace belongs to: its own, unless it is
+-- one of joined_traces. One row per trace of `traces`.
+CREATE OR REPLACE VIEW trace_orders AS
+SELECT t.trace_id, coalesce(j.order_id, t.trace_id) AS order_id
 FROM traces AS t
-LEFT JOIN (SELECT trace_id, arg_max(order_id, depth) AS order_id FROM up GROUP BY trace_id) AS r
-       USING (trace_id);
+LEFT JOIN joined_traces AS j USING (trace_id);
 
 -- journeys: one row per order: its traces, its entry span (the root of the order's first
 -- trace, as in trace_roots), start_time and end_time over every span of the order (consumer

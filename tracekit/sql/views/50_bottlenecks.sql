@@ -89,11 +89,6 @@ UNION ALL SELECT * FROM waits
 UNION ALL SELECT * FROM own_work WHERE duration_us > 0
 UNION ALL SELECT * FROM their_work WHERE duration_us > 0;
 
--- joined_traces: the traces that belong to another trace's order (trace_orders); every other
--- trace is an order's entry trace.
-CREATE OR REPLACE VIEW joined_traces AS
-SELECT trace_id, order_id FROM trace_orders WHERE order_id <> trace_id;
-
 CREATE OR REPLACE VIEW journey_charges AS
 SELECT c.*
 FROM critical_path_charges AS c
