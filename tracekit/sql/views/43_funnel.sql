@@ -37,13 +37,20 @@ destinations AS (
     UNION
     SELECT destination FROM consumer_spans WHERE destination IS NOT NULL
 ),
-marked AS (
+-- the operations of the services that operation steps name, aggregated first: an EXISTS over
+-- every span built a hash table of all of them (1.3 GB and 2.7 s at 50 days)
+operations AS MATERIALIZED (
+    SELECT DISTINCT service, operation
+    FROM span_rows
+    WHERE service IN (SELECT service FROM st WHERE operation IS NOT NULL)
+),
+marked AS MATERIALIZED (
     SELECT st.*,
            CASE WHEN st.destination IS NOT NULL
                     THEN st.destination IN (SELECT destination FROM destinations)
                 WHEN st.operation IS NOT NULL
-                    THEN EXISTS (SELECT 1 FROM span_rows AS s
-                                 WHERE s.service = st.service AND s.operation = st.operation)
+                    THEN EXISTS (SELECT 1 FROM operations AS o
+                                 WHERE o.service = st.service AND o.operation = st.operation)
                 ELSE st.service IN (SELECT name FROM services) END AS present
     FROM st
 ),
