@@ -172,8 +172,9 @@ def _run(
     lap("groups")
 
     say("cross-trace: bottlenecks, lost messages and funnels on the driver")
-    found, skipped = run_cross_trace_stage(staging, options)
+    found, skipped, stored = run_cross_trace_stage(staging, options)
     tables.update(found)
+    manifest.replace_files(stored, [])
     lap("cross_trace")
 
     results = ResultSet(

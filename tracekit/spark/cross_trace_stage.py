@@ -11,6 +11,7 @@ trace stage wrote. Its cost is one machine's (docs/spark.md, "What each stage co
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tracekit.dataset.manifest import PartFile
 from tracekit.spark.options import AnalyzeOptions
 
 
@@ -47,17 +49,31 @@ def cross_trace_results(options: AnalyzeOptions) -> Iterator[CrossTraceResult]:
 
 def run_cross_trace_stage(
     staging: Path, options: AnalyzeOptions
-) -> tuple[dict[str, pa.Table], dict[str, str]]:
+) -> tuple[dict[str, pa.Table], dict[str, str], list[PartFile]]:
     """Each cross-trace result over the staged result set; those whose SQL refused the data
-    (e.g. a funnel whose steps the data does not hold) are returned apart with the reason."""
+    (e.g. a funnel whose steps the data does not hold) are returned apart with the reason.
+
+    First the cross-trace views a dataset stores (``tracekit.cross_trace``: message fates,
+    joined traces, late charges) are computed once, written under ``staging`` as a write would
+    store them, and returned as part files for the manifest: the results after them read them,
+    and so does every query on the result set."""
     import duckdb
+    import pyarrow.parquet as pq
 
     from tracekit.connect import connect
+    from tracekit.cross_trace import compute_cross_trace
+    from tracekit.dataset.writer import DERIVED
 
     con = connect(staging, memory_limit=options.driver_memory)
     found: dict[str, pa.Table] = {}
     skipped: dict[str, str] = {}
+    parts: list[PartFile] = []
     try:
+        for name, table in compute_cross_trace(con).items():
+            path = f"{DERIVED}/{name}/part-{uuid.uuid4().hex}.parquet"
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, staging / path, compression="zstd")
+            parts.append(PartFile(path=path, table=name, rows=table.num_rows))
         for result in cross_trace_results(options):
             try:
                 found[result.name] = con.sql(
@@ -67,7 +83,7 @@ def run_cross_trace_stage(
                 skipped[result.name] = str(exc).strip().splitlines()[0][:300]
     finally:
         con.close()
-    return found, skipped
+    return found, skipped, parts
 
 
 def _name(text: str) -> str:
