@@ -317,3 +317,31 @@ def test_a_consumer_written_later_changes_the_stored_fate_of_a_message_written_b
     ]
     assert stored_results(split) == stored_results(whole)
     assert stored_results(split) == results_of(tracekit.connect(split, live=True))
+
+
+def test_upgrade_stores_the_cross_trace_results_a_current_dataset_lacks(tmp_path: Path) -> None:
+    """A dataset of the current schema written before the cross-trace results were stored
+    computes them at query time; `tracekit upgrade` stores them alone, equal to what it read."""
+    from tracekit.cross_trace import CROSS_TRACE_VIEWS
+    from tracekit.dataset.manifest import write_manifest
+    from tracekit.dataset.upgrade import upgrade
+
+    seed = random.randrange(1_000_000)
+    dataset = tmp_path / "ds"
+    write_spans(dataset, [simulated_spans("2026-01-05T09:00:00Z", 5, seed)])
+    expected = stored_results(dataset)
+    manifest = read_manifest(dataset)
+    dropped = [entry for entry in manifest.files if entry.table in CROSS_TRACE_VIEWS]
+    assert len(dropped) == len(CROSS_TRACE_VIEWS), f"seed {seed}"
+    manifest.files = [entry for entry in manifest.files if entry not in dropped]
+    write_manifest(dataset, manifest)
+    for entry in dropped:
+        (dataset / entry.path).unlink()
+    kept = {entry.path for entry in manifest.files}
+    assert stored_results(dataset) == expected, f"seed {seed}"  # computed at query time
+    assert upgrade(dataset)
+    after = read_manifest(dataset)
+    assert set(CROSS_TRACE_VIEWS) <= set(after.tables())
+    assert kept <= {entry.path for entry in after.files}  # nothing else rewritten
+    assert stored_results(dataset) == expected, f"seed {seed}"
+    assert not upgrade(dataset)
