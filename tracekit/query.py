@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from tracekit.connect import connect
-from tracekit.errors import UserError
+from tracekit.errors import UserError, damaged_dataset_file
 
 # Statement types that only read. Anything else (COPY, INSERT, ATTACH, SET, ...) is refused, so
 # an analyst's query can neither change the dataset nor write files next to it.
@@ -171,7 +171,9 @@ class _Worker:
                 "disk; raise --memory-limit (or TRACEKIT_MEMORY_LIMIT), or narrow the query"
             ) from None
         if isinstance(error, duckdb.Error):
-            raise UserError(f"query: {_first_line(error)}") from None
+            # a committed file missing or damaged: the views read the files when a query runs
+            damaged = damaged_dataset_file(error)
+            raise UserError(damaged or f"query: {_first_line(error)}") from None
         if error is not None:
             raise error
         result: pa.Table = outcome["result"]

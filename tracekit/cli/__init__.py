@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from tracekit.cli.failures import damaged_dataset_file
-from tracekit.errors import UserError
+from tracekit.errors import UserError, damaged_dataset_file
 
 # command name -> module under tracekit.cli exporting a click command named ``command``
 COMMANDS = {

@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 from collections.abc import Iterator
 
-from tracekit.errors import UserError
+from tracekit.errors import UserError, damaged_dataset_file
 
 # What a write can meet that is about the place written to, not a bug of ours.
 _WRITE_ERRNOS = {
@@ -64,31 +63,3 @@ def _damaged_part(dataset: str | os.PathLike[str]) -> str | None:
             reason = str(exc).splitlines()[0].split(". ")[0]
             return f"{path}: dataset file damaged, not readable as Parquet: {reason}"
     return None
-
-
-_PARQUET_PATH = re.compile(
-    r"""['"]?([^'"\s]+\.parquet)['"]?|No files found that match the pattern "([^"]+)"""
-)
-
-
-def damaged_dataset_file(exc: BaseException) -> str | None:
-    """The one line for a dataset part file that is missing, truncated or not Parquet (DuckDB's
-    or Arrow's error names it, in a message of up to 33 lines), or None when ``exc`` is about
-    something else.
-
-    >>> damaged_dataset_file(OSError("Failed to open local file '/nowhere/part-1.parquet'"))
-    '/nowhere/part-1.parquet: dataset file missing (the manifest lists it)'
-    """
-    module = type(exc).__module__.split(".")[0]
-    if not isinstance(exc, OSError) and module not in ("duckdb", "_duckdb", "pyarrow"):
-        return None
-    text = str(exc).strip()
-    match = _PARQUET_PATH.search(text)
-    if match is None:
-        return None
-    path = match.group(1) or match.group(2)
-    if not os.path.exists(path):
-        return f"{path}: dataset file missing (the manifest lists it)"
-    first = text.splitlines()[0]
-    reason = (first[: match.start()] + first[match.end() :]).split("Error: ", 1)[-1]
-    return f"{path}: dataset file damaged, not readable as Parquet: {reason.strip(' .:')}"
