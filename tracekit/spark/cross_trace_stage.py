@@ -11,7 +11,6 @@ trace stage wrote. Its cost is one machine's (docs/spark.md, "What each stage co
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,22 +57,23 @@ def run_cross_trace_stage(
     store them, and returned as part files for the manifest: the results after them read them,
     and so does every query on the result set."""
     import duckdb
-    import pyarrow.parquet as pq
 
     from tracekit.connect import connect
     from tracekit.cross_trace import compute_cross_trace
-    from tracekit.dataset.writer import DERIVED
+    from tracekit.dataset.writer import PartWriters
 
     con = connect(staging, memory_limit=options.driver_memory)
     found: dict[str, pa.Table] = {}
     skipped: dict[str, str] = {}
     parts: list[PartFile] = []
     try:
-        for name, table in compute_cross_trace(con).items():
-            path = f"{DERIVED}/{name}/part-{uuid.uuid4().hex}.parquet"
-            (staging / path).parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, staging / path, compression="zstd")
-            parts.append(PartFile(path=path, table=name, rows=table.num_rows))
+        writers = PartWriters(staging)  # as a write stores them
+        try:
+            for name, table in compute_cross_trace(con).items():
+                writers.write_table(name, table)
+        finally:
+            writers.close()
+        parts = writers.entries()
         for result in cross_trace_results(options):
             try:
                 found[result.name] = con.sql(
