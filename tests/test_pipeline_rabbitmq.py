@@ -144,3 +144,27 @@ def test_a_slow_consumer_ranks_first_in_bottlenecks(pipeline: Pipeline) -> None:
         where,
         per_order[per_order["charged"] != per_order["duration_us"]].head().to_dict("records"),
     )
+
+
+@pytest.mark.parametrize("variant", ["ids", "no-ids"])
+def test_the_stored_cross_trace_results_are_what_the_spans_give(
+    pipeline: Pipeline, variant: str
+) -> None:
+    """The export stored the message fates, joined traces and late charges (each write
+    computes them over the whole dataset); on the real instrumentation's spans they equal what
+    the view SQL computes from the spans at query time."""
+    from tracekit.cross_trace import CROSS_TRACE_VIEWS
+
+    run = pipeline(variant)
+    where = f"{variant}, seed {run.seed}"
+    with connect(run.dataset) as stored, connect(run.dataset, live=True) as live:
+        views = {
+            row[0] for row in stored.execute("SELECT view_name FROM duckdb_views()").fetchall()
+        }
+        for name in CROSS_TRACE_VIEWS:
+            assert f"stored_{name}" in views, (where, name)
+            rows = [sorted(c.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+                    for c in (stored, live)]  # fmt: skip
+            assert rows[0] == rows[1], (where, name)
+        (fates,) = stored.execute("SELECT count(*) FROM messages").fetchall()[0]
+    assert fates > 0, where
