@@ -20,7 +20,7 @@ SPECIFIC = {
     "explore": {"jaeger_ui_url": "str"},
     "bottlenecks": {"jaeger_ui_url": "str"},
     "order_loss": {"flow": "str", "jaeger_ui_url": "str"},
-    "capacity": {"multipliers": "list", "slo_p95_ms": "float"},
+    "capacity": {"multipliers": "list", "slo_p95_ms": "float", "replay_spans": "int"},
     "compare": {"before": "str", "before_start": "str", "before_end": "str", "flow": "str"},
 }
 

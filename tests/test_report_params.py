@@ -193,6 +193,7 @@ def test_cli_wrong_parameter_exits_2_in_one_line_before_running(
         ("slo_p95_ms", "inf", "parameter slo_p95_ms"),
         ("slo_p95_ms", "1e308", "parameter slo_p95_ms"),
         ("multipliers", "1,1e308", "parameter multipliers"),
+        ("replay_spans", "-5", "parameter replay_spans"),
         ("since", "99999999999d", "parameter since"),
         ("end", "9999-12-31T23:59:59-14:00", "parameter end"),
     ],

@@ -75,6 +75,7 @@ def command(
     was inferred, utilization of its busiest period, p50/p95 of the latency its callers see,
     when it saturates (with a 90% band), and workers needed for a p95 target."""
     from tracekit.capacity import capacity_plan  # numpy/pandas only when the command runs
+    from tracekit.capacity.stretch import narrow_to_period, replay_stretch
     from tracekit.connect import connect
 
     factors = parse_multipliers(multipliers)
@@ -83,10 +84,18 @@ def command(
     if window_s <= 0:
         raise UserError(f"--window: must be a positive number of seconds, got {window_s}")
     con = connect(dataset, memory_limit=memory_limit)
+    stretch = None
     try:
+        stretch = replay_stretch(con)
+        if stretch is not None:
+            narrow_to_period(con, stretch.start, stretch.end)
         plan = capacity_plan(con, factors, slo_p95_ms, workers_file, window_s, model=model)
     finally:
         con.close()
+    if stretch is not None:
+        plan.notes.insert(0, stretch.sentence)
+        if fmt != "table":  # standard output is the machine-readable plan alone
+            click.echo(f"note: {stretch.sentence}", err=True)
     write_result(pa.Table.from_pandas(plan.table, preserve_index=False), fmt, sys.stdout)
     if fmt == "table":
         for limit in plan.limits.itertuples():

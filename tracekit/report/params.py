@@ -99,9 +99,10 @@ def validate_params(
     """Check the common and notebook-specific parameters; raise one-line ``UserError`` if wrong.
 
     Known specific parameters: ``flow`` (name, YAML file or ``auto``), ``multipliers``
-    (positive numbers), ``slo_p95_ms`` (> 0), ``jaeger_ui_url`` (http(s) URL without
-    credentials, or empty), and compare's ``before`` (a dataset folder, or empty for the same
-    one) with ``before_start``/``before_end`` (ISO times, or empty).
+    (positive numbers), ``slo_p95_ms`` (> 0), ``replay_spans`` (a span count, 0 for the
+    budget's), ``jaeger_ui_url`` (http(s) URL without credentials, or empty), and
+    compare's ``before`` (a dataset folder, or empty for the same one) with
+    ``before_start``/``before_end`` (ISO times, or empty).
 
     >>> p = validate_params(dataset="data/demo", since="24h")  # doctest: +SKIP
     >>> p.since
@@ -202,6 +203,13 @@ def _check_specific(name: str, value: Any) -> Any:
         return check_slo_p95_ms(value)
     if name == "jaeger_ui_url":
         return _check_url(value)
+    if name == "replay_spans":  # capacity: the most spans the forecast replays (0: the budget's)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(
+                f"parameter replay_spans: expected a whole number of spans (0 for what the "
+                f"memory budget holds), got {value!r}"
+            )
+        return value
     if name == "before":  # compare: the dataset of the "before" window ("" = the same dataset)
         if not isinstance(value, str):
             raise UserError(f"parameter before: expected a dataset folder, got {value!r}")

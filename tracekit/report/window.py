@@ -72,6 +72,13 @@ class Window:
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {name}")
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {table}")
 
+    def narrow(self, start: datetime, end: datetime) -> None:
+        """Keep only the window's traces that start in [start, end), in every view."""
+        from tracekit.capacity.stretch import narrow_to_period
+
+        self.spans, self.traces = narrow_to_period(self.con, start, end)
+        self.start, self.end = max(self.start, start), min(self.end, end)
+
     def keep_services(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``frame`` whose ``service`` is one the report was asked about (all rows
         when it was asked about every service): traces touching a chosen service also reach
