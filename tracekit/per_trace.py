@@ -23,12 +23,8 @@ traces) computed at query time.
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -236,40 +232,6 @@ class PerTraceRunner:
             ).to_arrow_table()
         finally:
             con.unregister("errored_spans")
-
-
-def parallel_buckets() -> int:
-    """Buckets computed at once: one per CPU this process may run on, at most two (a bucket's
-    DuckDB budget and arrays are held per bucket in flight)."""
-    return max(1, min(2, len(os.sched_getaffinity(0))))
-
-
-def computed_in_order(
-    buckets: Iterable[pa.Table], runners: list[PerTraceRunner]
-) -> Iterator[tuple[pa.Table, PerTraceResults]]:
-    """Each bucket with its per-trace results, in the buckets' order, computing up to
-    ``len(runners)`` buckets at once, each with a runner of its own on a thread of its own (DuckDB
-    and the kernel's compiled walks release the GIL). The next bucket is read only when a
-    runner is free, so at most that many are held."""
-    free: queue.SimpleQueue[PerTraceRunner] = queue.SimpleQueue()
-    for runner in runners:
-        free.put(runner)
-
-    def compute(spans: pa.Table) -> tuple[pa.Table, PerTraceResults]:
-        runner = free.get()
-        try:
-            return spans, runner.compute(spans)
-        finally:
-            free.put(runner)
-
-    pending: deque[Future[tuple[pa.Table, PerTraceResults]]] = deque()
-    with ThreadPoolExecutor(len(runners), thread_name_prefix="tracekit-per-trace") as pool:
-        for spans in buckets:
-            pending.append(pool.submit(compute, spans))
-            if len(pending) >= len(runners):
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _stand_in(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:

@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,7 +29,7 @@ from tracekit.dataset.writer import (
     write_cross_trace,
     writer_lock,
 )
-from tracekit.per_trace import SELF_US, PerTraceRunner, computed_in_order, parallel_buckets
+from tracekit.per_trace import SELF_US, compute_per_trace
 from tracekit.sqlfiles import quote_literal
 
 
@@ -74,7 +73,6 @@ def upgrade_locked(root: Path, manifest: Manifest) -> None:
         spans = sum(entry.rows for entry in manifest.table_files(SPANS))
         buckets = max(1, math.ceil(spans / ROWS_PER_BUCKET))
         writers = PartWriters(out)
-        runners: list[PerTraceRunner] = []
         con = duckdb.connect(config={"temp_directory": str(staging / "spill")})
         try:
             listing = "[" + ", ".join(quote_literal(path) for path in files) + "]"
@@ -98,37 +96,27 @@ def upgrade_locked(root: Path, manifest: Manifest) -> None:
                 "JOIN trace_buckets USING (trace_id)) "
                 f"TO {quote_literal(str(sorted_out))} (FORMAT parquet, PARTITION_BY (bucket))"
             )
-
-            def bucket_tables() -> Iterator[pa.Table]:
-                for bucket in range(buckets):
-                    part = sorted_out / f"bucket={bucket}"
-                    if not part.exists():
-                        continue
-                    # a span repeated across files (leftovers of an interrupted write, adopted
-                    # by `tracekit repair`) is kept once, the longest
-                    table = con.sql(
-                        f"SELECT {columns} FROM "
-                        f"read_parquet({quote_literal(str(part / '*.parquet'))}) "
-                        "QUALIFY row_number() OVER (PARTITION BY trace_id, span_id "
-                        "ORDER BY duration_us DESC, start_time) = 1"
-                    ).to_arrow_table()
-                    shutil.rmtree(part)
-                    if table.num_rows:
-                        yield table
-
-            runners.extend(
-                PerTraceRunner(temp_directory=str(staging / f"spill-{index}"))
-                for index in range(min(parallel_buckets(), buckets))
-            )
-            for table, results in computed_in_order(bucket_tables(), runners):
+            for bucket in range(buckets):
+                part = sorted_out / f"bucket={bucket}"
+                if not part.exists():
+                    continue
+                # a span repeated across files (leftovers of an interrupted write, adopted by
+                # `tracekit repair`) is kept once, the longest
+                table = con.sql(
+                    f"SELECT {columns} FROM read_parquet({quote_literal(str(part / '*.parquet'))}) "
+                    "QUALIFY row_number() OVER (PARTITION BY trace_id, span_id "
+                    "ORDER BY duration_us DESC, start_time) = 1"
+                ).to_arrow_table()
+                shutil.rmtree(part)
+                if not table.num_rows:
+                    continue
+                results = compute_per_trace(table, temp_directory=str(staging / "spill"))
                 writers.write_spans(table.append_column(SELF_US, results.self_us))
                 for name, result in results.tables.items():
                     writers.write_table(name, result)
         finally:
             con.close()
             writers.close()
-            for runner in runners:
-                runner.close()
         change = Change(
             added=writers.entries(),
             removed=[entry.path for entry in manifest.files],

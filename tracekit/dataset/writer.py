@@ -50,13 +50,7 @@ from tracekit.dataset.manifest import (
 )
 from tracekit.dataset.staging import dates, read_keys, read_staged, stage
 from tracekit.errors import UserError
-from tracekit.per_trace import (
-    SELF_US,
-    PerTraceResults,
-    PerTraceRunner,
-    computed_in_order,
-    parallel_buckets,
-)
+from tracekit.per_trace import SELF_US, PerTraceResults, PerTraceRunner
 from tracekit.schema import SCHEMA_VERSION, SPAN_SCHEMA, STORED_SPAN_SCHEMA
 
 STAGING_PREFIX = ".staging-"
@@ -294,20 +288,13 @@ def _write_traces(
             if table.num_rows or not manifest.table_files(name):
                 writers.write_table(name, table)
 
-    # Buckets are computed two at a time (tracekit.per_trace.computed_in_order), and Parquet
-    # encoding releases the GIL too: a bucket is written by another thread while the next ones
-    # are computed.
-    runners = [runner] + [
-        PerTraceRunner(
-            memory_limit=PER_TRACE_MEMORY, temp_directory=str(staging / f"spill-{index}")
-        )
-        for index in range(1, min(parallel_buckets(), buckets))
-    ]
+    # Parquet encoding releases the GIL, as DuckDB does: a bucket is written by a second
+    # thread while the next one is computed.
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="tracekit-write") as pool:
             writing: Future[None] | None = None
-            buckets_in = _buckets(staged, keep, bucket_of, moved.rows, moved_of, staging)
-            for spans, results in computed_in_order(buckets_in, runners):
+            for spans in _buckets(staged, keep, bucket_of, moved.rows, moved_of, staging):
+                results = runner.compute(spans)
                 if writing is not None:
                     writing.result()
                 writing = pool.submit(write, spans, results)
@@ -317,8 +304,6 @@ def _write_traces(
             writers.rewrite(manifest_entry(manifest, path), remaining)
     finally:
         writers.close()
-        for extra in runners[1:]:
-            extra.close()
     change.added = writers.entries()
     change.removed = sorted(moved.rewrites)
     return change

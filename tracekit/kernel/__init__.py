@@ -8,9 +8,3 @@ walks (``trees``, ``critical_path``, ``calls``, ``charges``) return row position
 conventions say about a span comes in as ``facts`` (``sql/kernel/span_facts.sql``), so the
 convention macros stay the one place that reads convention attributes.
 """
-
-from numba import njit
-
-# How every walk is compiled: once, cached on disk beside its module, and without the GIL, so
-# that a write computes two buckets at once on two threads (tracekit.dataset.writer).
-compiled = njit(cache=True, nogil=True)

@@ -19,8 +19,8 @@ overlapped; kept when 5 or more, or concurrent.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from tracekit.kernel import compiled
 from tracekit.kernel.span_arrays import SERVER
 
 # Back to back: median gap at most this share of the median call, or at most GAP_FLOOR_US.
@@ -29,7 +29,7 @@ GAP_SHARE = 10
 GAP_FLOOR_US = 100.0
 
 
-@compiled
+@njit(cache=True)
 def span_calls(
     group,
     group_end,
@@ -99,7 +99,7 @@ def span_calls(
     return calls[:m], caller[:m], caller_operation[:m], callee[:m], callee_operation[:m]
 
 
-@compiled
+@njit(cache=True)
 def call_groups(calls, order, trace, parent, callee, callee_operation, start, end):
     """Walk the calls in ``order`` (sorted by trace, parent id, callee, callee_operation, start,
     end, span id): per group its bounds in ``order``, and per call its earlier calls' latest
@@ -127,7 +127,7 @@ def call_groups(calls, order, trace, parent, callee, callee_operation, start, en
     return bounds[: groups + 1], earlier, has_earlier
 
 
-@compiled
+@njit(cache=True)
 def _same_group(a, b, calls, trace, parent, callee, callee_operation):
     return (
         trace[calls[a]] == trace[calls[b]]
@@ -137,7 +137,7 @@ def _same_group(a, b, calls, trace, parent, callee, callee_operation):
     )
 
 
-@compiled
+@njit(cache=True)
 def call_runs(calls, order, bounds, earlier, has_earlier, start, end, duration):
     """The back-to-back runs: per run its first position in ``order``, calls, wall time, summed
     time, median gap and first start."""
@@ -195,7 +195,7 @@ def call_runs(calls, order, bounds, earlier, has_earlier, start, end, duration):
     )
 
 
-@compiled
+@njit(cache=True)
 def _median(values):
     """DuckDB's quantile_cont(x, 0.5): the middle value, or the two middle ones interpolated."""
     ordered = np.sort(values)
@@ -208,7 +208,7 @@ def _median(values):
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-@compiled
+@njit(cache=True)
 def group_concurrency(calls, order, bounds, earlier, has_earlier, start):
     """Per group: calls, and whether a call started before an earlier one ended (-1: a single
     call, which tells nothing, as SQL's bool_or of NULL)."""
@@ -230,7 +230,7 @@ def group_concurrency(calls, order, bounds, earlier, has_earlier, start):
     return counts, concurrent
 
 
-@compiled
+@njit(cache=True)
 def patterns(
     keys_order, trace, caller, caller_operation, callee, callee_operation, counts, concurrent
 ):

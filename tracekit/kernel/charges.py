@@ -12,12 +12,12 @@ Everything else is the span's own work.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from tracekit.kernel import compiled
 from tracekit.kernel.span_arrays import CLIENT
 
 
-@compiled
+@njit(cache=True)
 def charges(
     owners, group, group_end, child_offsets, children, row, kind, service, operation, duration, peer
 ):
@@ -89,7 +89,7 @@ def charges(
     return segment[:m], callee[:m], callee_operation[:m], named[:m]
 
 
-@compiled
+@njit(cache=True)
 def _grow(values, size):
     grown = np.empty(size, values.dtype)
     grown[: len(values)] = values

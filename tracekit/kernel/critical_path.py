@@ -24,12 +24,12 @@ Each span has one parent, so a walk from a root never meets a span twice.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from tracekit.kernel import compiled
 from tracekit.kernel.span_arrays import CONSUMER, PRODUCER
 
 
-@compiled
+@njit(cache=True)
 def critical_path_segments(
     offsets,
     group,
@@ -190,7 +190,7 @@ def critical_path_segments(
     return owners[:m], seg_start[:m], seg_end[:m], shifts[:m]
 
 
-@compiled
+@njit(cache=True)
 def _longer(a, b, row, has_parent, start, end, parent_hash):
     """Whether row a is kept before row b of the same span id."""
     if end[a] - start[a] != end[b] - start[b]:
@@ -204,7 +204,7 @@ def _longer(a, b, row, has_parent, start, end, parent_hash):
     return row[a] < row[b]
 
 
-@compiled
+@njit(cache=True)
 def _root_before(a, b, span, has_parent, start):
     if has_parent[a] != has_parent[b]:
         return not has_parent[a]
@@ -213,7 +213,7 @@ def _root_before(a, b, span, has_parent, start):
     return span[a] < span[b]
 
 
-@compiled
+@njit(cache=True)
 def _event_before(a, b, family, clip_start, clip_end, start, end, span_hash):
     """Event order within a parent: by time (2t for an end, 2t + 1 for a start, so ends come
     first at one instant), then the preferred child last: later clipped start, later start,
@@ -233,7 +233,7 @@ def _event_before(a, b, family, clip_start, clip_end, start, end, span_hash):
     return span_hash[ca] > span_hash[cb]
 
 
-@compiled
+@njit(cache=True)
 def _link_siblings(
     family,
     events,
@@ -318,13 +318,13 @@ def _link_siblings(
             next_child[child] = plain
 
 
-@compiled
+@njit(cache=True)
 def _event_time(e, family, clip_start, clip_end):
     child = family[e >> 1]
     return clip_start[child] if e & 1 else clip_end[child]
 
 
-@compiled
+@njit(cache=True)
 def _grow(values, size):
     grown = np.empty(size, values.dtype)
     grown[: len(values)] = values

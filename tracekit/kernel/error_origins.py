@@ -24,8 +24,8 @@ reach (the SQL never ended there).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from tracekit.kernel import compiled
 from tracekit.kernel.span_arrays import CONSUMER, PRODUCER
 
 WALK_LIMIT = 64
@@ -34,7 +34,7 @@ WALK_LIMIT = 64
 DEEPEST, EARLIEST, TIMEOUT = 0, 1, 2
 
 
-@compiled
+@njit(cache=True)
 def error_origin_rows(
     offsets,
     roots,
@@ -187,7 +187,7 @@ def error_origin_rows(
     return origins[:found], picks[:found], rules[:found], equally[:found], failures[:found]
 
 
-@compiled
+@njit(cache=True)
 def _picked_before(a, b, pair_row, pair_entry, tree_depth, errored_child, lo, start, span, row):
     """Without errored children first, then the deepest, earliest, lowest span id."""
     ra, rb = pair_row[a], pair_row[b]
@@ -205,7 +205,7 @@ def _picked_before(a, b, pair_row, pair_entry, tree_depth, errored_child, lo, st
     return ra < rb
 
 
-@compiled
+@njit(cache=True)
 def _timeout(picked, limit, group, child_offsets, children, span, row, start, end, duration, kind):
     """The deepest span below ``picked`` reached through spans still running when it gave up,
     at or below an abandoned child; -1 when none was abandoned."""

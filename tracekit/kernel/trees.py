@@ -11,14 +11,13 @@ the SQL's joins did.
 from __future__ import annotations
 
 import numpy as np
-
-from tracekit.kernel import compiled
+from numba import njit
 
 # numba compiles each function on its first call and caches the machine code beside this file
 # (``cache=True``), so a process pays the compilation once per installation, not per run.
 
 
-@compiled
+@njit(cache=True)
 def family(offsets, span, parent, has_parent):
     """The rows of each span id and of its parent, and each span id's children.
 
@@ -61,7 +60,7 @@ def family(offsets, span, parent, has_parent):
     return group, group_end, parent_group, child_offsets, children
 
 
-@compiled
+@njit(cache=True)
 def covered_time(group, group_end, child_offsets, children, start, end):
     """Per span id with children overlapping it: the union of its children's intervals, each
     clipped to the span's window (every row of the id against every child row, as the SQL's
@@ -115,7 +114,7 @@ def covered_time(group, group_end, child_offsets, children, start, end):
     return out_group[:found], out_covered[:found]
 
 
-@compiled
+@njit(cache=True)
 def trace_roots(offsets, span, row, has_parent, parent_group, start):
     """Each trace's root: its earliest span without a parent, else its earliest span whose
     parent never arrived, else (a parent cycle) its earliest span; then the lowest span id."""
@@ -130,7 +129,7 @@ def trace_roots(offsets, span, row, has_parent, parent_group, start):
     return roots
 
 
-@compiled
+@njit(cache=True)
 def _root_before(a, b, span, row, has_parent, parent_group, start):
     if has_parent[a] != has_parent[b]:
         return not has_parent[a]
@@ -145,7 +144,7 @@ def _root_before(a, b, span, row, has_parent, parent_group, start):
     return row[a] < row[b]
 
 
-@compiled
+@njit(cache=True)
 def trace_summaries(offsets, start, end, is_error, service):
     """Per trace: first start, last end, spans, ERROR spans, and its distinct services (codes
     in name order, NULL left out) as ``service_values[service_offsets[t]:...]``."""
@@ -172,7 +171,7 @@ def trace_summaries(offsets, start, end, is_error, service):
     return first, last, spans, errors, service_offsets, values[:filled]
 
 
-@compiled
+@njit(cache=True)
 def cross_service_pairs(group, group_end, has_parent, parent_group, service):
     """(span, caller) row pairs of every span not under a span of its own service: roots and
     orphans with caller -1, and each row of its parent's id that is in another service."""
@@ -204,14 +203,14 @@ def cross_service_pairs(group, group_end, has_parent, parent_group, service):
     return spans[:m], callers[:m]
 
 
-@compiled
+@njit(cache=True)
 def _grow(values, size):
     grown = np.empty(size, values.dtype)
     grown[: len(values)] = values
     return grown
 
 
-@compiled
+@njit(cache=True)
 def telemetry_losses(offsets, group, group_end, span, row, has_parent, parent_group, start):
     """Orphans (a parent id that never arrived) and, per trace without a root, the span standing
     in for it (the earliest orphan, else the earliest span). Returns rows, whether each is a
