@@ -125,12 +125,13 @@ def test_the_replay_of_too_much_data_is_the_busier_capture(two_loads, seed: int)
 
 
 def test_the_command_forecasts_the_busiest_stretch_and_says_so(two_loads, seed: int) -> None:
-    dataset, busy_spans, quiet_rate, busy_rate = two_loads
-    # 100MB of budget holds the fewest spans a replay takes, fewer than both captures
-    assert busy_spans <= MIN_REPLAY_SPANS < busy_spans + int(3 * quiet_rate * 20 * 60)
+    dataset, busy_spans, _, busy_rate = two_loads
+    # 100MB of budget holds the fewest spans a replay takes: the busy capture, not both
+    assert busy_spans <= MIN_REPLAY_SPANS, f"seed {seed}: {busy_spans} busy spans"
     proc = run(
-        "capacity", str(dataset), "--memory-limit", "100MB", "--multipliers", "1", "--format", "json"
-    )
+        "capacity", str(dataset), "--memory-limit", "100MB",
+        "--multipliers", "1", "--format", "json",
+    )  # fmt: skip
     where = f"seed {seed}: {proc.stderr}"
     assert proc.returncode == 0, where
     assert "note: the data hold" in proc.stderr and f"({busy_spans:,} spans)" in proc.stderr, where

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 
 from tracekit.errors import UserError
 from tracekit.simulate import builtin_scenarios, load_scenario, parse_duration, simulate
+from tracekit.simulate.simulation import SimulationResult
 
 
 @click.command("simulate")
@@ -95,13 +97,43 @@ def command(
     spec = load_scenario(scenario)
     if seed is None:
         seed = secrets.randbelow(2**31)
-    result = simulate(spec, duration_s=duration_s, load=load, seed=seed, start=start)
+    # The spans wait in a file of the temporary folder ($TMPDIR), not in memory, until they
+    # are sent and written: 50 simulated days of the workshop are ~5 GB of batches.
+    with tempfile.TemporaryDirectory(prefix="tracekit-simulate-") as spill:
+        try:
+            result = simulate(
+                spec,
+                duration_s=duration_s,
+                load=load,
+                seed=seed,
+                start=start,
+                spill=Path(spill) / "spans.arrow",
+            )
+        except OSError as exc:
+            raise UserError(
+                f"tracekit simulate: cannot keep the simulated spans in {spill}: "
+                f"{exc.strerror or exc}; set TMPDIR to a folder with room"
+            ) from exc
+        _emit(result, spec.name, duration, load, seed, out, otlp_url, truth_path)
+
+
+def _emit(
+    result: SimulationResult,
+    name: str,
+    duration: str,
+    load: float,
+    seed: int,
+    out: str | None,
+    otlp_url: str | None,
+    truth_path: str | None,
+) -> None:
+    """Report the run, send and write its spans, and write its truth."""
     truth = result.truth
     spans = sum(batch.num_rows for batch in result.batches)
     reasons = Counter(lost["reason"] for lost in truth["lost_orders"])
     lost = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
     click.echo(
-        f"simulated {spec.name}: {duration} from {result.start.isoformat()}Z, load {load:g}, "
+        f"simulated {name}: {duration} from {result.start.isoformat()}Z, load {load:g}, "
         f"seed {seed}: {spans} spans, {truth['orders']} orders (lost: {lost}), "
         f"{len(truth['lost_messages'])} lost messages, {truth['orphaned_spans']} orphaned spans, "
         f"bottleneck {truth['bottleneck']}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ class SimulationResult:
     duration_s: float
     load: float
     seed: int
-    batches: list[pa.RecordBatch]
+    batches: Iterable[pa.RecordBatch]  # a list, or read back from a spill file
     truth: dict[str, Any]
     resources: list[dict[str, str]]
 
@@ -91,12 +92,14 @@ def simulate(
     seed: int = 0,
     start: str | datetime | None = None,
     batch_rows: int = 100_000,
+    spill: str | os.PathLike[str] | None = None,
 ) -> SimulationResult:
     """Simulate ``duration_s`` seconds of arrivals of a scenario (name, file path or Scenario).
 
     ``load`` multiplies every flow's rate; the same ``seed`` and ``start`` give identical spans
     and truth. Work still in flight when arrivals stop is allowed to finish, so spans may end
-    after ``start + duration``.
+    after ``start + duration``. With ``spill`` (a file path) the spans are kept in that file
+    rather than in memory, and ``batches`` reads them from it.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -109,9 +112,10 @@ def simulate(
     begin = parse_start(start, duration_s)
     start_us = (begin - _EPOCH) // timedelta(microseconds=1)
     start_hour = begin.hour + begin.minute / 60 + begin.second / 3600 + begin.microsecond / 3.6e9
-    collector = SpanCollector(start_us, batch_rows)
+    collector = SpanCollector(start_us, batch_rows, None if spill is None else Path(spill))
     model = Model(scenario, duration_s, load, seed, start_hour, collector)
     outcome = model.run()
+    collector.close()
     truth = compute_truth(outcome, scenario, seed, load, duration_s)
     return SimulationResult(
         scenario, begin, duration_s, load, seed, collector.batches, truth, collector.resources

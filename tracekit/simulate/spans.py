@@ -3,12 +3,15 @@
 The model calls ``SpanCollector.add`` once per finished span; values go straight into per-column
 Python lists (no per-span dict), and every ``batch_rows`` spans the lists become one
 ``pyarrow.RecordBatch`` in ``tracekit.schema.SPAN_SCHEMA``. Times are simulation seconds,
-turned into UTC microseconds against the run's start when a batch is built.
+turned into UTC microseconds against the run's start when a batch is built. With a ``spill``
+file the finished batches go to it (Arrow IPC) instead of memory, and ``batches`` reads them back
+one at a time: a simulated day of the workshop is ~100 MB of batches, 50 days ~5 GB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,12 +23,15 @@ Event = tuple[str, float, tuple[str, ...], tuple[str, ...]]  # name, time, keys,
 
 
 class SpanCollector:
-    """Columnar span buffer; ``batches`` holds the finished Arrow batches."""
+    """Columnar span buffer; ``batches`` holds the finished Arrow batches (in memory, or in the
+    ``spill`` file once ``close`` is called)."""
 
-    def __init__(self, start_us: int, batch_rows: int = 100_000) -> None:
+    def __init__(self, start_us: int, batch_rows: int = 100_000, spill: Path | None = None) -> None:
         self.start_us = start_us
         self.batch_rows = batch_rows
-        self.batches: list[pa.RecordBatch] = []
+        self.batches: list[pa.RecordBatch] | SpilledBatches = []
+        self._spill = None if spill is None else pa.ipc.new_file(str(spill), SPAN_SCHEMA)
+        self._spill_path = spill
         self.resources: list[dict[str, str]] = []
         self._resource_index: dict[tuple[tuple[str, str], ...], int] = {}
         self.rows = 0
@@ -115,9 +121,21 @@ class SpanCollector:
         """Turn the buffered columns into a record batch."""
         if not self.span_id:
             return
-        self.batches.append(self._batch())
+        if self._spill is not None:
+            self._spill.write_batch(self._batch())
+        else:
+            assert isinstance(self.batches, list)
+            self.batches.append(self._batch())
         self.rows += len(self.span_id)
         self._reset()
+
+    def close(self) -> None:
+        """Flush, and with a spill file, finish it and read ``batches`` from it from now on."""
+        self.flush()
+        if self._spill is not None and self._spill_path is not None:
+            self._spill.close()
+            self._spill = None
+            self.batches = SpilledBatches(self._spill_path)
 
     def _micros(self, seconds: list[float]) -> np.ndarray:
         return np.rint(np.asarray(seconds, dtype=np.float64) * 1e6).astype(np.int64) + self.start_us
@@ -182,3 +200,16 @@ class SpanCollector:
             events,
         ]
         return pa.RecordBatch.from_arrays(columns, schema=SPAN_SCHEMA)
+
+
+class SpilledBatches:
+    """Record batches in an Arrow IPC file, read one at a time each time they are iterated."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(self.path)) as handle:
+            reader = pa.ipc.open_file(handle)
+            for index in range(reader.num_record_batches):
+                yield reader.get_batch(index)
