@@ -57,8 +57,10 @@ STAGING_PREFIX = ".staging-"
 DERIVED = "derived"
 _ROW_GROUP_SIZE = 122_880
 # Traces are processed in buckets of about this many spans: the per-trace SQL holds one bucket
-# in DuckDB at a time, so a write's memory does not grow with its size.
-ROWS_PER_BUCKET = 64_000
+# in DuckDB at a time, so a write's memory does not grow with its size. Importing the benchmark's
+# 480k spans: 64k-span buckets peaked at 636 MB, 48k at 595 MB, 32k at 560 MB (PSS of the process
+# tree), the write taking 0.7 s (8%) longer for 32k than for 64k (docs/benchmarks.md "Import").
+ROWS_PER_BUCKET = 32_000
 # DuckDB's budget for one bucket's per-trace SQL; beyond it, it spills to the staging folder.
 PER_TRACE_MEMORY = "512MB"
 # Spans of one trace are looked for in stored files up to this far from a write's own spans

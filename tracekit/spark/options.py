@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The dataset writer's bucket (tracekit.dataset.writer.ROWS_PER_BUCKET): the per-trace SQL of
-# ~64k spans held ~300 MB in DuckDB there, within a task's share of a 1-2 GB executor.
+# Spans per bucket of a Spark task (the dataset writer's are smaller, 32k, for a one-machine
+# import's peak): the per-trace SQL of ~64k spans held ~300 MB in DuckDB, within a task's share
+# of a 1-2 GB executor.
 DEFAULT_BUCKET_SPANS = 64_000
 # A trace stage task handles this many spans (a few buckets in a row): ~1-2 minutes of one core
 # at the throughput measured in docs/benchmarks.md ("Spark"), few files per date.
