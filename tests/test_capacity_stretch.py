@@ -160,4 +160,5 @@ def test_the_report_replays_the_busiest_stretch_and_says_so(
     assert findings["spans"] == busy_spans and findings["data_spans"] > busy_spans, findings
     assert findings["window_start"].startswith("2024-03-01T15:00"), findings  # the busy hour
     html = notebook.with_name("report.html").read_text()
+    assert "more than the " + f"{busy_spans:,} spans asked for" in html, where
     assert "this forecast replays their busiest stretch that fits" in html, where

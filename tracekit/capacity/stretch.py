@@ -48,17 +48,22 @@ class Stretch:
     total_spans: int
     limit: int
 
+    def reason(self, *, asked: bool = False) -> str:
+        """Why the data were cut, as a clause (``asked``: the limit was given, not derived)."""
+        if asked:
+            return f"more than the {self.limit:,} spans asked for"
+        if self.limit >= MAX_REPLAY_SPANS:
+            return f"more than a replay takes ({self.limit:,} spans)"
+        return (
+            f"more than the replay holds in the memory budget ({self.limit:,} spans; a larger "
+            "--memory-limit holds more)"
+        )
+
     @property
     def sentence(self) -> str:
         """What was left out and why, for a note under the forecast."""
-        why = (
-            f"the most a replay takes ({self.limit:,})"
-            if self.limit >= MAX_REPLAY_SPANS
-            else f"what the replay holds in the memory budget ({self.limit:,}; a larger "
-            "--memory-limit holds more)"
-        )
         return (
-            f"the data hold {self.total_spans:,} spans, more than {why}: the forecast replays "
+            f"the data hold {self.total_spans:,} spans, {self.reason()}: the forecast replays "
             f"the busiest stretch that fits, {self.start:%Y-%m-%d %H:%M} to "
             f"{self.end:%Y-%m-%d %H:%M} UTC ({self.spans:,} spans)"
         )
