@@ -135,3 +135,5 @@ def test_spans_kept_in_a_spill_file_are_those_kept_in_memory(tmp_path: Path) -> 
     assert spilled.table().equals(expected), f"seed {seed}"
     assert pa.Table.from_batches(list(spilled.batches)).equals(expected), f"seed {seed}: again"
     assert spilled.truth == held.truth, f"seed {seed}"
+    # the count the command prints, kept as the spans were made
+    assert spilled.spans == held.spans == expected.num_rows > 0, f"seed {seed}"

@@ -129,7 +129,7 @@ def _emit(
 ) -> None:
     """Report the run, send and write its spans, and write its truth."""
     truth = result.truth
-    spans = sum(batch.num_rows for batch in result.batches)
+    spans = result.spans
     reasons = Counter(lost["reason"] for lost in truth["lost_orders"])
     lost = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
     click.echo(

@@ -41,6 +41,7 @@ class SimulationResult:
     batches: Iterable[pa.RecordBatch]  # a list, or read back from a spill file
     truth: dict[str, Any]
     resources: list[dict[str, str]]
+    spans: int  # rows in ``batches``, counted as they were made
 
     @property
     def end(self) -> datetime:
@@ -118,5 +119,13 @@ def simulate(
     collector.close()
     truth = compute_truth(outcome, scenario, seed, load, duration_s)
     return SimulationResult(
-        scenario, begin, duration_s, load, seed, collector.batches, truth, collector.resources
+        scenario,
+        begin,
+        duration_s,
+        load,
+        seed,
+        collector.batches,
+        truth,
+        collector.resources,
+        collector.rows,
     )
