@@ -18,7 +18,6 @@ from tracekit.capacity.stretch import (
     MAX_REPLAY_SPANS,
     MIN_REPLAY_SPANS,
     busiest_run,
-    narrow_to_period,
     replay_span_limit,
     replay_stretch,
 )
@@ -118,7 +117,7 @@ def test_the_replay_of_too_much_data_is_the_busier_capture(two_loads, seed: int)
     where = f"seed {seed}: {stretch}"
     assert stretch is not None and stretch.spans == busy_spans, where
     assert stretch.total_spans == total and stretch.limit == busy_spans + 10, where
-    assert narrow_to_period(con, stretch.start, stretch.end) == (busy_spans, busy_spans // 2)
+    assert stretch.narrow(con) == (busy_spans, busy_spans // 2)
     plan = capacity_plan(con, [1.0])
     db = plan.table.set_index("service").loc["db"]
     assert db["arrivals_per_s"] == pytest.approx(busy_rate, rel=0.15), where

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracekit.sqlfiles import quote_ident, quote_literal
+from tracekit.sqlfiles import load_sql, quote_ident, quote_literal
 from tracekit.views import create_views, deferred
 
 if TYPE_CHECKING:
@@ -209,6 +209,32 @@ def _result_set_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: Mani
             f"CREATE VIEW {RESULTS_SCHEMA}.{quote_ident(name)} WITH (DEFER_BINDING) AS "
             f"SELECT * FROM read_parquet({files})"
         )
+
+
+def narrow_to_traces_in(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    services: Iterable[str] = (),
+    *,
+    table: str,
+) -> tuple[int, int]:
+    """Narrow every view of ``con`` to its traces that start in [start, end) and, when
+    ``services`` are named, touch one of them (a report window, a capacity replay's stretch).
+    Their ids go to ``table``; returns the spans and traces kept. When that is every trace the
+    views see, they are left as they are.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {load_sql('report/window_traces.sql')}",
+        {"start": start, "end": end, "services": list(services)},
+    )
+    spans, traces, everything = con.execute(
+        "SELECT coalesce(sum(span_count), 0)::BIGINT, count(*), "
+        f"count(*) = (SELECT count(*) FROM traces) FROM {quote_ident(table)}"
+    ).fetchall()[0]
+    if not everything:
+        restrict_to_traces(con, table, since=start)
+    return int(spans), int(traces)
 
 
 def restrict_to_traces(

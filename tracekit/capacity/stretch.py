@@ -9,7 +9,7 @@ neighbour while the stretch still fits. Capacity is decided by the busiest load,
 is the one a plan must survive; the rest of the data are left out, and the report says so.
 
 >>> stretch = replay_stretch(con)  # doctest: +SKIP
->>> if stretch: narrow_to_period(con, stretch.start, stretch.end)  # doctest: +SKIP
+>>> if stretch: stretch.narrow(con)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import duckdb
 import numpy as np
 
-from tracekit.connect import restrict_to_traces
+from tracekit.connect import narrow_to_traces_in
 from tracekit.limits import memory_bytes
 from tracekit.sqlfiles import load_sql
 
@@ -67,6 +67,11 @@ class Stretch:
             f"the busiest stretch that fits, {self.start:%Y-%m-%d %H:%M} to "
             f"{self.end:%Y-%m-%d %H:%M} UTC ({self.spans:,} spans)"
         )
+
+    def narrow(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+        """Narrow every view of ``con`` to the traces starting in the stretch; returns the spans
+        and traces kept."""
+        return narrow_to_traces_in(con, self.start, self.end, table="capacity_stretch_traces")
 
 
 def replay_span_limit(memory_limit: str) -> int:
@@ -134,19 +139,6 @@ def busiest_run(counts: np.ndarray, limit: int) -> tuple[int, int]:
             first -= 1
         else:
             last += 1
-
-
-def narrow_to_period(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime
-) -> tuple[int, int]:
-    """Narrow every view of ``con`` to the traces (of those it sees) that start in
-    [start, end); returns the spans and traces it keeps."""
-    con.execute(load_sql("capacity/period_traces.sql"), {"start": start, "end": end})
-    restrict_to_traces(con, "capacity_period_traces", since=start)
-    spans, traces = con.execute(
-        "SELECT coalesce(sum(span_count), 0)::BIGINT, count(*) FROM capacity_period_traces"
-    ).fetchall()[0]
-    return int(spans), int(traces)
 
 
 def _datetime(value: object) -> datetime:

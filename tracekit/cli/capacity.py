@@ -75,7 +75,7 @@ def command(
     was inferred, utilization of its busiest period, p50/p95 of the latency its callers see,
     when it saturates (with a 90% band), and workers needed for a p95 target."""
     from tracekit.capacity import capacity_plan  # numpy/pandas only when the command runs
-    from tracekit.capacity.stretch import narrow_to_period, replay_stretch
+    from tracekit.capacity.stretch import replay_stretch
     from tracekit.connect import connect
 
     factors = parse_multipliers(multipliers)
@@ -88,7 +88,7 @@ def command(
     try:
         stretch = replay_stretch(con)
         if stretch is not None:
-            narrow_to_period(con, stretch.start, stretch.end)
+            stretch.narrow(con)
         plan = capacity_plan(con, factors, slo_p95_ms, workers_file, window_s, model=model)
     finally:
         con.close()

@@ -1,7 +1,7 @@
 """The report window: a tracekit connection whose views see only the traces a report is about.
 
 The window's trace ids are picked from the stored trace summaries (``traces``) into a small
-table, and ``tracekit.connect.restrict_to_traces`` narrows ``span_rows``, ``spans`` and every
+table, and ``tracekit.connect.narrow_to_traces_in`` narrows ``span_rows``, ``spans`` and every
 stored per-trace view to them, so ``traces``, ``critical_path``, ``bottlenecks`` ... all answer
 for the window. Nothing is copied: a window of weeks costs memory only for what a query needs.
 """
@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
-from tracekit.connect import connect, restrict_to_traces
+from tracekit.connect import connect, narrow_to_traces_in
 from tracekit.errors import UserError
 from tracekit.report.escape import Markup
 from tracekit.report.params import ReportParams
 from tracekit.report.prose import Prose, count, length, names, period, say
-from tracekit.sqlfiles import load_sql, quote_ident
+from tracekit.sqlfiles import quote_ident
 
 # Seconds for short captures (a 2-minute HotROD run drew one point per minute: one point).
 _BUCKETS = tuple(timedelta(seconds=s) for s in (5, 10, 15, 30)) + tuple(
@@ -74,9 +74,9 @@ class Window:
 
     def narrow(self, start: datetime, end: datetime) -> None:
         """Keep only the window's traces that start in [start, end), in every view."""
-        from tracekit.capacity.stretch import narrow_to_period
-
-        self.spans, self.traces = narrow_to_period(self.con, start, end)
+        self.spans, self.traces = narrow_to_traces_in(
+            self.con, start, end, table="report_stretch_traces"
+        )
         self.start, self.end = max(self.start, start), min(self.end, end)
 
     def keep_services(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -160,16 +160,10 @@ def open_window(params: ReportParams) -> Window:
         raise UserError(f"{params.dataset}: the dataset holds no spans")
     end = params.end or newest + timedelta(microseconds=1)
     start = end - params.since if params.since is not None else params.start or first
-    con.execute(
-        load_sql("report/window_traces.sql"),
-        {"start": start, "end": end, "services": list(params.services)},
+    # a plain (not TEMP) table of the in-memory database, so cursors (JupySQL uses one) see it
+    spans, traces = narrow_to_traces_in(
+        con, start, end, params.services, table="report_window_traces"
     )
-    spans, traces, everything = con.execute(
-        "SELECT coalesce(sum(span_count), 0)::BIGINT, count(*), "
-        "count(*) = (SELECT count(*) FROM traces) FROM report_window_traces"
-    ).fetchall()[0]
-    if not everything:
-        restrict_to_traces(con, "report_window_traces", since=start)
     if not spans:
         scope = f" touching {', '.join(params.services)}" if params.services else ""
         raise UserError(
