@@ -11,63 +11,29 @@ latency rise with load up to it.
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.plugins.hotrod import OPEN_RATE, HotrodCapture
+from tests.plugins.hotrod import HotrodCapture, Sweep
 from tracekit.capacity import capacity_plan
 from tracekit.capacity.validation import entry_arrivals_us, observed_latency, replay_at
 
 pytestmark = [pytest.mark.jaeger, pytest.mark.hotrod, pytest.mark.slow]
 
 ENTRY = "frontend"  # HotROD's /dispatch: where every request enters
-# The sweep: open-loop steps from 1.5r up, each started on an empty system; the ones past the
-# saturation build a backlog, and while it lasts answers come at HotROD's capacity (~3.3/s). The
-# first step stays below it: at 2r (2.5/s) a 15-second Poisson count offered 3.27/s in one run
-# (sweep seed 3750507207), above the 3.23/s HotROD then answered at.
-SWEEP_STEPS = (1.5, 2.5, 3.0, 3.5)
-SWEEP_STEP_S = 15.0
 BACKLOG = 3  # an answer counts as at capacity while at least this many requests were unanswered
 P95_TOLERANCE = 0.25
 SATURATION_TOLERANCE = 0.15
 WINDOW_TOLERANCE = 0.10
 
 
-@dataclasses.dataclass(frozen=True)
-class Sweep:
-    """The stepped run: the capture of all its requests and each step's loadgen run."""
-
-    capture: HotrodCapture
-    steps: list[Any]  # loadgen LoadRun per step
-
-
 def rate_of(dataset: Any) -> float:
     """Requests per second the capture carried (its entry spans over the time they span)."""
     times = entry_arrivals_us(dataset)
     return len(times) / ((times[-1] - times[0]) / 1e6)
-
-
-@pytest.fixture(scope="module")
-def sweep(hotrod_capture: Callable[..., HotrodCapture]) -> Sweep:
-    steps: list[Any] = []
-    seed = random.randrange(2**32)
-
-    def drive(loadgen: Any, url: str) -> Any:
-        for number, factor in enumerate(SWEEP_STEPS):
-            steps.append(
-                loadgen.open_loop(url, factor * OPEN_RATE, SWEEP_STEP_S, seed=seed + number)
-            )
-        records = [record for step in steps for record in step.records]
-        return dataclasses.replace(
-            steps[0], rate=None, records=records, ended_us=steps[-1].ended_us
-        )
-
-    return Sweep(hotrod_capture("sweep", (), drive), steps)
 
 
 def test_the_database_mutex_is_found_and_saturates_first(hotrod_open_r: HotrodCapture) -> None:
@@ -110,7 +76,10 @@ def test_forecast_p95_at_2r(hotrod_open_r: HotrodCapture, hotrod_open_2r: Hotrod
     assert at[multiplier] > 1.3 * at[1.0], where
 
 
-def test_forecast_saturation_against_a_sweep(hotrod_open_r: HotrodCapture, sweep: Sweep) -> None:
+def test_forecast_saturation_against_a_sweep(
+    hotrod_open_r: HotrodCapture, hotrod_sweep: Sweep
+) -> None:
+    sweep = hotrod_sweep
     """The rate at which the forecast from r saturates HotROD, against the rate HotROD answered
     at while a backlog lasted in the steps past its saturation (its own HTTP answers)."""
     plan = capacity_plan(hotrod_open_r.dataset, [1.0])

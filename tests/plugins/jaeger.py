@@ -69,10 +69,9 @@ def jaeger_badger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         load_jaeger_script().stop(instance)
 
 
-def start_jaeger(folder: Path, **options: Any) -> Any:
-    """A fresh Jaeger on free ports, its state file and log in `folder` (skips, or fails in CI,
-    when Jaeger is unavailable); `options` go to scripts/jaeger.py's start (e.g.
-    storage="badger", data_dir=...). The caller stops it with `script.stop`."""
+def ensure_jaeger() -> ModuleType:
+    """scripts/jaeger.py, its binary built when missing (skips, or fails in CI, when Jaeger is
+    unavailable)."""
     script = load_jaeger_script()
     try:
         script.ensure_binary()
@@ -80,6 +79,14 @@ def start_jaeger(folder: Path, **options: Any) -> Any:
         _unavailable(str(error))
     except script.JaegerError as error:
         _unavailable(f"build failed: {error}")
+    return script
+
+
+def start_jaeger(folder: Path, **options: Any) -> Any:
+    """A fresh Jaeger on free ports, its state file and log in `folder` (skips, or fails in CI,
+    when Jaeger is unavailable); `options` go to scripts/jaeger.py's start (e.g.
+    storage="badger", data_dir=...). The caller stops it with `script.stop`."""
+    script = ensure_jaeger()
     names = list(script.DEFAULT_PORTS)
     last_error = None
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
