@@ -305,6 +305,7 @@ def hotrod_captures(
     steps: list[Any] = []
     with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="hotrod") as pool:
         futures = {}
+        flags: tuple[str, ...]
         for fixture in wanted:
             seed = random.randrange(2**32)
             if fixture == SWEEP:
