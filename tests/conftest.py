@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,22 @@ pytest_plugins: list[str] = [
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# Seeds: each session draws a base, printed in the report header (TRACEKIT_TEST_SEED=<base>
+# repeats a session's seeds). A test names its seed by a small number, and ``drawn(number)`` is
+# the base plus it: the datasets a session shares stay shared, two numbers stay two seeds, and
+# no test runs on a seed fixed once because it passed.
+SEED_BASE = int(os.environ.get("TRACEKIT_TEST_SEED") or random.randrange(2**31))
+
+
+def drawn(number: int) -> int:
+    """The session's seed named ``number`` (see SEED_BASE)."""
+    return (SEED_BASE + number) % 2**32
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"seeds: base {SEED_BASE} (TRACEKIT_TEST_SEED={SEED_BASE} repeats this session's seeds)"
 
 
 def need(condition: bool, what: str, how: str) -> None:

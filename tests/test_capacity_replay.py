@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import drawn
 from tracekit.capacity.replay import Replayer
 from tracekit.capacity.usl import fit_usl
 
@@ -64,7 +65,7 @@ def test_callee_wait_reaches_the_caller() -> None:
 
 def test_sampled_waits_average_to_the_model() -> None:
     replay = Replayer(chain(10_000), window_s=300 * 100)  # db at rho 0.5 on one worker at 3x
-    result = replay.run(3.0, np.array([20, 1]), rng=np.random.default_rng(3))
+    result = replay.run(3.0, np.array([20, 1]), rng=np.random.default_rng(drawn(3)))
     db = replay.services.index("db")
     waits = result.latency_s[replay.by_service[db]] - 0.5
     assert waits.mean() == pytest.approx(result.mean_wait_s[db][0], rel=0.05)

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tests.conftest import drawn
 from tests.critical_path_reference import segments_outside
 from tests.plugins.analytics import load_cases, run_case, span_table
 from tests.plugins.critical_path import eval_table, rows_connection
@@ -154,10 +155,10 @@ def _messy_trace(rng: random.Random, trace: str, with_duplicates: bool = False) 
 
 def test_matches_the_python_walk_on_random_traces() -> None:
     """Segment for segment, the view agrees with the per-trace walk on messy random traces."""
-    rng = random.Random(5)
+    rng = random.Random(drawn(5))
     spans = [s for t in range(300) for s in _messy_trace(rng, f"t{t:03d}")]
     spans += [s for t in range(300) for s in _messy_trace(rng, f"d{t:03d}", with_duplicates=True)]
-    spans += bench.generate(200, seed=3)
+    spans += bench.generate(200, seed=drawn(3))
     con = rows_connection(bench.to_table(spans))
     assert _segments(con) == _oracle(spans)
     assert_tiles_roots(con)
@@ -166,7 +167,7 @@ def test_matches_the_python_walk_on_random_traces() -> None:
 
 def test_times_before_1970() -> None:
     """Negative epoch times (event keys use shifts and bit masks, not // and %)."""
-    rng = random.Random(9)
+    rng = random.Random(drawn(9))
     spans = [s for t in range(100) for s in _messy_trace(rng, f"t{t:03d}", with_duplicates=True)]
     shift = -bench.EPOCH_US - 50_000_000_000
     con = rows_connection(

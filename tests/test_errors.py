@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import drawn
 from tests.plugins.analytics import load_cases, run_case
 from tracekit.analytics.errors import error_breakdown, error_origins
 from tracekit.connect import connect
@@ -224,7 +225,7 @@ def test_error_origins_match_python_oracle(span_dataset: Any) -> None:
     the SQL view and a plain-Python walk of the same rules agree on every trace."""
     import random
 
-    rng = random.Random(5)
+    rng = random.Random(drawn(5))
     kinds = ["server", "client", "internal", "producer", "consumer"]
     traces: dict[str, dict[str, dict[str, Any]]] = {}
     for t in range(400):

@@ -21,6 +21,7 @@ import pytest
 
 import tracekit.export.run_export as run_export_module
 from tests.cli import TRACEKIT, assert_user_error, run
+from tests.conftest import drawn
 from tests.otlp_post import wait_stored
 from tests.plugins.fault_proxy import FaultProxy
 from tracekit.dataset import dataset_files, read_manifest
@@ -499,7 +500,7 @@ def _simulate_recent(jaeger, folder: Path, ago_s: int, duration: str, seed: int)
 
 
 def test_since_runs_pick_up_where_the_last_one_stopped(jaeger, tmp_path: Path) -> None:
-    earlier = _simulate_recent(jaeger, tmp_path / "truth1", 20 * 60, "10m", seed=5)
+    earlier = _simulate_recent(jaeger, tmp_path / "truth1", 20 * 60, "10m", seed=drawn(5))
     out = tmp_path / "d"
     args = ("--since", "30m", "--overlap", "2m", "--chunk", "5m", "--format", "json")
     first = run("export", "--jaeger", jaeger.query_url, "--out", str(out), *args)
@@ -509,7 +510,7 @@ def test_since_runs_pick_up_where_the_last_one_stopped(jaeger, tmp_path: Path) -
     assert first_run["chunks"] == 6 and first_run["added"] == first_expected.num_rows > 0
 
     # New spans arrive after the first run (newer than its unsettled last 2 minutes).
-    later = _simulate_recent(jaeger, tmp_path / "truth2", 90, "20s", seed=6)
+    later = _simulate_recent(jaeger, tmp_path / "truth2", 90, "20s", seed=drawn(6))
     second = run("export", "--jaeger", jaeger.query_url, "--out", str(out), *args)
     assert second.returncode == 0, second.stderr
     second_run = json.loads(second.stdout)

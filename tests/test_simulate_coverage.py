@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from tests.conftest import drawn
 from tracekit.simulate import simulate
 
 START = "2026-01-05T17:00:00Z"
 
 
 def test_adr_coverage_shows_only_the_instrumented_services() -> None:
-    result = simulate("adr-coverage", duration_s=2 * 3600, seed=13, start=START)
+    result = simulate("adr-coverage", duration_s=2 * 3600, seed=drawn(13), start=START)
     rows = result.table().to_pylist()
     assert {row["service"] for row in rows} == {"mes-api", "mes", "order-queue"}
     by_id = {row["span_id"]: row for row in rows}
@@ -35,8 +36,8 @@ def test_adr_coverage_shows_only_the_instrumented_services() -> None:
 
 
 def test_instrumentation_does_not_change_what_happened() -> None:
-    seen = simulate("adr-coverage", duration_s=3600, seed=14, start=START).truth
-    full = simulate("baseline", duration_s=3600, seed=14, start=START).truth
+    seen = simulate("adr-coverage", duration_s=3600, seed=drawn(14), start=START).truth
+    full = simulate("baseline", duration_s=3600, seed=drawn(14), start=START).truth
     assert seen["components"] == full["components"]
     assert seen["orders"] == full["orders"]
     assert [(lo["component"], lo["reason"]) for lo in seen["lost_orders"]] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
+from tests.conftest import drawn
 from tests.plugins.simulated import WORKSHOP_SERVICES
 from tracekit.schema import SPAN_SCHEMA
 from tracekit.simulate import builtin_scenarios, load_scenario, simulate
@@ -13,17 +14,17 @@ START = "2026-01-05T18:00:00Z"
 
 
 def test_same_seed_gives_identical_tables_and_truth() -> None:
-    first = simulate("queue-loss", duration_s=1800, seed=5, start=START)
-    second = simulate("queue-loss", duration_s=1800, seed=5, start=START)
+    first = simulate("queue-loss", duration_s=1800, seed=drawn(5), start=START)
+    second = simulate("queue-loss", duration_s=1800, seed=drawn(5), start=START)
     assert first.table().num_rows > 1000
     assert first.table().equals(second.table())
     assert first.truth == second.truth
-    other = simulate("queue-loss", duration_s=1800, seed=6, start=START)
+    other = simulate("queue-loss", duration_s=1800, seed=drawn(6), start=START)
     assert not other.table().equals(first.table())
 
 
 def test_spans_follow_the_schema_and_ids_are_hex() -> None:
-    table = simulate("baseline", duration_s=900, seed=1, start=START).table()
+    table = simulate("baseline", duration_s=900, seed=drawn(1), start=START).table()
     assert table.schema.equals(SPAN_SCHEMA)
     assert set(pc.utf8_length(table["trace_id"]).to_pylist()) == {32}
     assert set(pc.utf8_length(table["span_id"]).to_pylist()) == {16}
@@ -34,7 +35,7 @@ def test_spans_follow_the_schema_and_ids_are_hex() -> None:
 
 
 def test_client_spans_enclose_their_server_spans() -> None:
-    rows = simulate("baseline", duration_s=900, seed=2, start=START).table().to_pylist()
+    rows = simulate("baseline", duration_s=900, seed=drawn(2), start=START).table().to_pylist()
     by_id = {row["span_id"]: row for row in rows}
     servers = [row for row in rows if row["kind"] == "server" and row["parent_span_id"]]
     assert servers
@@ -73,7 +74,7 @@ SHAPES = {
 @pytest.mark.parametrize("scenario", sorted(SHAPES))
 def test_messages_are_recorded_as_the_instrumentation_records_them(scenario: str) -> None:
     shape = SHAPES[scenario]
-    rows = simulate(scenario, duration_s=900, seed=2, start=START).table().to_pylist()
+    rows = simulate(scenario, duration_s=900, seed=drawn(2), start=START).table().to_pylist()
     by_id = {row["span_id"]: row for row in rows}
     producers = [row for row in rows if row["kind"] == "producer"]
     consumers = [row for row in rows if row["kind"] == "consumer"]
@@ -119,7 +120,7 @@ def test_scenarios_choose_the_message_shape(tmp_path) -> None:  # type: ignore[n
         "instrumentation: {producer_spans: one, message_ids: false}\n"
     )
     assert load_scenario(path).instrumentation.consumer == "child_linked"
-    rows = simulate(str(path), duration_s=900, seed=2, start=START).table().to_pylist()
+    rows = simulate(str(path), duration_s=900, seed=drawn(2), start=START).table().to_pylist()
     by_id = {row["span_id"]: row for row in rows}
     consumers = [row for row in rows if row["kind"] == "consumer"]
     assert consumers
@@ -131,7 +132,7 @@ def test_scenarios_choose_the_message_shape(tmp_path) -> None:  # type: ignore[n
 
 
 def test_mes_fetches_model_parts_one_by_one() -> None:
-    rows = simulate("baseline", duration_s=900, seed=3, start=START).table().to_pylist()
+    rows = simulate("baseline", duration_s=900, seed=drawn(3), start=START).table().to_pylist()
     parts: dict[str, int] = {}
     for row in rows:
         if row["kind"] == "client" and row["operation"] == "GET /models/{model_id}/parts/{part_id}":
@@ -148,7 +149,9 @@ def test_every_builtin_scenario_loads() -> None:
 
 @pytest.mark.slow
 def test_baseline_day_is_healthy_with_mes_busiest() -> None:
-    truth = simulate("baseline", duration_s=86400, seed=21, start="2026-01-05T00:00:00Z").truth
+    truth = simulate(
+        "baseline", duration_s=86400, seed=drawn(21), start="2026-01-05T00:00:00Z"
+    ).truth
     peaks = {name: c["peak_utilization"] for name, c in truth["components"].items()}
     assert truth["bottleneck"] == "mes"
     assert max(peaks.values()) < 0.6
@@ -158,7 +161,7 @@ def test_baseline_day_is_healthy_with_mes_busiest() -> None:
 
 def test_mes_saturated_puts_mes_near_capacity_at_the_evening_peak() -> None:
     truth = simulate(
-        "mes-saturated", duration_s=3 * 3600, seed=22, start="2026-01-05T18:00:00Z"
+        "mes-saturated", duration_s=3 * 3600, seed=drawn(22), start="2026-01-05T18:00:00Z"
     ).truth
     peaks = sorted(
         ((c["peak_utilization"], n) for n, c in truth["components"].items()), reverse=True
@@ -170,9 +173,9 @@ def test_mes_saturated_puts_mes_near_capacity_at_the_evening_peak() -> None:
 
 
 def test_load_multiplier_scales_arrivals_and_utilization() -> None:
-    one = simulate("baseline", duration_s=3600, seed=8, start="2026-01-05T12:00:00Z").truth
+    one = simulate("baseline", duration_s=3600, seed=drawn(8), start="2026-01-05T12:00:00Z").truth
     two = simulate(
-        "baseline", duration_s=3600, load=2.0, seed=8, start="2026-01-05T12:00:00Z"
+        "baseline", duration_s=3600, load=2.0, seed=drawn(8), start="2026-01-05T12:00:00Z"
     ).truth
     ratio = two["orders"] / one["orders"]
     assert 1.8 < ratio < 2.2

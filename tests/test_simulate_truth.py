@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tracekit
+from tests.conftest import drawn
 from tests.plugins.simulated import WORKSHOP_SERVICES
 
 START = "2026-01-05T16:00:00Z"
@@ -241,7 +242,7 @@ def test_timeouts_leave_the_callee_working_and_lose_only_undelivered_orders(tmp_
     from tracekit.simulate import simulate
 
     case = Path(__file__).parent / "cases" / "simulate" / "short-timeouts.yaml"
-    result = simulate(case, duration_s=3600, seed=3, start="2026-01-05T19:00:00Z")
+    result = simulate(case, duration_s=3600, seed=drawn(3), start="2026-01-05T19:00:00Z")
     write_spans(tmp_path / "ds", result.batches, source=result.source())
     rows = _rows(
         tmp_path / "ds",

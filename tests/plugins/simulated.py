@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import drawn
 from tracekit.dataset import write_spans
 
 Simulated = Callable[..., tuple[Path, dict[str, Any]]]
@@ -23,8 +24,9 @@ WORKSHOP_SERVICES = frozenset(
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Simulated:
     """Factory: ``simulated("queue-loss", hours=1, load=1.0, seed=1)`` -> (dataset, truth).
 
-    Each distinct set of arguments is simulated and written once per test session; tests must
-    not write into the returned dataset (copy it first).
+    ``seed`` names one of the session's drawn seeds (tests.conftest.drawn). Each distinct set of
+    arguments is simulated and written once per test session; tests must not write into the
+    returned dataset (copy it first).
     """
     from tracekit.simulate import simulate
 
@@ -40,7 +42,9 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Simulated:
     ) -> tuple[Path, dict[str, Any]]:
         key = (scenario, hours, load, seed, start)
         if key not in made:
-            result = simulate(scenario, duration_s=hours * 3600, load=load, seed=seed, start=start)
+            result = simulate(
+                scenario, duration_s=hours * 3600, load=load, seed=drawn(seed), start=start
+            )
             path = tmp_path_factory.mktemp(f"sim-{Path(scenario).stem}") / "dataset"
             write_spans(path, result.batches, source=result.source())
             made[key] = (path, result.truth)
