@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,17 @@ def drawn(number: int) -> int:
     return (SEED_BASE + number) % 2**32
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _seeds_line() -> str:
     return f"seeds: base {SEED_BASE} (TRACEKIT_TEST_SEED={SEED_BASE} repeats this session's seeds)"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seeds_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # also under -q, which leaves the header out
+    terminalreporter.write_line(_seeds_line())
 
 
 def need(condition: bool, what: str, how: str) -> None:

@@ -59,7 +59,7 @@ def test_truth_has_exactly_the_documented_fields(api_errors) -> None:  # type: i
             "saturation_load",
         }
     assert all(set(lost) == {"trace_id", "component", "reason"} for lost in truth["lost_orders"])
-    assert truth["scenario"] == "api-errors" and truth["seed"] == 11 and truth["load"] == 1.0
+    assert truth["scenario"] == "api-errors" and truth["seed"] == drawn(11) and truth["load"] == 1.0
 
 
 def test_arrivals_equal_server_and_consumer_span_counts(api_errors) -> None:  # type: ignore[no-untyped-def]
