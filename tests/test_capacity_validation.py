@@ -23,15 +23,17 @@ def test_forecast_matches_a_run_at_the_higher_load(
 ) -> None:
     base, truth = simulated("baseline", hours=1, load=1.0, seed=seed, start=start)
     high, truth_high = simulated("baseline", hours=1, load=multiplier, seed=seed, start=start)
+    where = f"seeds {truth['seed']}, {truth_high['seed']}"
     # the premise: nothing saturates at load M
-    assert all(c["peak_utilization"] < 0.85 for c in truth_high["components"].values())
+    peaks = {name: c["peak_utilization"] for name, c in truth_high["components"].items()}
+    assert all(peak < 0.85 for peak in peaks.values()), (where, peaks)
     table = compare(base, high, multiplier, truth, truth_high).set_index("service")
     assert set(table.index) == set(truth["components"])
     for service, row in table.iterrows():
-        assert abs(row["p95_error"]) <= 0.25, (service, row.to_dict())
+        assert abs(row["p95_error"]) <= 0.25, (where, service, row.to_dict())
     bottleneck = truth["bottleneck"]
-    assert abs(table.loc[bottleneck, "saturation_error"]) <= 0.15, table.loc[bottleneck]
-    assert table.attrs["first_to_saturate"] == bottleneck
+    assert abs(table.loc[bottleneck, "saturation_error"]) <= 0.15, (where, table.loc[bottleneck])
+    assert table.attrs["first_to_saturate"] == bottleneck, (where, table.attrs)
 
 
 @pytest.mark.slow
@@ -63,3 +65,20 @@ def test_with_real_worker_counts_the_callers_saturate_with_mes(simulated) -> Non
         assert table.loc[caller, "saturation_multiplier"] == pytest.approx(mes)
     for other in ("model-storage", "order-queue", "crm"):
         assert table.loc[other, "saturation_multiplier"] > 5 * mes
+
+
+@pytest.mark.slow
+def test_a_caller_short_of_workers_of_its_own_saturates_first(simulated) -> None:
+    """The converse of the test above: a caller that runs out of workers with its callees as
+    fast as observed (one worker at internet-shop, which holds it while everything below works)
+    is named first, below mes, not charged to mes."""
+    base, truth = simulated("baseline", hours=1, load=1.0, seed=1, start=PEAK_HOUR)
+    real = {name: c["workers"] for name, c in truth["components"].items()}
+    plan = capacity_plan(base, [1.0], workers=real | {"internet-shop": 1})
+    table = plan.table.set_index("service")
+    where = f"seed {truth['seed']}: {table['saturation_multiplier'].to_dict()}"
+    assert plan.first_to_saturate == "internet-shop", where
+    shop = table.loc["internet-shop", "saturation_multiplier"]
+    # one worker busy for each request's whole time: it saturates near 1 / its utilization
+    assert shop < table.loc["mes", "saturation_multiplier"], where
+    assert shop == pytest.approx(1 / table.loc["internet-shop", "utilization"], rel=0.25), where

@@ -166,9 +166,11 @@ def test_mes_saturated_puts_mes_near_capacity_at_the_evening_peak() -> None:
     peaks = sorted(
         ((c["peak_utilization"], n) for n, c in truth["components"].items()), reverse=True
     )
-    assert truth["bottleneck"] == "mes" == peaks[0][1]
-    assert peaks[0][0] > 0.8
-    assert peaks[0][0] > 2 * peaks[1][0]
+    assert truth["bottleneck"] == "mes" == peaks[0][1], f"seed {drawn(22)}: {peaks}"
+    assert peaks[0][0] > 0.8, f"seed {drawn(22)}: {peaks}"
+    # Nothing else is near capacity. The callers' peaks vary with how long mes keeps their
+    # workers waiting (thread-per-request: 0.27-0.57 over ten drawn seeds, with mes at 0.87-0.98).
+    assert peaks[1][0] < 0.75, f"seed {drawn(22)}: {peaks}"
     assert truth["components"]["mes"]["saturation_load"] < 1.25
 
 

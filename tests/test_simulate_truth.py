@@ -159,18 +159,29 @@ def test_lost_orders_are_exactly_the_orders_that_never_reached_crm(api_errors) -
     undelivered = {trace for trace, delivered in _rows(dataset, DELIVERED_SQL) if not delivered}
     lost = {entry["trace_id"]: entry for entry in truth["lost_orders"]}
     assert undelivered == set(lost)
-    reasons = {entry["reason"] for entry in lost.values()}
-    assert "error" in reasons and "instance_down" in reasons
+    reasons = [entry["reason"] for entry in lost.values()]
+    assert "error" in reasons, f"seed {truth['seed']}"
+    # every request refused while the load balancer had not noticed the outage was lost (it
+    # refuses ~1.5 requests in its 20 s: some seeds refuse none)
+    ((refused,),) = _rows(
+        dataset, "SELECT count(*) FROM spans WHERE status_message = 'connection refused by mes-api'"
+    )
+    assert reasons.count("instance_down") == refused, f"seed {truth['seed']}"
     # The named component is where the trace shows the failure starting.
     for trace_id, entry in lost.items():
         if entry["reason"] == "error":
+            # in the order's trace, or in a consumer's trace linked to it (api-errors' consumers
+            # start traces of their own: a failure at crm is there)
             origins = _rows(
                 dataset,
-                "SELECT DISTINCT service FROM spans WHERE trace_id = $t "
+                "WITH order_traces AS (SELECT $t AS trace_id UNION "
+                "  SELECT trace_id FROM spans "
+                "  WHERE list_contains(list_transform(links, lambda l: l.trace_id), $t)) "
+                "SELECT DISTINCT service FROM spans WHERE trace_id IN (FROM order_traces) "
                 "AND status_message LIKE 'HTTP 500:%'",
                 t=trace_id,
             )
-            assert origins == [(entry["component"],)], trace_id
+            assert origins == [(entry["component"],)], f"seed {truth['seed']}: {trace_id}"
         elif entry["reason"] == "instance_down":
             refused = _rows(
                 dataset,
@@ -286,9 +297,16 @@ def test_stalled_consumers_take_nothing_and_ttl_bounds_the_wait(queue_loss) -> N
     assert 5 * 60e6 < longest_us <= 10 * 60e6
 
 
-def test_instance_outage_takes_its_workers_away(api_errors) -> None:  # type: ignore[no-untyped-def]
-    dataset, _ = api_errors
-    # api-errors: mes-api instance 1 down 16:30-16:40, noticed by the load balancer after 20 s.
+def test_instance_outage_takes_its_workers_away(simulated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # api-errors, its load balancer slower to notice (3 min, not 20 s: refusals in 20 s are
+    # ~Poisson(1.5), none for a quarter of seeds): mes-api instance 1 down 16:30-16:40.
+    scenario = tmp_path / "slow-detect.yaml"
+    scenario.write_text(
+        "extends: api-errors\nname: api-errors-slow-detect\nfaults:\n  outages:\n"
+        "    - {service: mes-api, instance: 1, after: 30m, duration: 10m, detect: 3m, every: 8h}\n"
+    )
+    dataset, truth = simulated(str(scenario), hours=0.75, seed=13, start=START)
+    where = f"seed {truth['seed']}"
     started = _rows(
         dataset,
         """
@@ -297,7 +315,7 @@ def test_instance_outage_takes_its_workers_away(api_errors) -> None:  # type: ig
           AND start_time >= TIMESTAMP '2026-01-05 16:30:00'
           AND start_time < TIMESTAMP '2026-01-05 16:40:00'""",
     )
-    assert started[0][0] == 0
+    assert started[0][0] == 0, where
     refused = _rows(
         dataset,
         """
@@ -305,8 +323,9 @@ def test_instance_outage_takes_its_workers_away(api_errors) -> None:  # type: ig
         WHERE status_message = 'connection refused by mes-api'""",
     )
     first, last, count = refused[0]
-    assert count > 0
-    assert first >= datetime(2026, 1, 5, 16, 30) and last < datetime(2026, 1, 5, 16, 30, 20)
+    assert count > 0, where
+    assert first >= datetime(2026, 1, 5, 16, 30) and last < datetime(2026, 1, 5, 16, 33), where
+    assert sum(e["reason"] == "instance_down" for e in truth["lost_orders"]) == count, where
     other = _rows(
         dataset,
         """
@@ -315,4 +334,4 @@ def test_instance_outage_takes_its_workers_away(api_errors) -> None:  # type: ig
           AND start_time >= TIMESTAMP '2026-01-05 16:30:00'
           AND start_time < TIMESTAMP '2026-01-05 16:40:00'""",
     )
-    assert other[0][0] > 0
+    assert other[0][0] > 0, where

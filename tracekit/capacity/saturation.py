@@ -107,6 +107,14 @@ def saturation_points(
             own = SaturationPoint(name, multiplier, low, high, kind, rate)
             if not limits[s].known:
                 bounds[s] = multiplier
+            if (
+                kind == "own"
+                and earliest is not None
+                and earliest.multiplier is not None
+                and multiplier < earliest.multiplier
+                and _caused_by_callees(replayer, s, workers, earliest.multiplier)
+            ):
+                own = None  # its workers run out only as the callee's queue grows: the callee's
         if (
             earliest is not None
             and earliest.multiplier is not None
@@ -130,6 +138,16 @@ def saturation_points(
     return [points[s] for s in range(len(replayer.services))], bounds
 
 
+def _caused_by_callees(replayer: Replayer, s: int, workers: np.ndarray, callee_at: float) -> bool:
+    """Whether service ``s``, found to saturate before a callee does (at ``callee_at``), does so
+    only because its callees slow down: with their observed times it would not saturate until
+    after the callee. A caller holding a worker while its callee works (thread-per-request) runs
+    out of workers as the callee's queue grows, a little before the callee's own utilization
+    reaches 1: that saturation is the callee's, and the callee is the one to name."""
+    alone = own_saturation(replayer, s, workers, alone=True)
+    return alone is None or alone[0] > callee_at
+
+
 def band(multiplier: float, count: float, cv2: float) -> tuple[float, float]:
     """The 90% band of a saturation multiplier from the busiest period's arrivals and the
     service times' variability.
@@ -144,14 +162,20 @@ def band(multiplier: float, count: float, cv2: float) -> tuple[float, float]:
 
 
 def own_saturation(
-    replayer: Replayer, s: int, workers: np.ndarray, ceiling: float | None = None
+    replayer: Replayer,
+    s: int,
+    workers: np.ndarray,
+    ceiling: float | None = None,
+    *,
+    alone: bool = False,
 ) -> tuple[float, float, float, float] | None:
     """(multiplier, arrivals in the busiest period, cv^2 of service, arrival rate there at that
     multiplier) where service ``s``'s busiest period reaches utilization 1, its callees'
-    slow-down included; None when it has no arrivals or never saturates."""
+    slow-down included (``alone``: their times as observed); None when it has no arrivals or
+    never saturates."""
     if replayer.arrivals[s].sum() == 0:
         return None
-    chain = replayer.closure(s)
+    chain = [s] if alone else replayer.closure(s)
     seen: dict[float, np.ndarray] = {}
 
     def utilization(m: float) -> np.ndarray:
