@@ -36,9 +36,14 @@ def test_slow_consumer_saturates_first(pipeline: Pipeline) -> None:
             "(epoch_us(max(end_time)) - epoch_us(min(start_time))) / 1e6 FROM spans"
         ).fetchall()
     assert published == len(run.orders), where
-    assert table.loc[("crm", 1.0), "arrivals_per_s"] == pytest.approx(
-        published / seconds, rel=0.01
-    ), where
+    # the table gives the busiest period's rate: at least the capture's average, at most its
+    # busiest window's (a window of few arrivals is pooled with a neighbour); the windows count
+    # every message once
+    windows = plan.windows[plan.windows["service"] == "crm"]
+    assert windows["arrivals"].sum() == published, where
+    rate = table.loc[("crm", 1.0), "arrivals_per_s"]
+    busiest = windows["arrival_rate_per_s"].max()
+    assert 0.99 * published / seconds <= rate <= 1.01 * busiest, (where, rate, busiest)
     # the services in front of the broker are far from any limit
     for service in ("mes-api", "mes"):
         assert not table.loc[(service, 2.0), "saturated"], where

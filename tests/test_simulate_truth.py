@@ -10,7 +10,7 @@ import pytest
 
 import tracekit
 from tests.conftest import drawn
-from tests.plugins.simulated import WORKSHOP_SERVICES
+from tests.plugins.simulated import SLOW_DETECT, WORKSHOP_SERVICES
 
 START = "2026-01-05T16:00:00Z"
 HOURS = 2.0
@@ -258,14 +258,17 @@ def test_timeouts_leave_the_callee_working_and_lose_only_undelivered_orders(tmp_
     rows = _rows(
         tmp_path / "ds",
         """
-        SELECT c.trace_id, c.duration_us, s.end_time > c.end_time
+        SELECT c.trace_id, c.duration_us,
+               -- mes works past the client's timeout, or its answer (0.6 ms on the network,
+               -- baseline.yaml) was already on its way when the client gave up
+               s.end_time + INTERVAL 600 MICROSECONDS > c.end_time
         FROM spans c JOIN spans s ON s.trace_id = c.trace_id AND s.parent_span_id = c.span_id
         WHERE c.service = 'mes-api' AND c.kind = 'client'
           AND c.status_message = 'timeout after 4s waiting for mes'""",
     )
     assert len(rows) > 20
     assert all(duration == pytest.approx(4_000_000, abs=2) for _, duration, _ in rows)
-    assert all(outlived for _, _, outlived in rows)
+    assert all(outlived for _, _, outlived in rows), f"seed {drawn(3)}"
     undelivered = {t for t, delivered in _rows(tmp_path / "ds", DELIVERED_SQL) if not delivered}
     lost = {entry["trace_id"]: entry for entry in result.truth["lost_orders"]}
     assert undelivered == set(lost)
@@ -297,15 +300,9 @@ def test_stalled_consumers_take_nothing_and_ttl_bounds_the_wait(queue_loss) -> N
     assert 5 * 60e6 < longest_us <= 10 * 60e6
 
 
-def test_instance_outage_takes_its_workers_away(simulated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # api-errors, its load balancer slower to notice (3 min, not 20 s: refusals in 20 s are
-    # ~Poisson(1.5), none for a quarter of seeds): mes-api instance 1 down 16:30-16:40.
-    scenario = tmp_path / "slow-detect.yaml"
-    scenario.write_text(
-        "extends: api-errors\nname: api-errors-slow-detect\nfaults:\n  outages:\n"
-        "    - {service: mes-api, instance: 1, after: 30m, duration: 10m, detect: 3m, every: 8h}\n"
-    )
-    dataset, truth = simulated(str(scenario), hours=0.75, seed=13, start=START)
+def test_instance_outage_takes_its_workers_away(simulated) -> None:  # type: ignore[no-untyped-def]
+    # api-errors, its load balancer slower to notice: mes-api instance 1 down 16:30-16:40
+    dataset, truth = simulated(str(SLOW_DETECT), hours=0.75, seed=13, start=START)
     where = f"seed {truth['seed']}"
     started = _rows(
         dataset,

@@ -13,6 +13,12 @@ from tracekit.dataset import write_spans
 
 Simulated = Callable[..., tuple[Path, dict[str, Any]]]
 
+# api-errors whose load balancer notices the outage after 3 minutes (not 20 s), so that refused
+# orders are there for every seed (see the file).
+SLOW_DETECT = (
+    Path(__file__).resolve().parents[1] / "cases" / "simulate" / "api-errors-slow-detect.yaml"
+)
+
 # The components of the simulated workshop (docs/simulator.md), written out by hand: what the
 # built-in scenarios must produce.
 WORKSHOP_SERVICES = frozenset(
