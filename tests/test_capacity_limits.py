@@ -261,8 +261,8 @@ def busiest_rate(arrivals: list[int], low: int, high: int, window_us: int) -> fl
     """The arrival rate of the busiest period, by hand: arrivals (us after EPOCH, which begins a
     window of every length used here) counted per window, each divided by the part of its window
     that [low, high) covers; a window of fewer than 50 arrivals is pooled with the adjacent one
-    that has fewer (the fewest first, the earlier of equals); windows without arrivals are not
-    pooled at all."""
+    whose rate is closest to its own (the fewest first; between equals, the one with fewer
+    arrivals, then the earlier); windows without arrivals are not pooled at all."""
     counts: dict[int, int] = {}
     for at in arrivals:
         counts[at // window_us] = counts.get(at // window_us, 0) + 1
@@ -276,16 +276,21 @@ def busiest_rate(arrivals: list[int], low: int, high: int, window_us: int) -> fl
         after = [i + 1] if i + 1 < len(runs) and runs[i][-1] + 1 == runs[i + 1][0] else []
         return before + after
 
-    while short := [i for i, run in enumerate(runs) if total(run) < 50 and neighbours(i)]:
-        i = min(short, key=lambda i: total(runs[i]))
-        j = min(neighbours(i), key=lambda j: total(runs[j]))
-        a, b = min(i, j), max(i, j)
-        runs[a : b + 1] = [runs[a] + runs[b]]
-
     def covered_s(k: int) -> float:
         return (min((k + 1) * window_us, high) - max(k * window_us, low)) / 1e6
 
-    return max(total(run) / sum(covered_s(k) for k in run) for run in runs)
+    def rate(run: list[int]) -> float:
+        return total(run) / sum(covered_s(k) for k in run)
+
+    while short := [i for i, run in enumerate(runs) if total(run) < 50 and neighbours(i)]:
+        i = min(short, key=lambda i: total(runs[i]))
+        j = min(
+            neighbours(i), key=lambda j: (abs(rate(runs[j]) - rate(runs[i])), total(runs[j]), j)
+        )
+        a, b = min(i, j), max(i, j)
+        runs[a : b + 1] = [runs[a] + runs[b]]
+
+    return max(rate(run) for run in runs)
 
 
 @pytest.mark.parametrize("window", [10, 30, 60, 300, 900])

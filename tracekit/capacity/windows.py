@@ -128,19 +128,32 @@ def coverage(con: duckdb.DuckDBPyConnection, window_s: int = DEFAULT_WINDOW_S) -
 
 
 def periods(
-    counts: np.ndarray, follows: np.ndarray, minimum: int = MIN_PERIOD_ARRIVALS
+    counts: np.ndarray,
+    follows: np.ndarray,
+    minimum: int = MIN_PERIOD_ARRIVALS,
+    covered_s: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Group windows into periods of at least ``minimum`` arrivals: a window with fewer is pooled
-    with the adjacent window (``follows[i]``: window i directly follows window i - 1) that has
-    fewer arrivals, until none is short or no neighbour is left. Windows without arrivals are
-    left out (-1): an idle stretch is not averaged into its neighbours.
+    """Group windows into periods of at least ``minimum`` arrivals: a window (or period) with
+    fewer is pooled with the adjacent one (``follows[i]``: window i directly follows window
+    i - 1) whose arrival rate is closest to its own, fewest arrivals first, until none is short
+    or no neighbour is left. Pooling assumes the two share a rate, so the closest is the one to
+    share it with: pooling a short window into a busy neighbour instead would average a busy
+    window that needs no pooling into a quieter one, and hide the peak it measured (a 5-minute
+    window of 68 arrivals at 48% utilization went into a 10-minute period at 40%). Rates are
+    arrivals per ``covered_s`` (seconds of data per window; equal windows without). Windows
+    without arrivals are left out (-1): an idle stretch is not averaged into its neighbours.
 
-    >>> periods(np.array([60, 20, 70, 0, 10]), np.array([False, True, True, True, True])).tolist()
+    >>> follows = np.array([False, True, True, True, True])
+    >>> periods(np.array([60, 20, 70, 0, 10]), follows).tolist()
     [0, 0, 1, -1, 2]
+    >>> periods(np.array([70, 48, 53, 42, 0]), follows).tolist()
+    [0, 1, 1, 1, -1]
     """
     n = counts.size
+    seconds = np.ones(n) if covered_s is None else np.maximum(np.asarray(covered_s, float), 1e-6)
     group = np.where(counts > 0, np.arange(n), -1)
     totals = {i: int(counts[i]) for i in range(n) if counts[i] > 0}
+    spans = {i: float(seconds[i]) for i in totals}
     # neighbours: adjacent windows with arrivals
     left = {i: i - 1 for i in totals if i > 0 and follows[i] and (i - 1) in totals}
     right = {j: i for i, j in left.items()}
@@ -149,11 +162,13 @@ def periods(
         if not short:
             break
         g = min(short, key=lambda k: (totals[k], k))
+        rate = totals[g] / spans[g]
         options = [k for k in (left.get(g), right.get(g)) if k is not None]
-        other = min(options, key=lambda k: (totals[k], k))
+        other = min(options, key=lambda k: (abs(totals[k] / spans[k] - rate), totals[k], k))
         keep, gone = min(g, other), max(g, other)
         group[group == gone] = keep
         totals[keep] += totals.pop(gone)
+        spans[keep] += spans.pop(gone)
         # the merged period's neighbours are the outer ones of the pair
         outer_right = right.pop(gone, None)
         left.pop(gone, None)
