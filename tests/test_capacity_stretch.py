@@ -143,14 +143,21 @@ def test_the_command_forecasts_the_busiest_stretch_and_says_so(two_loads, seed: 
     assert everything["arrivals_per_s"] == pytest.approx(rows["db"]["arrivals_per_s"]), where
 
 
+@pytest.mark.parametrize(
+    ("share", "replayed"),
+    [(1.0, "busiest stretch that fits"), (0.5, "busiest hour, though it alone holds more")],
+)
 def test_the_report_replays_the_busiest_stretch_and_says_so(
-    two_loads, seed: int, tmp_path: Path
+    two_loads, seed: int, tmp_path: Path, share: float, replayed: str
 ) -> None:
+    """Asked to replay as many spans as the busy hour holds, or half as many: the busy hour is
+    replayed either way, and the report says which it is."""
     dataset, busy_spans, _, _ = two_loads
+    asked = int(busy_spans * share)
     out = tmp_path / "reports"
     proc = run(
         "report", "capacity", "--data", str(dataset), "--out", str(out),
-        "-p", "replay_spans", str(busy_spans),
+        "-p", "replay_spans", str(asked),
     )  # fmt: skip
     where = f"seed {seed}: {proc.stderr}"
     assert proc.returncode == 0, where
@@ -159,5 +166,5 @@ def test_the_report_replays_the_busiest_stretch_and_says_so(
     assert findings["spans"] == busy_spans and findings["data_spans"] > busy_spans, findings
     assert findings["window_start"].startswith("2024-03-01T15:00"), findings  # the busy hour
     html = notebook.with_name("report.html").read_text()
-    assert "more than the " + f"{busy_spans:,} spans asked for" in html, where
-    assert "this forecast replays their busiest stretch that fits" in html, where
+    assert "more than the " + f"{asked:,} spans asked for" in html, where
+    assert f"this forecast replays their {replayed}, the one a plan" in html, where

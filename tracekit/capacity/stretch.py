@@ -60,11 +60,26 @@ class Stretch:
         )
 
     @property
+    def replayed(self) -> str:
+        """What the replay works on, without its article: the busiest stretch that fits, or
+        the busiest hour when even it holds more than the limit (it is replayed all the same).
+
+        >>> at = datetime(2026, 1, 5, 19)
+        >>> Stretch(at, at + _HOUR, 900, 5_000, 1_000).replayed
+        'busiest stretch that fits'
+        >>> Stretch(at, at + _HOUR, 1_200, 5_000, 1_000).replayed
+        'busiest hour, though it alone holds more'
+        """
+        if self.spans <= self.limit:
+            return "busiest stretch that fits"
+        return "busiest hour, though it alone holds more"
+
+    @property
     def sentence(self) -> str:
         """What was left out and why, for a note under the forecast."""
         return (
             f"the data hold {self.total_spans:,} spans, {self.reason()}: the forecast replays "
-            f"the busiest stretch that fits, {self.start:%Y-%m-%d %H:%M} to "
+            f"the {self.replayed}, {self.start:%Y-%m-%d %H:%M} to "
             f"{self.end:%Y-%m-%d %H:%M} UTC ({self.spans:,} spans)"
         )
 
