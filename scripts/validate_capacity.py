@@ -499,8 +499,8 @@ def hotrod_text(hotrod: dict[str, Any]) -> list[str]:
         f'mysql\'s limit as inferred, first pair: "{pairs["mysql limit"].iloc[0]}".',
         "",
         "**Sensitivity to machine load.** The captures ran on the shared 2-core machine at load "
-        f"averages {pairs['loadavg'].min():.1f}-{pairs['loadavg'].max():.1f} (other engineers' "
-        "tests). HotROD's database, route and Redis times are sleeps, so the lock's hold time, "
+        f"averages {pairs['loadavg'].min():.1f}-{pairs['loadavg'].max():.1f} (whatever else "
+        "ran there). HotROD's database, route and Redis times are sleeps, so the lock's hold time, "
         f"which sets the capacity, stayed at {pairs['hold_ms'].min():.0f}-"
         f"{pairs['hold_ms'].max():.0f} ms; load shows in the CPU-bound parts (HTTP, gRPC, span "
         "export, the driver's threads: a few ms per request) and in scheduling delays, which "
@@ -617,7 +617,12 @@ hold the producer.
 
 **Saturation.** A component saturates at the multiplier where its busiest period reaches
 utilization 1 (callees' slow-down included), found by regula falsi on the replay. A caller that
-waits for a callee saturates no later than it (`with mysql, which it waits for`). The 90% band
+waits for a callee saturates no later than it (`with mysql, which it waits for`). A caller that
+holds a worker while its callee works runs out of workers as the callee's queue grows, a little
+before the callee's own utilization reaches 1; when, with its callees' times as observed, it
+would saturate only after the callee, that saturation is charged to the callee, which is then
+named first (the caller shows the callee's point). A caller short of workers of its own is
+still named first. The 90% band
 comes from the data's own variation: the busiest period's arrival count is a Poisson sample and
 its mean service time one of n draws, together a relative error of sqrt((1 + cv^2) / n).
 `saturation` says it in words, including "not reached within the multipliers". The first to
@@ -671,6 +676,14 @@ and 5 and the 09:00 one for seed 1.
 
 LIMITS = """
 ## Limits
+
+- Months of data are not replayed whole: the replay holds every work span it forecasts from
+  (~1.3 KB each). Beyond what the memory budget leaves room for (about a million spans at
+  `--memory-limit 2GB`; at most 2,000,000) it replays the busiest stretch of whole hours that
+  fits (the busiest hour, grown towards its busier neighbour; the busiest hour alone when even
+  it holds more) and says so. The busiest load is what a plan must survive, but worker counts
+  and service times are then learned from that stretch only; choose another with the report's
+  `since`/`start`/`end`.
 
 - A short capture forecasts short runs badly at high load: p95 at ~90% utilization moves by a
   factor of two between 60-second runs, and the steady state is far above most of them. Capture
