@@ -194,3 +194,48 @@ def test_months_of_windows_draw_their_peaks_not_every_point() -> None:
     assert np.allclose(shown.sort_index(), frame.groupby("service")["rate"].max().sort_index()), (
         seed
     )
+
+
+def test_forecast_lines_leave_out_unknown_values_and_cross_only_saturation() -> None:
+    """A utilization of unknown workers (NaN, not saturated) is not a saturation: it is left out
+    and named under the title, not drawn at the cap with a red cross (the capacity report showed
+    crm, model-storage and order-queue saturated at today's load). A saturated point with no
+    value (a caller that waits on a saturated callee) is still a cross at the cap."""
+    nan = float("nan")
+    frame = pd.DataFrame(
+        {
+            "service": ["mes"] * 3 + ["crm"] * 3 + ["shop"] * 3,
+            "multiplier": [1.0, 2.0, 5.0] * 3,
+            "utilization": [0.4, 0.8, 2.0, nan, nan, nan, nan, nan, nan],
+            "saturated": [False, False, True, False, False, False, False, False, True],
+        }
+    )
+    chart = charts.multiplier_lines(
+        frame,
+        value="utilization",
+        title="Utilization",
+        y_title="utilization",
+        cap=1.2,
+        percent=True,
+        missing="Not drawn: {names}.",
+        empty="none",
+    )
+    spec = chart.to_dict()
+    assert spec["title"] == {"text": "Utilization", "subtitle": ["Not drawn: crm."]}
+    drawn = {
+        (row["service"], row["multiplier"]): (row["shown"], row["state"])
+        for rows in spec["datasets"].values()
+        for row in rows
+    }
+    assert drawn == {
+        ("mes", 1.0): (0.4, "ok"),
+        ("mes", 2.0): (0.8, "ok"),
+        ("mes", 5.0): (1.2, "saturated"),
+        ("shop", 5.0): (1.2, "saturated"),
+    }
+    unknown = frame[frame["service"] == "crm"]
+    nothing = charts.multiplier_lines(
+        unknown, value="utilization", title="t", y_title="u", cap=1.2, empty="none",
+        missing="Not drawn: {names}.",
+    )  # fmt: skip
+    assert str(nothing) == "Not drawn: crm."

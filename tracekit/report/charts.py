@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
-from tracekit.report.prose import Prose, say
+from tracekit.report.prose import Prose, names, say
 from tracekit.report.service_map import ServiceMap
 from tracekit.report.vega import enable_offline_charts, render
 
@@ -343,16 +344,27 @@ def multiplier_lines(
     log: bool = False,
     limit: float | None = None,
     limit_title: str = "",
+    missing: str = "Not drawn (no value known): {names}.",
 ) -> Chart | Prose:
-    """One line per component over the load multipliers. A saturated point (no finite value,
-    or beyond ``cap``) is drawn at ``cap`` with a red cross, so lines go on to the last
-    multiplier instead of stopping where the component saturates."""
+    """One line per component over the load multipliers. A saturated point (flagged
+    ``saturated``, infinite, or beyond ``cap``) is drawn at ``cap`` with a red cross, so lines
+    go on to the last multiplier instead of stopping where the component saturates. A point
+    with no value that is not saturated (a utilization of unknown workers) is left out; the
+    components left out entirely are named under the title by ``missing``."""
     if (nothing := _empty(frame, empty)) is not None:
         return nothing
     data = frame[["service", "multiplier", value, "saturated"]].copy()
-    finite = data[value].apply(lambda v: v is not None and math.isfinite(float(v)))
-    over = data["saturated"].astype(bool) | ~finite | (data[value].astype(float) > cap)
-    data["shown"] = data[value].astype(float).where(~over, cap)
+    numbers = pd.to_numeric(data[value], errors="coerce").astype(float)
+    saturated = data["saturated"].fillna(False).astype(bool)
+    unknown = numbers.isna() & ~saturated
+    left_out = sorted(set(data.loc[unknown, "service"]) - set(data.loc[~unknown, "service"]))
+    data, numbers, saturated = data[~unknown], numbers[~unknown], saturated[~unknown]
+    if data.empty:
+        return say(missing, names=names(left_out, as_code=False))
+    # chart text is text, never markup: the names go in as they are
+    note = missing.format(names=", ".join(left_out)) if left_out else ""
+    over = saturated | np.isinf(numbers) | (numbers > cap)
+    data["shown"] = numbers.where(~over, cap)
     data["state"] = ["saturated" if o else "ok" for o in over]
     data["value_text"] = [
         "saturated" if o else (f"{float(v):.1%}" if percent else f"{float(v):,.0f}")
@@ -397,7 +409,8 @@ def multiplier_lines(
                 ],
             )
         )
-    return alt.layer(*layers, title=title).properties(width=WIDTH - 120, height=260)
+    heading = alt.TitleParams(title, subtitle=[note]) if note else title
+    return alt.layer(*layers, title=heading).properties(width=WIDTH - 120, height=260)
 
 
 def service_map_chart(graph: ServiceMap, *, title: str, empty: str) -> Chart | Prose:
