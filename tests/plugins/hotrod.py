@@ -305,7 +305,9 @@ _MADE_BY: dict[str, tuple[str, tuple[str, ...], Callable[[int], Drive]]] = {
 
 @pytest.fixture(scope="session")
 def hotrod_captures(
-    request: pytest.FixtureRequest, hotrod_capture: Callable[..., HotrodCapture]
+    request: pytest.FixtureRequest,
+    hotrod_capture: Callable[..., HotrodCapture],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     """The captures of CAPTURES, and the SWEEP, that this session's tests use, made side by side,
     by fixture name (the sweep as a Sweep).
@@ -322,6 +324,9 @@ def hotrod_captures(
     # a missing Jaeger or HotROD skips (fails in CI), or is built, once, before any capture
     ensure_jaeger()
     _hotrod_script()
+    # the session's temporary folder is made on first use: made by two capture threads at once,
+    # one of them saw another's and refused its own folder as outside it
+    tmp_path_factory.getbasetemp()
     steps: list[Any] = []
     with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="hotrod") as pool:
         futures = {}
