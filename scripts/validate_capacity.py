@@ -557,12 +557,15 @@ Arrivals are counted per window (`--window`, 5 minutes by default) and divided b
 the window the data covers: the union of the traces' extents, where nothing in progress for
 longer than a window is a gap. A 60-second capture is 60 seconds of load, whatever the window.
 A window's count is a Poisson sample of its rate (1/sqrt(n) relative error), so windows with
-fewer than 50 arrivals are pooled ("periods") with the adjacent window (or period) whose rate
-is closest to its own: pooling assumes the two share a rate, and a busy window that needs no
-pooling keeps its peak instead of being averaged with a quiet neighbour (pooling into the one
-with fewer arrivals once put a 5-minute window of 68 arrivals at 48% utilization into a
-10-minute period at 40%, and moved the saturation point from 2.08x to 2.53x, against a truth of
-2.08x). The window only smooths the load curve.
+fewer than 50 arrivals are pooled ("periods") with the adjacent window (or period) whose load
+(service seconds per second of data) is closest to its own: pooling assumes the two share a
+load, and a busy window that needs no pooling keeps its peak instead of being averaged with a
+quiet neighbour (pooling into the one with fewer arrivals once put a 5-minute window of 68
+arrivals at 48% utilization into a 10-minute period at 40%, and moved the saturation point from
+2.08x to 2.53x against a truth of 2.08x; pooling by arrival rate still put a window of 58
+arrivals whose service times ran long, at 25%, into one at 20%: 5.06x against 4.15x). A short
+window with no other neighbour is still pooled into a busy one. The window only smooths the
+load curve.
 
 **Concurrency limits, inferred from the spans** (`plan.limits`; `tracekit.capacity.limits`).
 The most spans seen at once is only a lower bound of a component's workers (a component that is

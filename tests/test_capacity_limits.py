@@ -257,15 +257,19 @@ def test_first_to_saturate_names_what_it_cannot_size(dataset: Path, seed: int) -
     assert (saturated["multiplier"] >= first.multiplier * (1 - 1e-9)).all(), where
 
 
-def busiest_rate(arrivals: list[int], low: int, high: int, window_us: int) -> float:
+def busiest_rate(served: list[Served], low: int, high: int, window_us: int) -> float:
     """The arrival rate of the busiest period, by hand: arrivals (us after EPOCH, which begins a
     window of every length used here) counted per window, each divided by the part of its window
     that [low, high) covers; a window of fewer than 50 arrivals is pooled with the adjacent one
-    whose rate is closest to its own (the fewest first; between equals, the one with fewer
-    arrivals, then the earlier); windows without arrivals are not pooled at all."""
+    whose load (service seconds, from the lock's acquisition to the end, per covered second) is
+    closest to its own (the fewest first; between equals, the one with fewer arrivals, then the
+    earlier); windows without arrivals are not pooled at all."""
     counts: dict[int, int] = {}
-    for at in arrivals:
-        counts[at // window_us] = counts.get(at // window_us, 0) + 1
+    busy: dict[int, float] = {}
+    for s in served:
+        k = s.arrival // window_us
+        counts[k] = counts.get(k, 0) + 1
+        busy[k] = busy.get(k, 0.0) + (s.end - s.begin) / 1e6
     runs = [[k] for k in sorted(counts)]
 
     def total(run: list[int]) -> int:
@@ -282,10 +286,13 @@ def busiest_rate(arrivals: list[int], low: int, high: int, window_us: int) -> fl
     def rate(run: list[int]) -> float:
         return total(run) / sum(covered_s(k) for k in run)
 
+    def load(run: list[int]) -> float:
+        return sum(busy[k] for k in run) / sum(covered_s(k) for k in run)
+
     while short := [i for i, run in enumerate(runs) if total(run) < 50 and neighbours(i)]:
         i = min(short, key=lambda i: total(runs[i]))
         j = min(
-            neighbours(i), key=lambda j: (abs(rate(runs[j]) - rate(runs[i])), total(runs[j]), j)
+            neighbours(i), key=lambda j: (abs(load(runs[j]) - load(runs[i])), total(runs[j]), j)
         )
         a, b = min(i, j), max(i, j)
         runs[a : b + 1] = [runs[a] + runs[b]]
@@ -321,7 +328,7 @@ def test_rates_over_the_time_the_data_covers(dataset: Path, seed: int, window: i
     ], where
     covered = [(min((k + 1) * window_us, high) - max(k * window_us, low)) / 1e6 for k in index]
     assert list(observed["covered_s"]) == pytest.approx(covered, rel=1e-9), where
-    expected = busiest_rate(arrivals, low, high, window_us)
+    expected = busiest_rate(served, low, high, window_us)
     assert db["arrivals_per_s"] == pytest.approx(expected, abs=1e-6), where
     if window >= 300:  # one window holds the whole capture: its rate is the capture's
         assert db["arrivals_per_s"] == pytest.approx(len(served) / ((high - low) / 1e6)), where

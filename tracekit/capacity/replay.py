@@ -159,7 +159,12 @@ class Replayer:
         self.periods: list[_Periods] = []
         for rows in self.by_service:
             per_window = np.bincount(self.window_code[rows], minlength=self.n_windows)
-            group = periods(per_window, self.follows, min_period_arrivals, self.covered_s)
+            busy = np.bincount(
+                self.window_code[rows],
+                weights=self.duration[rows] - self.inner_wait[rows],
+                minlength=self.n_windows,
+            )
+            group = periods(per_window, self.follows, min_period_arrivals, self.covered_s, busy)
             count_p = int(group.max()) + 1 if (group >= 0).any() else 0
             covered = np.bincount(
                 group[group >= 0], weights=self.covered_s[group >= 0], minlength=count_p
