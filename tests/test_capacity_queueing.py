@@ -143,9 +143,12 @@ def test_residual_waits_are_pollaczek_khinchine(workers: int, cv2: float) -> Non
     model = wait_model(rate, service.mean(), workers, float(service.var() / service.mean() ** 2))
     assert waits.mean() == pytest.approx(model.mean_wait_s, rel=0.03), f"seed {seed}"
     if workers == 1 or cv2 == 1.0:
-        # a direct first-come-first-served simulation of the same queue
-        arrivals = np.cumsum(rng.exponential(1.0 / rate, n))
-        direct = fcfs_waits(arrivals, rng.choice(service, n), workers)[n // 10 :]
+        # a direct first-come-first-served simulation of the same queue, four times as long:
+        # its waits follow one another, so its p95 is noisier than the independent draws' (over
+        # 40 seeds of n requests it was off by up to 4.6%, sd 1.1-1.9%; of 4n, up to 2.4%, sd
+        # 0.6-1.0%, well inside the 5% asked)
+        arrivals = np.cumsum(rng.exponential(1.0 / rate, 4 * n))
+        direct = fcfs_waits(arrivals, rng.choice(service, 4 * n), workers)[4 * n // 10 :]
         assert np.quantile(waits, 0.95) == pytest.approx(np.quantile(direct, 0.95), rel=0.05), (
             f"seed {seed}"
         )
