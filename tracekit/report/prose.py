@@ -158,6 +158,19 @@ def duration(ms: Any) -> Markup:
     return Markup(f"{value / 3_600_000:,.1f} h")
 
 
+def utilization(share: Any) -> Markup:
+    """A utilization (share of workers busy) as readers take it: a percentage below 1, and
+    ``saturated`` from 1 on. More work than the workers could do arrived then (a window's
+    requests hold them past its end), and "103% busy" would read as busier than always busy.
+
+    >>> utilization(0.734), utilization(1.03)
+    ('73%', 'saturated')
+    """
+    if share is not None and math.isfinite(float(share)) and float(share) >= 1:
+        return Markup("saturated")
+    return percent(share)
+
+
 def times(ratio: Any) -> Markup:
     """A multiplier: ``2.2×``, ``10×``."""
     value = float(ratio)

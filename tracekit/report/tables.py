@@ -13,6 +13,7 @@ import pandas as pd
 from tracekit.report.escape import escape
 from tracekit.report.prose import percent as as_percent
 from tracekit.report.prose import times as as_times
+from tracekit.report.prose import utilization as as_utilization
 
 
 def _missing(value: Any) -> bool:
@@ -56,12 +57,14 @@ def show_table(
     frame: pd.DataFrame,
     *,
     percent: Iterable[str] = (),
+    utilization: Iterable[str] = (),
     ms: Iterable[str] = (),
     decimals: Iterable[str] = (),
     times: Iterable[str] = (),
     labels: Mapping[str, str] | None = None,
 ) -> Any:
-    """A pandas Styler of ``frame`` without its index: ``percent`` columns as 12.3%, ``ms``
+    """A pandas Styler of ``frame`` without its index: ``percent`` columns as 12.3%,
+    ``utilization`` ones too but "saturated" from 1 on (``prose.utilization``), ``ms``
     columns as 1,234 (milliseconds), ``decimals`` with two places, ``times`` as 2.5x, integers
     with separators, booleans as yes/no, text escaped; ``labels`` renames headers for readers.
 
@@ -70,6 +73,7 @@ def show_table(
     frame = frame.reset_index(drop=True)
     chosen: dict[str, Callable[[Any], str]] = {}
     chosen.update({column: as_percent for column in percent})
+    chosen.update({column: as_utilization for column in utilization})
     chosen.update({column: _ms for column in ms})
     chosen.update({column: lambda v: f"{float(v):,.2f}" for column in decimals})
     chosen.update({column: as_times for column in times})

@@ -29,9 +29,10 @@ from tracekit.report.prose import (
     plain_text,
     points,
     times,
+    utilization,
 )
 
-Kind = Literal["percent", "count", "ms", "times", "number"]
+Kind = Literal["percent", "utilization", "count", "ms", "times", "number"]
 Tone = Literal["alarm", "calm", "neutral"]
 
 
@@ -117,6 +118,8 @@ def format_figure(kind: str, value: float | None) -> Markup:
     assert value is not None
     if kind == "percent":
         return percent(value)
+    if kind == "utilization":
+        return utilization(value)
     if kind == "count":
         return number(int(round(float(value))))
     if kind == "ms":
@@ -134,7 +137,7 @@ def format_change(kind: str, before: float | None, after: float | None) -> Marku
     assert before is not None and after is not None
     if float(before) == float(after):
         return Markup("unchanged")
-    if kind == "percent":
+    if kind in ("percent", "utilization"):
         return points(float(after) - float(before))
     if kind == "count":
         delta = int(round(float(after) - float(before)))
