@@ -157,12 +157,10 @@ class Replayer:
         step = np.diff(self.window_starts).astype("timedelta64[us]").astype(np.int64)
         self.follows = np.concatenate(([False], step == int(window_s) * 1_000_000))
         self.periods: list[_Periods] = []
-        for rows in self.by_service:
+        for s, rows in enumerate(self.by_service):
             per_window = np.bincount(self.window_code[rows], minlength=self.n_windows)
             busy = np.bincount(
-                self.window_code[rows],
-                weights=self.duration[rows] - self.inner_wait[rows],
-                minlength=self.n_windows,
+                self.window_code[rows], weights=self.service_time(s), minlength=self.n_windows
             )
             group = periods(per_window, self.follows, min_period_arrivals, self.covered_s, busy)
             count_p = int(group.max()) + 1 if (group >= 0).any() else 0
