@@ -15,7 +15,8 @@ LAB_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(LOCK) scripts/install.sh
+$(STAMP): pyproject.toml setup.py $(LOCK) scripts/install.sh requirements/native.txt \
+		native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/lib.rs
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
 	touch $(STAMP)
 

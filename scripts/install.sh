@@ -35,6 +35,17 @@ echo "  pip $PIP_VERSION"
 quietly "$VENV/bin/python" -m pip install "pip==$PIP_VERSION"
 echo "  $(grep -c '^[a-z0-9]' "$LOCK") pinned packages and tracekit itself (output in $log)"
 quietly "$VENV/bin/python" -m pip install --constraint "$LOCK" --editable ".[$EXTRAS]"
+# The compiled Jaeger JSON converter (native/, crates pinned by native/Cargo.lock), built with
+# the machine's Rust toolchain; without one, imports take the slower Python path.
+if command -v cargo >/dev/null; then
+  echo "  the compiled converter (native/, $(cargo --version | cut -d' ' -f1-2); a minute the first time)"
+  quietly "$VENV/bin/python" -m pip install --requirement requirements/native.txt
+  # maturin runs cargo; it must find itself (and the venv's Python) on PATH
+  PATH="$PWD/$VENV/bin:$PATH" quietly "$VENV/bin/python" -m pip install --no-build-isolation ./native
+else
+  echo "  no cargo here: the compiled converter (native/) is not built, imports take the" \
+    "slower Python path (install Rust from https://rustup.rs, then make install)"
+fi
 echo "  Jupyter kernel 'tracekit (.venv)'"
 quietly "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name tracekit \
   --display-name "tracekit (.venv)"

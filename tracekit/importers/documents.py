@@ -18,7 +18,7 @@ import msgspec
 import pyarrow as pa
 
 from tracekit.importers import jaeger_json as jaeger
-from tracekit.importers import otlp_batch
+from tracekit.importers import native, otlp_batch
 from tracekit.importers import otlp_json as otlp
 from tracekit.importers.columns import BATCH_ROWS, SpanColumns
 from tracekit.importers.problems import BadInput, SkipLog, validation_problem
@@ -111,6 +111,16 @@ def feed(
     and mapped with the documents fed after it, unless ``defer_small`` is false (no documents
     follow: mapping it at once skips the span-by-span check).
     """
+    if isinstance(payload, bytes) and expect in (None, "jaeger"):
+        batch = native.jaeger_batch(payload)  # the compiled path; None: map it here
+        if batch is not None:
+            while batch.num_rows:
+                room = BATCH_ROWS - len(columns)
+                columns.add_batch(batch.slice(0, room))
+                batch = batch.slice(room)
+                if len(columns) >= BATCH_ROWS:
+                    yield columns.take_batch()
+            return "jaeger"
     # Decoding and row building allocate millions of small objects without cycles: the cyclic
     # collector would rescan them again and again, so it is paused (not across yields).
     collecting = gc.isenabled()
