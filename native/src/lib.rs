@@ -5,8 +5,7 @@
 //! `tracekit.importers.jaeger_json.traces_batch` does, for the documents every Jaeger writes:
 //! tag values that are strings, bools, integers and plain doubles, every span with its process.
 //! Anything else (bad JSON, a value of another type, a double Go would write with an exponent,
-//! span warnings, a time outside years 1-9999, non-ASCII reference types) makes
-//! it answer None, and the Python importer maps the document and names any problem. A test
+//! a time outside years 1-9999, non-ASCII reference types) makes it answer None, and the Python importer maps the document and names any problem. A test
 //! compares the two on generated documents (tests/test_import_native.py).
 
 use std::borrow::Cow;
@@ -477,13 +476,6 @@ fn map_document(document: &Document<'_>) -> Mapped<Columns> {
         let processes = trace.processes.as_ref();
         let mut known: HashMap<&str, Resource<'_>> = HashMap::default();
         for span in &trace.spans {
-            if span
-                .warnings
-                .as_ref()
-                .is_some_and(|warnings| !warnings.is_empty())
-            {
-                return Err(Fallback);
-            }
             // the resource: the trace's process of this id, else the span's own
             let named = span
                 .processID
@@ -599,7 +591,7 @@ fn map_tags(span: &Span<'_>, columns: &mut Columns, attributes: &mut Maps) -> Ma
         .filter(|text| !text.is_empty());
     columns.message.push_option(message)?;
 
-    let mut entries = Vec::with_capacity(tags.len());
+    let mut entries = Vec::with_capacity(tags.len() + 1);
     for (tag, value) in tags.iter().zip(texts) {
         let key = match tag.key.as_ref() {
             key if REMOVED.contains(&key) => continue,
@@ -612,7 +604,47 @@ fn map_tags(span: &Span<'_>, columns: &mut Columns, attributes: &mut Maps) -> Ma
         };
         entries.push((key, value));
     }
+    // span warnings (Jaeger's clock skew adjuster writes them) as Jaeger keeps them in OTLP,
+    // last, so that they win over a tag of the same key
+    if let Some(warnings) = span
+        .warnings
+        .as_ref()
+        .filter(|warnings| !warnings.is_empty())
+    {
+        entries.push(("@jaeger@warnings", Cow::Owned(go_json_strings(warnings))));
+    }
     attributes.push(&mut entries)
+}
+
+/// A list of strings as Go's json.Marshal writes it (values.go_json): quotes, backslashes,
+/// HTML characters, the line and paragraph separators and control characters escaped.
+fn go_json_strings(items: &[Cow<'_, str>]) -> String {
+    let mut out = String::from("[");
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for char in item.chars() {
+            match char {
+                '"' => out.push_str(r#"\""#),
+                '\\' => out.push_str(r"\\"),
+                '\n' => out.push_str(r"\n"),
+                '\r' => out.push_str(r"\r"),
+                '\t' => out.push_str(r"\t"),
+                '\u{8}' => out.push_str(r"\b"),
+                '\u{c}' => out.push_str(r"\f"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                    out.push_str(&format!(r"\u{:04x}", char as u32))
+                }
+                char if (char as u32) < 0x20 => out.push_str(&format!(r"\u{:04x}", char as u32)),
+                char => out.push(char),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 /// The parent and the links (jaeger_json._references).

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -145,6 +146,7 @@ def capture(name: str, folder: Path, fix_flags: tuple[str, ...], drive: Drive) -
             trace_ids = sorted({r.trace_id for r in run.records if r.trace_id is not None})
             jaeger_spans = settle(jaeger.query_url, trace_ids)
             seconds["settle"] = time.monotonic() - mark
+            _save_search(jaeger.query_url, run, folder / API_TRACES)
         finally:
             hotrod_script.stop(hotrod)
         mark = time.monotonic()
@@ -195,6 +197,25 @@ def _start_hotrod(script: Any, folder: Path, otlp: str, fix_flags: tuple[str, ..
 def _version(override: str, tool: Any) -> str:
     given = os.environ.get(override)
     return f"binary {given}" if given else f"{tool.module}/{tool.package}@{tool.version}"
+
+
+# Jaeger's classic search answer for the capture's requests, as its HTTP API sent it
+API_TRACES = "api-traces.json"
+
+
+def _save_search(query_url: str, run: Any, path: Path) -> None:
+    """Save Jaeger's own /api/traces answer for the frontend's traces of ``run`` to ``path``:
+    the JSON a real Jaeger writes, which the importers must read as they read their own."""
+    query = urllib.parse.urlencode(
+        {
+            "service": "frontend",
+            "start": run.started_us - 10_000_000,
+            "end": run.ended_us + 10_000_000,
+            "limit": 100_000,
+        }
+    )
+    with urllib.request.urlopen(f"{query_url}/api/traces?{query}", timeout=60) as answer:
+        path.write_bytes(answer.read())
 
 
 def settle(query_url: str, trace_ids: list[str]) -> dict[str, int]:
