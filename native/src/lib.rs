@@ -12,10 +12,13 @@ use std::borrow::Cow;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::ffi::{c_int, c_void};
 
 // The times a dataset can hold (tracekit.importers.values), in microseconds since 1970.
 const MIN_TIME_US: i64 = -62_135_596_800_000_000;
@@ -248,14 +251,11 @@ impl Strings {
         }
     }
 
-    fn into_dict(self, py: Python<'_>, out: &Bound<'_, PyDict>, name: &str) -> PyResult<()> {
-        out.set_item(
-            format!("{name}.offsets"),
-            PyBytes::new(py, as_bytes(&self.offsets)),
-        )?;
-        out.set_item(format!("{name}.data"), PyBytes::new(py, &self.data))?;
+    fn into_dict(self, out: &Bound<'_, PyDict>, name: &str) -> PyResult<()> {
+        out.set_item(format!("{name}.offsets"), Buffer::from(self.offsets))?;
+        out.set_item(format!("{name}.data"), Buffer::from(self.data))?;
         if self.nulls > 0 {
-            out.set_item(format!("{name}.validity"), PyBytes::new(py, &self.validity))?;
+            out.set_item(format!("{name}.validity"), Buffer::from(self.validity))?;
         }
         out.set_item(format!("{name}.nulls"), self.nulls)?;
         Ok(())
@@ -304,13 +304,108 @@ impl Maps {
         self.offsets.end(self.keys.len)
     }
 
-    fn into_dict(self, py: Python<'_>, out: &Bound<'_, PyDict>, name: &str) -> PyResult<()> {
-        out.set_item(
-            format!("{name}.offsets"),
-            PyBytes::new(py, as_bytes(&self.offsets.0)),
-        )?;
-        self.keys.into_dict(py, out, &format!("{name}.keys"))?;
-        self.values.into_dict(py, out, &format!("{name}.values"))
+    fn into_dict(self, out: &Bound<'_, PyDict>, name: &str) -> PyResult<()> {
+        out.set_item(format!("{name}.offsets"), Buffer::from(self.offsets.0))?;
+        self.keys.into_dict(out, &format!("{name}.keys"))?;
+        self.values.into_dict(out, &format!("{name}.values"))
+    }
+}
+
+/// An Arrow buffer handed to Python without a copy: the vector it was built in, exposed
+/// through the buffer protocol (read-only bytes) and freed when Python lets go of it.
+#[pyclass(frozen)]
+struct Buffer {
+    bytes: Bytes,
+}
+
+enum Bytes {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl From<Vec<u8>> for Buffer {
+    fn from(values: Vec<u8>) -> Self {
+        Buffer {
+            bytes: Bytes::U8(values),
+        }
+    }
+}
+
+impl From<Vec<i32>> for Buffer {
+    fn from(values: Vec<i32>) -> Self {
+        Buffer {
+            bytes: Bytes::I32(values),
+        }
+    }
+}
+
+impl From<Vec<i64>> for Buffer {
+    fn from(values: Vec<i64>) -> Self {
+        Buffer {
+            bytes: Bytes::I64(values),
+        }
+    }
+}
+
+impl Buffer {
+    fn as_slice(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::U8(values) => values,
+            Bytes::I32(values) => as_bytes(values),
+            Bytes::I64(values) => as_bytes(values),
+        }
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("View is null"));
+        }
+        if (flags & ffi::PyBUF_WRITABLE) == ffi::PyBUF_WRITABLE {
+            return Err(PyBufferError::new_err("the buffer is read-only"));
+        }
+        let data = slf.get().as_slice();
+        // SAFETY: ``view`` is the caller's to fill; the data lives as long as ``obj``, which
+        // the view holds a reference to, and is never written.
+        unsafe {
+            (*view).buf = data.as_ptr() as *mut c_void;
+            (*view).len = data.len() as isize;
+            (*view).obj = slf.into_any().into_ptr();
+            (*view).readonly = 1;
+            (*view).itemsize = 1;
+            (*view).format = if (flags & ffi::PyBUF_FORMAT) == ffi::PyBUF_FORMAT {
+                c"B".as_ptr() as *mut _
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = 1;
+            (*view).shape = if (flags & ffi::PyBUF_ND) == ffi::PyBUF_ND {
+                &mut (*view).len
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if (flags & ffi::PyBUF_STRIDES) == ffi::PyBUF_STRIDES {
+                &mut (*view).itemsize
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.as_slice().len()
     }
 }
 
@@ -342,16 +437,73 @@ fn text<'b>(tag: &'b Tag<'_>) -> Mapped<Cow<'b, str>> {
             // Go writes these with the shortest digits and no exponent, as Rust's Display does
             // (from 1e21 Go writes an exponent: values.go_float). From 1e18 a number may be
             // an integer literal past 64 bits, which serde_json reads as a double and Python
-            // keeps exact: those are left to Python.
-            let magnitude = value.abs();
-            // (a zero is left to Python too: sonic-rs reads -0.0 as 0.0, and Go writes -0)
-            if (1e-6..1e18).contains(&magnitude) {
-                Ok(Cow::Owned(value.to_string()))
+            // keeps exact: those are left to Python, as is a zero (Go writes 0.0 as 0, so a
+            // 0.0 was not written by Go).
+            if (1e-6..1e18).contains(&value.abs()) {
+                shortest(*value).map(Cow::Owned)
             } else {
                 Err(Fallback)
             }
         }
         Value::Other => Err(Fallback),
+    }
+}
+
+/// The shortest digits that read back as ``value``, written out without an exponent; Fallback
+/// when two candidates of that length are equally close. Python (and Go) pick the even one there,
+/// Rust's Display the upper: 562949953421312.25 is "562949953421312.2" in Python, ".3" in Rust.
+fn shortest(value: f64) -> Mapped<String> {
+    let text = value.to_string();
+    if let Some(exact) = exact_digits(value) {
+        // a tie: the exact value is a midpoint, one digit longer than the shortest text and
+        // ending in 5
+        let digits = significant_digits(text.bytes().filter(u8::is_ascii_digit));
+        if exact.len() == digits + 1 && exact.ends_with('5') {
+            return Err(Fallback);
+        }
+    }
+    Ok(text)
+}
+
+/// The significant digits of the exact decimal value of ``value``, when it has 18 or fewer
+/// (only then can it be a midpoint between two texts of the shortest length, 17 at most).
+fn exact_digits(value: f64) -> Option<String> {
+    let bits = value.abs().to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let (mut mantissa, mut power) = if exponent == 0 {
+        (bits & ((1 << 52) - 1), -1074)
+    } else {
+        ((bits & ((1 << 52) - 1)) | (1 << 52), exponent - 1075)
+    };
+    if mantissa == 0 {
+        return None;
+    }
+    while mantissa % 2 == 0 && power < 0 {
+        mantissa /= 2;
+        power += 1;
+    }
+    // value = mantissa * 2^power; with power < 0 it is mantissa * 5^-power / 10^-power
+    let scaled: u128 = if power >= 0 {
+        (mantissa as u128).checked_shl(power as u32)?
+    } else if -power <= 26 {
+        mantissa as u128 * 5u128.pow((-power) as u32)
+    } else {
+        return None;
+    };
+    if scaled >= 10u128.pow(18) {
+        return None;
+    }
+    Some(scaled.to_string().trim_end_matches('0').to_owned())
+}
+
+/// How many decimal digits there are without the leading and trailing zeros.
+fn significant_digits(digits: impl Iterator<Item = u8>) -> usize {
+    let digits: Vec<u8> = digits.collect();
+    let first = digits.iter().position(|digit| *digit != b'0');
+    let last = digits.iter().rposition(|digit| *digit != b'0');
+    match (first, last) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
     }
 }
 
@@ -692,7 +844,7 @@ fn map_references(span: &Span<'_>, own_trace: &str, columns: &mut Columns) -> Ma
 #[pyfunction]
 fn jaeger_columns<'py>(py: Python<'py>, payload: &[u8]) -> PyResult<Option<Bound<'py, PyDict>>> {
     let mapped = py.detach(|| {
-        let document: Document<'_> = sonic_rs::from_slice(payload).map_err(|_| Fallback)?;
+        let document: Document<'_> = serde_json::from_slice(payload).map_err(|_| Fallback)?;
         map_document(&document)
     });
     let Ok(columns) = mapped else {
@@ -714,28 +866,19 @@ fn jaeger_columns<'py>(py: Python<'py>, payload: &[u8]) -> PyResult<Option<Bound
         ("links.kind", columns.link_kind),
         ("events.name", columns.event_name),
     ] {
-        strings.into_dict(py, &out, name)?;
+        strings.into_dict(&out, name)?;
     }
-    out.set_item("start_time", PyBytes::new(py, as_bytes(&columns.start)))?;
-    out.set_item("duration_us", PyBytes::new(py, as_bytes(&columns.duration)))?;
-    out.set_item("links.offsets", PyBytes::new(py, as_bytes(&columns.links)))?;
-    out.set_item(
-        "events.offsets",
-        PyBytes::new(py, as_bytes(&columns.events)),
-    )?;
-    out.set_item(
-        "events.time",
-        PyBytes::new(py, as_bytes(&columns.event_time)),
-    )?;
-    columns
-        .attributes
-        .unwrap()
-        .into_dict(py, &out, "attributes")?;
-    columns.resource.unwrap().into_dict(py, &out, "resource")?;
+    out.set_item("start_time", Buffer::from(columns.start))?;
+    out.set_item("duration_us", Buffer::from(columns.duration))?;
+    out.set_item("links.offsets", Buffer::from(columns.links))?;
+    out.set_item("events.offsets", Buffer::from(columns.events))?;
+    out.set_item("events.time", Buffer::from(columns.event_time))?;
+    columns.attributes.unwrap().into_dict(&out, "attributes")?;
+    columns.resource.unwrap().into_dict(&out, "resource")?;
     columns
         .event_attributes
         .unwrap()
-        .into_dict(py, &out, "events.attributes")?;
+        .into_dict(&out, "events.attributes")?;
     Ok(Some(out))
 }
 
