@@ -26,12 +26,6 @@ const MAX_TIME_US: i64 = 253_402_300_799_999_999;
 const KINDS: [&str; 5] = ["client", "consumer", "internal", "producer", "server"];
 const REMOVED: [&str; 3] = ["span.kind", "otel.status_code", "otel.status_description"];
 
-// Millions of small vectors (a span's tags) come and go per document: mimalloc's thread-local
-// free lists handle them ~20% faster than the system allocator (measured on the import
-// benchmark's files).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Why the fast path hands a document back: the Python importer maps it.
 struct Fallback;
 
