@@ -1,6 +1,8 @@
 """One JSON document of traces, in any supported shape, to span batches.
 
-A document is decoded once, with types (msgspec), into whichever shape it has: a Jaeger
+A Jaeger ``{"data": [...]}`` document in bytes goes to the compiled converter first
+(tracekit.importers.native), which maps what every Jaeger writes and hands anything else back.
+A document is otherwise decoded once, with types (msgspec), into whichever shape it has: a Jaeger
 ``/api/traces`` response, a bare Jaeger trace, a list of traces, OTLP ``{"resourceSpans"}`` or
 Jaeger's ``/api/v3`` ``{"result"}``. A type error anywhere stops the typed decode with the JSON
 path of the culprit; under ``--skip-bad`` the document is then decoded loosely and each trace

@@ -17,6 +17,10 @@ those columns with pyarrow.compute and numpy (tracekit.importers.flat). A span t
 read (a missing process, a value its declared type cannot hold) is named by ``span_problem``,
 a span-by-span check that only finds and describes the problem; the span is then dropped
 (--skip-bad) or the import stops.
+
+The compiled converter (``native/``, tracekit.importers.native) maps the documents every Jaeger
+writes the same way, faster; this module is the definition it must match
+(tests/test_import_native.py) and what maps every other document.
 """
 
 from __future__ import annotations
