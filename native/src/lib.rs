@@ -192,7 +192,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Value<'a> {
 // ---- Arrow buffers ----
 
 /// A string column: int32 offsets, UTF-8 data and a validity bitmap, as Arrow lays them out.
-#[derive(Default)]
 struct Strings {
     offsets: Vec<i32>,
     data: Vec<u8>,
@@ -201,14 +200,19 @@ struct Strings {
     len: usize,
 }
 
-impl Strings {
-    fn new() -> Self {
+impl Default for Strings {
+    fn default() -> Self {
         Strings {
             offsets: vec![0],
-            ..Default::default()
+            data: Vec::new(),
+            validity: Vec::new(),
+            nulls: 0,
+            len: 0,
         }
     }
+}
 
+impl Strings {
     fn mark(&mut self, valid: bool) {
         if self.len.is_multiple_of(8) {
             self.validity.push(0);
@@ -259,17 +263,33 @@ impl Strings {
 /// A list or map column's offsets: one per row, plus the end.
 struct Offsets(Vec<i32>);
 
-impl Offsets {
-    fn new() -> Self {
+impl Default for Offsets {
+    fn default() -> Self {
         Offsets(vec![0])
     }
+}
+
+impl Offsets {
     fn end(&mut self, items: usize) -> Mapped<()> {
         self.0.push(i32::try_from(items).map_err(|_| Fallback)?);
         Ok(())
     }
 }
 
+/// Map entries (key, text), as a map holds them.
+type Entries<'b> = Vec<(&'b str, Cow<'b, str>)>;
+
+/// ``entries`` (in the order given) as a map holds them: sorted by key (UTF-8 bytes, as Python
+/// sorts), the last of a repeated key winning, as in a dict built from them in order.
+fn sorted_unique(entries: &mut Entries<'_>) {
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes())); // stable: order kept
+    entries.reverse(); // dedup keeps the first of a run: make it the last given
+    entries.dedup_by(|later, earlier| later.0 == earlier.0);
+    entries.reverse();
+}
+
 /// A column of string maps: offsets, keys and values.
+#[derive(Default)]
 struct Maps {
     offsets: Offsets,
     keys: Strings,
@@ -277,21 +297,15 @@ struct Maps {
 }
 
 impl Maps {
-    fn new() -> Self {
-        Maps {
-            offsets: Offsets::new(),
-            keys: Strings::new(),
-            values: Strings::new(),
-        }
+    /// One map of ``entries`` (in order; see sorted_unique).
+    fn push(&mut self, entries: &mut Entries<'_>) -> Mapped<()> {
+        sorted_unique(entries);
+        self.push_sorted(entries)
     }
 
-    /// One map of ``entries`` (in order): sorted by key, the last of a repeated key winning.
-    fn push(&mut self, entries: &mut Vec<(&str, Cow<'_, str>)>) -> Mapped<()> {
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes())); // stable: order kept
-        for (index, (key, value)) in entries.iter().enumerate() {
-            if entries.get(index + 1).is_some_and(|next| next.0 == *key) {
-                continue;
-            }
+    /// One map of entries already sorted_unique.
+    fn push_sorted(&mut self, entries: &[(&str, Cow<'_, str>)]) -> Mapped<()> {
+        for (key, value) in entries {
             self.keys.push(key)?;
             self.values.push(value)?;
         }
@@ -553,16 +567,16 @@ struct Columns {
     duration: Vec<i64>,
     status: Strings,
     message: Strings,
-    attributes: Option<Maps>,
-    resource: Option<Maps>,
-    links: Vec<i32>,
+    attributes: Maps,
+    resource: Maps,
+    links: Offsets,
     link_trace: Strings,
     link_span: Strings,
     link_kind: Strings,
-    events: Vec<i32>,
+    events: Offsets,
     event_time: Vec<i64>,
     event_name: Strings,
-    event_attributes: Option<Maps>,
+    event_attributes: Maps,
 }
 
 /// A process rendered once per trace: its service and sorted tags.
@@ -576,48 +590,16 @@ fn resource<'b>(process: &'b Process<'_>) -> Mapped<Resource<'b>> {
     for tag in process.tags.iter().flatten() {
         tags.push((tag.key.as_ref(), text(tag)?));
     }
-    tags.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut kept: Vec<(&'b str, Cow<'b, str>)> = Vec::with_capacity(tags.len());
-    for (key, value) in tags {
-        if kept.last().is_some_and(|last| last.0 == key) {
-            kept.pop(); // the last of a repeated key wins
-        }
-        kept.push((key, value));
-    }
+    sorted_unique(&mut tags);
     let service = process
         .serviceName
         .as_deref()
         .filter(|name| !name.is_empty());
-    Ok(Resource {
-        service,
-        tags: kept,
-    })
+    Ok(Resource { service, tags })
 }
 
 fn map_document(document: &Document<'_>) -> Mapped<Columns> {
-    let mut columns = Columns {
-        trace_id: Strings::new(),
-        span_id: Strings::new(),
-        parent: Strings::new(),
-        service: Strings::new(),
-        operation: Strings::new(),
-        kind: Strings::new(),
-        status: Strings::new(),
-        message: Strings::new(),
-        attributes: Some(Maps::new()),
-        resource: Some(Maps::new()),
-        links: vec![0],
-        link_trace: Strings::new(),
-        link_span: Strings::new(),
-        link_kind: Strings::new(),
-        events: vec![0],
-        event_name: Strings::new(),
-        event_attributes: Some(Maps::new()),
-        ..Default::default()
-    };
-    let mut attributes = columns.attributes.take().unwrap();
-    let mut resources = columns.resource.take().unwrap();
-    let mut event_attributes = columns.event_attributes.take().unwrap();
+    let mut columns = Columns::default();
     for trace in &document.data {
         let processes = trace.processes.as_ref();
         let mut known: HashMap<&str, Resource<'_>> = HashMap::default();
@@ -641,8 +623,7 @@ fn map_document(document: &Document<'_>) -> Mapped<Columns> {
                 }
             };
             columns.service.push_option(rendered.service)?;
-            let mut entries = rendered.tags.clone();
-            resources.push(&mut entries)?;
+            columns.resource.push_sorted(&rendered.tags)?;
 
             let own_trace = trace_id(&span.traceID);
             columns.trace_id.push(&own_trace)?;
@@ -660,7 +641,7 @@ fn map_document(document: &Document<'_>) -> Mapped<Columns> {
             columns.start.push(start);
             columns.duration.push(duration);
 
-            map_tags(span, &mut columns, &mut attributes)?;
+            map_tags(span, &mut columns)?;
             map_references(span, &own_trace, &mut columns)?;
 
             for log in span.logs.iter().flatten() {
@@ -676,21 +657,16 @@ fn map_document(document: &Document<'_>) -> Mapped<Columns> {
                     }
                 }
                 columns.event_name.push(name.as_deref().unwrap_or(""))?;
-                event_attributes.push(&mut entries)?;
+                columns.event_attributes.push(&mut entries)?;
             }
-            columns
-                .events
-                .push(i32::try_from(columns.event_time.len()).map_err(|_| Fallback)?);
+            columns.events.end(columns.event_time.len())?;
         }
     }
-    columns.attributes = Some(attributes);
-    columns.resource = Some(resources);
-    columns.event_attributes = Some(event_attributes);
     Ok(columns)
 }
 
 /// Kind, status, status message and attributes from a span's tags (jaeger_json._attributes).
-fn map_tags(span: &Span<'_>, columns: &mut Columns, attributes: &mut Maps) -> Mapped<()> {
+fn map_tags(span: &Span<'_>, columns: &mut Columns) -> Mapped<()> {
     let tags = span.tags.as_deref().unwrap_or(&[]);
     let mut texts = Vec::with_capacity(tags.len());
     let mut kind = None;
@@ -759,7 +735,7 @@ fn map_tags(span: &Span<'_>, columns: &mut Columns, attributes: &mut Maps) -> Ma
     {
         entries.push(("@jaeger@warnings", Cow::Owned(go_json_strings(warnings))));
     }
-    attributes.push(&mut entries)
+    columns.attributes.push(&mut entries)
 }
 
 /// A list of strings as Go's json.Marshal writes it (values.go_json): quotes, backslashes,
@@ -827,10 +803,7 @@ fn map_references(span: &Span<'_>, own_trace: &str, columns: &mut Columns) -> Ma
             .link_kind
             .push(if child { "child_of" } else { "follows_from" })?;
     }
-    columns
-        .links
-        .push(i32::try_from(columns.link_trace.len).map_err(|_| Fallback)?);
-    Ok(())
+    columns.links.end(columns.link_trace.len)
 }
 
 /// The span columns of a Jaeger JSON document as a dict of Arrow buffers (bytes) and counts,
@@ -864,14 +837,13 @@ fn jaeger_columns<'py>(py: Python<'py>, payload: &[u8]) -> PyResult<Option<Bound
     }
     out.set_item("start_time", Buffer::from(columns.start))?;
     out.set_item("duration_us", Buffer::from(columns.duration))?;
-    out.set_item("links.offsets", Buffer::from(columns.links))?;
-    out.set_item("events.offsets", Buffer::from(columns.events))?;
+    out.set_item("links.offsets", Buffer::from(columns.links.0))?;
+    out.set_item("events.offsets", Buffer::from(columns.events.0))?;
     out.set_item("events.time", Buffer::from(columns.event_time))?;
-    columns.attributes.unwrap().into_dict(&out, "attributes")?;
-    columns.resource.unwrap().into_dict(&out, "resource")?;
+    columns.attributes.into_dict(&out, "attributes")?;
+    columns.resource.into_dict(&out, "resource")?;
     columns
         .event_attributes
-        .unwrap()
         .into_dict(&out, "events.attributes")?;
     Ok(Some(out))
 }
