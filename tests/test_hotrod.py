@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
-from tests.plugins.hotrod import API_TRACES, CAPTURES, HotrodCapture, _hotrod_script
+from tests.plugins.hotrod import CAPTURES, HotrodCapture, _hotrod_script
+from tests.plugins.importers import assert_same, compiled_or_skip, spans_per_trace
 from tests.plugins.jaeger import REPO, load_script
 from tracekit.connect import connect
 from tracekit.importers import native
@@ -72,17 +72,12 @@ def test_jaegers_own_answer_is_read_compiled_as_in_python(
     """Jaeger's own /api/traces answer for the capture (real HotROD spans, as a real Jaeger
     writes them) is mapped by the compiled converter, not left to Python, into the rows the
     Python importer gives, with every span Jaeger returned per trace."""
-    from tests.test_import_native import assert_same, compiled_or_skip
-
     compiled_or_skip()
-    payload = (hotrod.dataset.parent / API_TRACES).read_bytes()
+    payload = (hotrod.dataset.parent / "api-traces-frontend.json").read_bytes()
     assert assert_same(payload, monkeypatch, must_map=True), hotrod.describe()
     batch = native.jaeger_batch(payload)
     assert batch is not None
-    rows = pa.Table.from_batches([batch])
-    counts = rows.group_by("trace_id").aggregate([("span_id", "count")]).to_pydict()
-    got = dict(zip(counts["trace_id"], counts["span_id_count"], strict=True))
-    assert got == hotrod.jaeger_spans, hotrod.describe()
+    assert spans_per_trace(batch) == hotrod.jaeger_spans, hotrod.describe()
 
 
 def test_driver_was_not_throttled(hotrod: HotrodCapture) -> None:

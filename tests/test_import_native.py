@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from tests.conftest import drawn, need
+from tests.conftest import drawn
+from tests.plugins.importers import assert_same, compiled_or_skip, python_rows
 from tracekit.importers import native
 from tracekit.importers.documents import document_batches
 
@@ -31,48 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from jaeger_gen import make_trace  # noqa: E402
 
 
-def compiled_or_skip() -> None:
-    """Skip (fail in CI) when the compiled converter is not built."""
-    need(
-        native.available(),
-        "the compiled converter (native/)",
-        "install Rust (https://rustup.rs), then `make install` builds it",
-    )
-
-
 @pytest.fixture(scope="module", autouse=True)
 def compiled() -> None:
     compiled_or_skip()
-
-
-def python_rows(payload: bytes, monkeypatch: pytest.MonkeyPatch) -> pa.Table:
-    """The Python importer's rows for ``payload`` (the compiled path switched off)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(native, "native", None)
-        batches = list(document_batches(payload))
-    return pa.Table.from_batches(batches, schema=batches[0].schema) if batches else None
-
-
-def assert_same(payload: bytes, monkeypatch: pytest.MonkeyPatch, *, must_map: bool) -> bool:
-    """The compiled rows of ``payload`` equal the Python importer's; returns whether the
-    compiled path mapped it (``must_map``: it has to)."""
-    batch = native.jaeger_batch(payload)
-    if batch is None:
-        assert not must_map, "the compiled converter left a plain document to Python"
-        return False
-    expected = python_rows(payload, monkeypatch)
-    got = pa.Table.from_batches([batch])
-    if expected is None:
-        assert got.num_rows == 0
-        return True
-    assert got.schema == expected.schema
-    for name in expected.column_names:
-        left, right = got[name].to_pylist(), expected[name].to_pylist()
-        if left != right:
-            row = next(i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b)
-            pytest.fail(f"{name}[{row}]: compiled {left[row]!r}, Python {right[row]!r}")
-    assert got.equals(expected)
-    return True
 
 
 def test_the_benchmark_documents_map_as_in_python(monkeypatch):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.plugins.rabbitmq import Pipeline
+from tests.plugins.importers import assert_same, compiled_or_skip, spans_per_trace
+from tests.plugins.rabbitmq import TRACED, Pipeline
 from tests.realsys.pipeline.run import FAILED_HTTP, LOST_IN_BROKER, REJECTED, PipelineRun
 from tracekit.analytics.funnel import funnel, funnel_orders
 from tracekit.connect import connect
+from tracekit.importers import native
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.jaeger, pytest.mark.slow]
 
@@ -33,6 +35,32 @@ def test_the_capture_is_shaped_as_the_architecture_decision(
     # shop-api propagates nothing: each order is one trace rooted at mes-api.
     assert services == {"mes-api", "mes", "crm"}, run.seed
     assert {row[0] for row in roots} == {o.trace_id for o in run.orders}, run.seed
+
+
+@pytest.mark.parametrize("variant", ["ids", "no-ids"])
+def test_jaegers_own_answers_are_read_compiled_as_in_python(
+    pipeline: Pipeline, variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jaeger's own /api/traces answers for the traced services (spans of the real Flask,
+    requests and pika instrumentations: producers and consumers, links, messaging attributes)
+    are mapped by the compiled converter, not left to Python, into the rows the Python importer
+    gives; together they hold every trace the dataset exported through API v3, span for span."""
+    compiled_or_skip()
+    run = pipeline(variant)
+    spans: dict[str, int] = {}
+    for service in TRACED:
+        payload = (run.dataset.parent / f"api-traces-{service}.json").read_bytes()
+        assert assert_same(payload, monkeypatch, must_map=True), (service, run.seed)
+        batch = native.jaeger_batch(payload)
+        assert batch is not None
+        found = spans_per_trace(batch)
+        assert all(spans.get(trace, count) == count for trace, count in found.items()), run.seed
+        spans |= found
+    with connect(run.dataset) as con:
+        stored = dict(
+            con.execute("SELECT trace_id, count(*) FROM span_rows GROUP BY trace_id").fetchall()
+        )
+    assert spans == stored, run.seed
 
 
 def _traces(run: PipelineRun, *fates: str) -> set[str]:

@@ -41,7 +41,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tests.plugins.jaeger import ensure_jaeger, load_jaeger_script, load_script, start_jaeger
+from tests.plugins.jaeger import (
+    ensure_jaeger,
+    load_jaeger_script,
+    load_script,
+    save_searches,
+    start_jaeger,
+)
 
 # Closed loop: with 10 clients the defaults' DB mutex (300 ms per query, one at a time) queues
 # ~3 s per request and -M's route pool (3 workers, 10 calls of ~50 ms per request) runs ~97%
@@ -146,12 +152,13 @@ def capture(name: str, folder: Path, fix_flags: tuple[str, ...], drive: Drive) -
             trace_ids = sorted({r.trace_id for r in run.records if r.trace_id is not None})
             jaeger_spans = settle(jaeger.query_url, trace_ids)
             seconds["settle"] = time.monotonic() - mark
-            _save_search(jaeger.query_url, run, folder / API_TRACES)
         finally:
             hotrod_script.stop(hotrod)
         mark = time.monotonic()
         dataset = folder / "dataset"
         window = (run.started_us - 10_000_000, run.ended_us + 10_000_000)
+        # Jaeger's own answer for the same window: every request's trace holds frontend spans
+        save_searches(jaeger.query_url, ["frontend"], window, folder)
         run_export(
             JaegerClient(ClientOptions(jaeger.query_url)),
             ExportOptions(dataset, window, overlap_us=0),
@@ -197,25 +204,6 @@ def _start_hotrod(script: Any, folder: Path, otlp: str, fix_flags: tuple[str, ..
 def _version(override: str, tool: Any) -> str:
     given = os.environ.get(override)
     return f"binary {given}" if given else f"{tool.module}/{tool.package}@{tool.version}"
-
-
-# Jaeger's classic search answer for the capture's requests, as its HTTP API sent it
-API_TRACES = "api-traces.json"
-
-
-def _save_search(query_url: str, run: Any, path: Path) -> None:
-    """Save Jaeger's own /api/traces answer for the frontend's traces of ``run`` to ``path``:
-    the JSON a real Jaeger writes, which the importers must read as they read their own."""
-    query = urllib.parse.urlencode(
-        {
-            "service": "frontend",
-            "start": run.started_us - 10_000_000,
-            "end": run.ended_us + 10_000_000,
-            "limit": 100_000,
-        }
-    )
-    with urllib.request.urlopen(f"{query_url}/api/traces?{query}", timeout=60) as answer:
-        path.write_bytes(answer.read())
 
 
 def settle(query_url: str, trace_ids: list[str]) -> dict[str, int]:

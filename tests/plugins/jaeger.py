@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -98,3 +100,26 @@ def start_jaeger(folder: Path, **options: Any) -> Any:
         except script.JaegerError as error:
             last_error = error
     pytest.fail(f"could not start Jaeger: {last_error}", pytrace=False)
+
+
+def save_searches(
+    query_url: str, services: Iterable[str], window_us: tuple[int, int], folder: Path
+) -> list[Path]:
+    """Save Jaeger's own classic /api/traces answer for each of ``services`` in ``window_us``
+    as ``folder/api-traces-SERVICE.json``, the bytes as Jaeger sent them: the JSON a real Jaeger
+    writes, which the importers must read as they read their own."""
+    paths = []
+    for service in services:
+        query = urllib.parse.urlencode(
+            {
+                "service": service,
+                "start": window_us[0],
+                "end": window_us[1],
+                "limit": 100_000,
+            }
+        )
+        with urllib.request.urlopen(f"{query_url}/api/traces?{query}", timeout=60) as answer:
+            path = folder / f"api-traces-{service}.json"
+            path.write_bytes(answer.read())
+        paths.append(path)
+    return paths

@@ -21,8 +21,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tests.plugins.jaeger import load_jaeger_script
+from tests.plugins.jaeger import load_jaeger_script, save_searches
 from tests.realsys.pipeline.run import VARIANTS, PipelineRun, load_script, run_pipeline
+
+# the services that trace (shop-api propagates nothing and sends no spans)
+TRACED = ("mes-api", "mes", "crm")
 
 Pipeline = Callable[[str], PipelineRun]
 
@@ -76,6 +79,10 @@ def pipeline(
                 jaeger_query_url=jaeger.query_url,
                 folder=folder / variant,
                 seed=seed,
+            )
+            # Jaeger's own answers, beside the dataset tracekit exported (through API v3)
+            save_searches(
+                jaeger.query_url, TRACED, runs[variant].export_window_us, folder / variant
             )
         return runs[variant]
 

@@ -106,6 +106,11 @@ class PipelineRun:
     broker: dict[str, Any] = field(default_factory=dict)
     window_us: tuple[int, int] = (0, 0)
 
+    @property
+    def export_window_us(self) -> tuple[int, int]:
+        """The window tracekit exports: the run's, with a second either side."""
+        return self.window_us[0] - 1_000_000, self.window_us[1] + 1_000_000
+
     def by_fate(self, *fates: str) -> list[Order]:
         return [o for o in self.orders if o.fate in fates]
 
@@ -412,7 +417,6 @@ def _export(run: PipelineRun, query_url: str, expected: int) -> None:
     from tracekit.export.client import ClientOptions, JaegerClient
     from tracekit.export.run_export import ExportOptions, run_export
 
-    start_us, end_us = run.window_us
     deadline = time.monotonic() + 60
     while True:
         shutil.rmtree(run.dataset, ignore_errors=True)
@@ -420,9 +424,7 @@ def _export(run: PipelineRun, query_url: str, expected: int) -> None:
         try:
             run_export(
                 client,
-                ExportOptions(
-                    out=run.dataset, window=(start_us - 1_000_000, end_us + 1_000_000), overlap_us=0
-                ),
+                ExportOptions(out=run.dataset, window=run.export_window_us, overlap_us=0),
             )
         finally:
             client.close()
