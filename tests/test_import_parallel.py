@@ -1,12 +1,16 @@
-"""Several files read by worker processes give the same dataset as a sequential read, in order,
-with the same errors and the same --skip-bad reports."""
+"""Several files read at once (Jaeger JSON by threads running the compiled converter, the rest by
+worker processes) give the same dataset as a sequential read, in order, with the same errors and
+the same --skip-bad reports."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 
-from tests.plugins.importers import CASES, run, snapshot
+import pytest
+
+from tests.plugins.importers import CASES, compiled_or_skip, run, snapshot
 from tracekit.connect import connect
 from tracekit.dataset import read_manifest
 from tracekit.importers import parallel
@@ -137,3 +141,30 @@ def test_default_workers_fit_in_the_available_memory(tmp_path, monkeypatch):
     assert default_jobs(paths) == 2
     monkeypatch.setattr(parallel, "_available_memory", lambda: per_worker // 2)
     assert default_jobs(paths) == 1  # never fewer than one: read here
+
+
+def test_jaeger_files_go_to_threads_and_otlp_files_to_worker_processes(
+    tmp_path, capsys, monkeypatch
+):
+    compiled_or_skip()
+    otlp = CASES / "good-trace.otlp.json"
+    packed = tmp_path / "good-trace.otlp.json.gz"
+    packed.write_bytes(gzip.compress(otlp.read_bytes()))
+    assert parallel.compiled(CASES / "good-trace.json")
+    assert not parallel.compiled(otlp)
+    assert not parallel.compiled(packed)
+    pools = []
+
+    def no_processes(workers):
+        pools.append(workers)
+        raise RuntimeError("a worker process was started")
+
+    monkeypatch.setattr(parallel, "_worker_pool", no_processes)
+    inputs = _inputs(tmp_path)
+    code, out, err = run(["import", *inputs, "--out", str(tmp_path / "ds"), "--jobs", "2"], capsys)
+    assert code == 0, err
+    assert "8 spans read, 8 added" in out
+    assert pools == []
+    with pytest.raises(RuntimeError, match="worker process"):
+        run(["import", *inputs, str(packed), "--out", str(tmp_path / "ds2"), "--jobs", "2"], capsys)
+    assert pools == [2]

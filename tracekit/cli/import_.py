@@ -26,8 +26,9 @@ from tracekit.importers.import_files import import_files
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes reading files at once (default: one per CPU, at most 4 and as many "
-    "as memory holds, for 64 MB or more of files; else 1: read in this process).",
+    help="Files read at once: Jaeger JSON by threads (the compiled converter), OTLP JSON by "
+    "worker processes (default: one per CPU, at most 4 and as many as memory holds, for 64 MB "
+    "or more of files; else 1: one file at a time, in this process).",
 )
 def command(paths: tuple[str, ...], dataset: str, skip_bad: bool, jobs: int | None) -> None:
     """Import Jaeger JSON or OTLP JSON files (plain or gzip; - for stdin) into DATASET.
