@@ -152,8 +152,11 @@ class PerTraceRunner:
         if temp_directory:
             config["temp_directory"] = temp_directory
         self.con = duckdb.connect(config=config)
-        # SQL_VIEWS run on a connection of their own, whose span_rows is the bucket
-        self.views_con = duckdb.connect(config=config)
+        # SQL_VIEWS run on a connection of their own, whose span_rows is the bucket, on one
+        # thread: their joins over a bucket are too small to share out (a second thread ran
+        # them no faster over the import benchmark's buckets and spent ~1 CPU-s more, which the
+        # thread writing Parquet beside them lacked)
+        self.views_con = duckdb.connect(config=config | {"threads": 1})
         self._defined = False
         self._errors_defined = False
         self._views_defined = False
