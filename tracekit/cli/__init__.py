@@ -6,6 +6,8 @@ User errors (``UserError``, bad flags) print one line on stderr and exit 2, with
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import importlib.util
 import sys
@@ -71,6 +73,13 @@ def _module_exists(module_name: str) -> bool:
 @click.version_option(package_name="tracekit")
 def cli() -> None:
     """tracekit: trace analytics and capacity planning on top of Jaeger."""
+
+
+# At exit the interpreter collects every cyclic object left (pandas', numba's, pyarrow's
+# modules): 0.33 s after an import of 160k spans. Frozen objects are skipped; the process is
+# ending, and what closing needs (files, connections) is released by reference counts and the
+# OS either way.
+atexit.register(gc.freeze)
 
 
 def main(argv: list[str] | None = None) -> Any:
