@@ -153,6 +153,9 @@ def test_jaeger_files_go_to_threads_and_otlp_files_to_worker_processes(
     assert parallel.compiled(CASES / "good-trace.json")
     assert not parallel.compiled(otlp)
     assert not parallel.compiled(packed)
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    assert not parallel.compiled(pipe)  # not opened: that would wait for a writer
     pools = []
 
     def no_processes(workers):

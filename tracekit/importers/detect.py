@@ -79,7 +79,9 @@ class Chunks:
 
     def __iter__(self) -> Iterator[tuple[int | None, bytes]]:
         if self.kind == "json":
-            yield None, self._first + self._stream.read()
+            rest = self._stream.read()
+            # a one-line document (curl's output) is whole already: no copy of it
+            yield None, self._first + rest if rest else self._first
             return
         yield 1, self._first
         yield self._second_number, self._second

@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import stat
 import threading
 import time
 from collections import deque
@@ -150,10 +151,14 @@ def read_files(
 def compiled(path: str | Path) -> bool:
     """Whether ``path`` is a file the compiled converter reads (Jaeger JSON, the converter
     built), as far as its start tells: an OTLP document names its resources first. Only where
-    the file is read depends on this; a wrong guess costs time, never rows."""
+    the file is read depends on this; a wrong guess costs time, never rows. A pipe or device is
+    not looked at (its start can be read only once, and opening a FIFO waits for its writer):
+    a worker process reads it."""
     if not native.available():
         return False
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open_input(path) as (stream, _):
             head = stream.read(SNIFF_BYTES)
     except READ_ERRORS:
