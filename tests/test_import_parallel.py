@@ -4,17 +4,25 @@ the same --skip-bad reports."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
+import random
+import sys
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import drawn
 from tests.plugins.importers import CASES, compiled_or_skip, run, snapshot
 from tracekit.connect import connect
 from tracekit.dataset import read_manifest
 from tracekit.importers import parallel
 from tracekit.importers.parallel import PARALLEL_MIN_BYTES, default_jobs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from jaeger_gen import make_trace  # noqa: E402
 
 
 def _inputs(tmp_path):
@@ -171,3 +179,52 @@ def test_jaeger_files_go_to_threads_and_otlp_files_to_worker_processes(
     with pytest.raises(RuntimeError, match="worker process"):
         run(["import", *inputs, str(packed), "--out", str(tmp_path / "ds2"), "--jobs", "2"], capsys)
     assert pools == [2]
+
+
+def test_split_and_repeated_traces_read_at_once_keep_the_first_occurrence(tmp_path, capsys):
+    """Traces whose spans are spread over several files, and spans sent again with other tags
+    in later files: reading files at once keeps the first file's version, as one at a time."""
+    seed = drawn(71)
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    traces = [make_trace(rng, 1_732_000_000_000_000 + k * 1_000_000, 8) for k in range(120)]
+    files: list[list[dict]] = [[] for _ in range(6)]
+    for trace in traces:
+        for span in trace["spans"]:
+            chosen = rng.randrange(len(files))
+            files[chosen].append({"traceID": trace["traceID"], "span": span, "processes": trace})
+            if rng.random() < 0.1:  # sent again later, changed
+                again = copy.deepcopy(span)
+                again["tags"].append({"key": "sent.again", "type": "bool", "value": True})
+                later = rng.randrange(chosen, len(files))
+                files[later].append(
+                    {"traceID": trace["traceID"], "span": again, "processes": trace}
+                )
+    paths = []
+    for number, entries in enumerate(files):
+        data: dict[str, dict] = {}
+        for entry in entries:
+            trace = data.setdefault(
+                entry["traceID"],
+                {
+                    "traceID": entry["traceID"],
+                    "spans": [],
+                    "processes": entry["processes"]["processes"],
+                },
+            )
+            trace["spans"].append(entry["span"])
+        path = tmp_path / f"part-{number}.json"
+        path.write_text(json.dumps({"data": list(data.values())}))
+        paths.append(str(path))
+    results = {}
+    for jobs in ("1", "3"):
+        dataset = tmp_path / f"ds-{jobs}"
+        code, out, err = run(["import", *paths, "--out", str(dataset), "--jobs", jobs], capsys)
+        assert code == 0, err
+        skipped = int(out.split(" duplicates skipped")[0].rsplit(" ", 1)[1])
+        assert skipped > 0, out  # spans were sent again
+        results[jobs] = _rows(dataset)
+    assert len(results["1"]) == 120 * 8
+    again = [row for row in results["1"] if "sent.again" in str(row)]
+    assert again == []  # the first occurrence of every span is the one without the tag
+    assert results["3"] == results["1"]

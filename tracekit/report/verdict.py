@@ -6,6 +6,7 @@ A notebook builds a :class:`Verdict` from numbers it computed (sentences made wi
 which also records it as findings: the runner copies the headline and figures into ``run.json``
 and the index shows them next to the run, with the change since the previous run.
 
+>>> from tracekit.report.prose import say
 >>> v = Verdict(say("**mes** is saturated"), [say("wait share {w}", w=percent(0.39))],
 ...             say("add mes workers"), [Figure("wait_share:mes", "mes wait share", 0.39,
 ...             "percent")])
