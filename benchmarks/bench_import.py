@@ -11,9 +11,9 @@ wrapper process.
     .venv/bin/python benchmarks/bench_import.py [--files 60] [--small 15] [--repeat 1]
         [--workdir DIR]
 
-Times come from runs whose memory is not sampled (sampling /proc slows a command that uses
-both cores more than one that uses one: benchmarks/measure.py), the median of --repeat runs
-each; peak memory from one more run of each, sampled every 50 ms.
+Times come from runs whose memory is not sampled (sampling /proc every 50 ms slows the
+command it samples: benchmarks/measure.py), the median of --repeat runs each; peak memory from
+one more run of each, sampled every 50 ms, whose wall time is shown too.
 
 Prints a Markdown table (paste it under "## Import" in docs/benchmarks.md) with the time ratio
 (naive / tracekit), the peak-memory ratio (tracekit / naive) and memory flatness (tracekit's
