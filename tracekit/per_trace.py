@@ -1,14 +1,14 @@
 """Per-trace results: everything that depends on one trace's spans only, computed once.
 
-Self time, trace summaries, critical-path segments, calls, error origins, N+1 runs and telemetry
-loss need a whole trace and nothing else. They are computed when spans are written (for exactly
-the traces that gain spans: ``tracekit.dataset``) and by Spark tasks per bucket of traces; the
-views then read the stored results.
+Self time, trace summaries, critical-path segments, calls, error origins, N+1 runs, telemetry
+loss and the messages' per-trace views need a whole trace and nothing else. They are computed
+when spans are written (for exactly the traces that gain spans: ``tracekit.dataset``) and by
+Spark tasks per bucket of traces; the views then read the stored results.
 
 The compiled per-trace kernel (``tracekit.kernel``) computes those (``KERNEL_VIEWS``); what the
 semantic conventions say about each span comes from their macros (``sql/kernel/span_facts.sql``,
-and ``span_errors`` in ``sql/views/21_errors.sql`` for the few spans where errors began). The
-messages' per-trace views and the critical path's charges per trace (``SQL_VIEWS``) are
+and ``span_errors`` in ``sql/views/21_errors.sql`` for the few spans where errors began). Span
+outcomes, the critical path's charges per trace and the error counts (``SQL_VIEWS``) are
 computed by their own SQL on each bucket. The view SQL (``sql/views/*.sql``) stays the
 definition the kernel must match
 (tests/test_kernel_equivalence.py) and what ``connect(live=True)`` and a dataset written by an
@@ -55,27 +55,27 @@ KERNEL_VIEWS: tuple[str, ...] = (
     "n_plus_one_runs",
     "call_patterns",
     "telemetry_loss",
-)
-
-# The per-trace views computed by their own SQL on each bucket, in this order (a view may read
-# those before it, and the kernel's): the messages' (sql/views/40_messages.sql: a few small
-# joins over the messaging spans, ~0.1 s a day of the workshop), so that the cross-trace message
-# views (matches through links and message ids, deliveries, journeys, funnels) never read every
-# span again; span_outcomes (sql/views/41_span_outcomes.sql), the spans a funnel takes as
-# evidence with how they went; trace_charges (sql/views/45_charges.sql), the kernel's
-# critical-path charges summed per trace and group, which the bottleneck ranking reads; and
-# span_error_counts (sql/views/21_errors.sql), what the error breakdowns sum.
-SQL_VIEWS: tuple[str, ...] = (
+    # the messages' (sql/views/40_messages.sql; tracekit.kernel.messages)
     "message_producers",
     "consumer_spans",
     "span_links",
     "message_children",
     "message_orphans",
+)
+
+# The per-trace views computed by their own SQL on each bucket, in this order (a view may read
+# those before it, and the kernel's): span_outcomes (sql/views/41_span_outcomes.sql), the spans
+# a funnel takes as
+# evidence with how they went; trace_charges (sql/views/45_charges.sql), the kernel's
+# critical-path charges summed per trace and group, which the bottleneck ranking reads; and
+# span_error_counts (sql/views/21_errors.sql), what the error breakdowns sum.
+SQL_VIEWS: tuple[str, ...] = (
     "span_outcomes",
     "trace_charges",
     "span_error_counts",
 )
-# The files that define them, run on the bucket's own connection.
+# The files that define them (40_messages.sql for its macro taker_failed), run on the bucket's
+# own connection.
 SQL_VIEW_FILES = (
     "views/20_latency.sql",
     "views/21_errors.sql",
@@ -96,9 +96,6 @@ STORED_ORDER = {"telemetry_loss": "start_time, trace_id, kind, span_id"}
 SELF_US = "self_us"
 # The prefix under which PerTraceRunner keeps each SQL view's own definition.
 _DEFINITION = "definition_"
-# Views that SQL_VIEWS read more than once (message_spans: message_producers and
-# consumer_spans), computed into a table once per bucket.
-_INTERMEDIATE = ("message_spans",)
 
 
 @dataclass(frozen=True)
@@ -190,9 +187,9 @@ class PerTraceRunner:
         the kernel's results standing in for the views they are the rows of; each view, once
         computed, stands in for itself for the views after it.
 
-        The bucket's spans, which every view reads, and ``_INTERMEDIATE`` are copied into
-        DuckDB tables first: read from Arrow, every view converted the spans again (~0.8 s of
-        the views' 2.9 s over the 15 buckets of the import benchmark; 2.1 s with the tables)."""
+        The bucket's spans, which every view reads, are copied into a DuckDB table first: read
+        from Arrow, every view converted the spans again (~0.8 s of the views' 2.9 s over the
+        15 buckets of the import benchmark; 2.1 s with the table)."""
         con = self.views_con
         tables: dict[str, pa.Table] = {}
         registered = list(kernel)
@@ -204,10 +201,6 @@ class PerTraceRunner:
                 con.register(f"bucket_{name}", table)
             if not self._views_defined:
                 self._define_views(["span_rows", *kernel])
-            for name in _INTERMEDIATE:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE bucket_{name} AS FROM {_DEFINITION}{name}"
-                )
             for name in SQL_VIEWS:
                 tables[name] = con.sql(f"SELECT * FROM {_DEFINITION}{name}").to_arrow_table()
                 # its stand-in, for the views after it, reads this bucket's rows
@@ -219,16 +212,14 @@ class PerTraceRunner:
         finally:
             for name in registered:
                 con.unregister(f"bucket_{name}")
-            for name in ("span_rows", *_INTERMEDIATE):
-                con.execute(f"DROP TABLE IF EXISTS bucket_{name}")
+            con.execute("DROP TABLE IF EXISTS bucket_span_rows")
         return tables
 
     def _define_views(self, stand_ins: list[str]) -> None:
         """Define SQL_VIEWS once on ``views_con``, each under ``_DEFINITION`` + its name: its
         own name is left for a stand-in reading ``bucket_<name>``, which each bucket registers
         anew. Defining the files' views per bucket cost ~0.07 s a bucket (1 s of an import of
-        480k spans). ``_INTERMEDIATE`` views are renamed too, their stand-ins reading the
-        tables each bucket makes of them."""
+        480k spans)."""
         con = self.views_con
         con.execute(load_sql("views/05_conventions.sql"))
         # the files' macros bind at once: what they read must exist before them
@@ -236,11 +227,8 @@ class PerTraceRunner:
         for name in SQL_VIEW_FILES:
             con.execute(deferred(load_sql(name)))
         _stand_in(con, stand_ins)  # the files' own views of those names give way
-        for name in (*_INTERMEDIATE, *SQL_VIEWS):
+        for name in SQL_VIEWS:
             con.execute(f"ALTER VIEW {name} RENAME TO {_DEFINITION}{name}")
-        for name in _INTERMEDIATE:
-            con.execute(f"CREATE TEMP TABLE bucket_{name} AS FROM {_DEFINITION}{name} LIMIT 0")
-        _stand_in(con, _INTERMEDIATE)
 
     def _facts(self, rows: pa.Table) -> pa.Table:
         """The rows of ``sql/kernel/span_facts.sql`` for ``rows`` (slim), in their order."""

@@ -110,9 +110,16 @@ def error_origin_rows(
             g = group[tree_row[x]] - lo
             entries[entry_fill[g]] = x
             entry_fill[g] += 1
-        # considered: (row, entry) pairs of errored rows not dismissed (entry -1: not in tree)
-        pair_row = np.empty(m + hi - lo, np.int64)
-        pair_entry = np.empty(m + hi - lo, np.int64)
+        # considered: (row, entry) pairs of errored rows not dismissed (entry -1: not in tree).
+        # Every row of a span id pairs with every entry of that id: with duplicate ids that is
+        # more than m + rows, so the pairs are counted first.
+        total = 0
+        for i in range(lo, hi):
+            if errored[i]:
+                g = group[i] - lo
+                total += max(1, entry_offsets[g + 1] - entry_offsets[g])
+        pair_row = np.empty(total, np.int64)
+        pair_entry = np.empty(total, np.int64)
         pairs = 0
         for i in range(lo, hi):
             considered[i] = False

@@ -18,6 +18,7 @@ from tracekit.kernel import calls as call_walks
 from tracekit.kernel.charges import charges
 from tracekit.kernel.critical_path import critical_path_segments
 from tracekit.kernel.error_origins import EARLIEST, TIMEOUT, error_origin_rows
+from tracekit.kernel.messages import message_tables
 from tracekit.kernel.span_arrays import SpanArrays, span_arrays
 from tracekit.kernel.trees import (
     covered_time,
@@ -186,6 +187,9 @@ def kernel_tables(
         }
     )
 
+    tables |= message_tables(
+        spans, facts, a, group, group_end, parent_group, child_offsets, children
+    )
     recovered = _calls(build, a, tables, group, group_end, parent_group, child_offsets, children)
     tables["error_origins"] = _error_origins(
         build,
