@@ -15,9 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracekit.kernel.span_arrays import CONSUMER, SpanArrays
+from tracekit.kernel.span_arrays import CONSUMER, Columns, SpanArrays
 
-TIME = pa.timestamp("us")
 # the SQL's recursion bound (`WHERE depth < 8`): a walk's states go 8 levels deep at most
 DEPTH = 8
 # message_role codes, as sql/kernel/span_facts.sql names the roles
@@ -25,8 +24,7 @@ ROLES = ("create", "send", "receive", "process", "settle")
 
 
 def message_tables(
-    spans: pa.Table,
-    facts: pa.Table,
+    column: Columns,
     a: SpanArrays,
     group: np.ndarray,
     group_end: np.ndarray,
@@ -34,15 +32,20 @@ def message_tables(
     child_offsets: np.ndarray,
     children: np.ndarray,
 ) -> dict[str, pa.Table]:
-    """The five views' rows for ``spans`` (whole traces), ``facts`` their span facts and the
-    rest what ``span_arrays`` and ``trees.family`` made of them."""
+    """The five views' rows for the spans (whole traces) and facts of ``column``; the rest is
+    what ``span_arrays`` and ``trees.family`` made of them."""
     n = len(a.row)
-    column = _Columns(spans, facts, a.row)
-    role = column.codes("message_role", ROLES)
+    index = pc.index_in(column.column("message_role"), value_set=pa.array(ROLES))
+    role = column.sorted(pc.fill_null(index, -1).to_numpy(zero_copy_only=False))
     is_send = (role == 0) | (role == 1)
     is_taker = (role == 2) | (role == 3)
-    status_null = column.is_null("status")
-    reject = column.bools("settles_reject")
+    status_null = _is_null(column, "status")
+    reject = column.sorted(
+        np.asarray(
+            pc.fill_null(column.column("settles_reject"), False).to_numpy(zero_copy_only=False),
+            np.bool_,
+        )
+    )
     children_of = (child_offsets[group], child_offsets[group + 1])
 
     # message_producers: walk up from each innermost send through the sends of its service
@@ -142,7 +145,7 @@ def message_tables(
         return _bools(value, ~known & own_null[rows])
 
     # span_links: a row per link of a span, joined with its consumer_spans rows
-    links = spans["links"]
+    links = column.column("links")
     lengths = pc.fill_null(pc.list_value_length(links), 0).to_numpy(zero_copy_only=False)
     linking = np.flatnonzero(lengths[a.row] > 0)
     linking, taker_rows = _with_takers(linking, group, group_end, is_taker)
@@ -184,7 +187,7 @@ def message_tables(
 
     # message_orphans: per message, the orphans of its trace that started at or after its send
     sent = producers[
-        (producer_message == group[producers]) & ~column.is_null("destination")[producers]
+        (producer_message == group[producers]) & ~_is_null(column, "destination")[producers]
     ]
     orphans = np.flatnonzero(a.has_parent & (parent_group < 0) & (a.service >= 0))
     trace = np.searchsorted(a.trace_offsets, sent, side="right") - 1
@@ -211,7 +214,7 @@ def message_tables(
 
 
 def _taken_by(
-    column: _Columns,
+    column: Columns,
     sends: np.ndarray,
     messages: np.ndarray,
     takers: np.ndarray,
@@ -236,33 +239,8 @@ def _taken_by(
     )
 
 
-class _Columns:
-    """Columns of the spans and their facts at sorted positions (-1: NULL)."""
-
-    def __init__(self, spans: pa.Table, facts: pa.Table, row: np.ndarray) -> None:
-        self.spans, self.facts, self.row = spans, facts, row
-
-    def _column(self, name: str) -> pa.ChunkedArray:
-        return self.facts[name] if name in self.facts.column_names else self.spans[name]
-
-    def take(self, name: str, positions: np.ndarray) -> pa.Array:
-        rows = self.row[np.maximum(positions, 0)]
-        index = pa.array(rows, mask=positions < 0) if (positions < 0).any() else pa.array(rows)
-        return self._column(name).take(index).combine_chunks()
-
-    def _sorted(self, values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(values[self.row])
-
-    def codes(self, name: str, values: tuple[str, ...]) -> np.ndarray:
-        index = pc.index_in(self._column(name), value_set=pa.array(values))
-        return self._sorted(pc.fill_null(index, -1).to_numpy(zero_copy_only=False))
-
-    def is_null(self, name: str) -> np.ndarray:
-        return self._sorted(pc.is_null(self._column(name)).to_numpy(zero_copy_only=False))
-
-    def bools(self, name: str) -> np.ndarray:
-        values = pc.fill_null(self._column(name), False).to_numpy(zero_copy_only=False)
-        return self._sorted(np.asarray(values, np.bool_))
+def _is_null(column: Columns, name: str) -> np.ndarray:
+    return column.sorted(pc.is_null(column.column(name)).to_numpy(zero_copy_only=False))
 
 
 def _expand(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

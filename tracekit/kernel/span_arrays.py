@@ -146,3 +146,36 @@ def _int64(column: pa.ChunkedArray) -> np.ndarray:
 
 def _uint64(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.uint64)
+
+
+class Columns:
+    """Columns of the input rows (``spans``, and their ``facts`` in the same order) at sorted
+    positions, and names from codes."""
+
+    def __init__(self, spans: pa.Table, arrays: SpanArrays, facts: pa.Table) -> None:
+        self.spans = spans
+        self.facts = facts
+        self.arrays = arrays
+        self.trace = np.repeat(
+            np.arange(len(arrays.trace_offsets) - 1), np.diff(arrays.trace_offsets)
+        )
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """A column of the spans, or of the facts where the spans have none of that name."""
+        return self.spans[name] if name in self.spans.column_names else self.facts[name]
+
+    def take(self, column: str, positions: np.ndarray) -> pa.Array:
+        """``column`` at sorted ``positions`` (-1: NULL)."""
+        rows = self.arrays.row[np.maximum(positions, 0)]
+        index = pa.array(rows, mask=positions < 0) if (positions < 0).any() else pa.array(rows)
+        return self.column(column).take(index).combine_chunks()
+
+    def sorted(self, values: np.ndarray) -> np.ndarray:
+        """Input-ordered ``values`` in sorted order."""
+        return np.ascontiguousarray(values[self.arrays.row])
+
+    def names(self, codes: np.ndarray) -> pa.Array:
+        """The names of ``codes`` (-1: NULL)."""
+        codes = np.asarray(codes, np.int64)
+        index = pa.array(np.maximum(codes, 0), mask=codes < 0)
+        return self.arrays.names.take(index)

@@ -19,7 +19,7 @@ from tracekit.kernel.charges import charges
 from tracekit.kernel.critical_path import critical_path_segments
 from tracekit.kernel.error_origins import EARLIEST, TIMEOUT, error_origin_rows
 from tracekit.kernel.messages import message_tables
-from tracekit.kernel.span_arrays import SpanArrays, span_arrays
+from tracekit.kernel.span_arrays import Columns, SpanArrays, span_arrays
 from tracekit.kernel.trees import (
     covered_time,
     cross_service_pairs,
@@ -50,7 +50,7 @@ def kernel_tables(
     group, group_end, parent_group, child_offsets, children = family(
         a.trace_offsets, a.span, a.parent, a.has_parent
     )
-    build = _Builder(spans, a)
+    build = Columns(spans, a, facts)
     tables: dict[str, pa.Table] = {}
 
     covered_group, covered = covered_time(group, group_end, child_offsets, children, a.start, a.end)
@@ -187,9 +187,7 @@ def kernel_tables(
         }
     )
 
-    tables |= message_tables(
-        spans, facts, a, group, group_end, parent_group, child_offsets, children
-    )
+    tables |= message_tables(build, a, group, group_end, parent_group, child_offsets, children)
     recovered = _calls(build, a, tables, group, group_end, parent_group, child_offsets, children)
     tables["error_origins"] = _error_origins(
         build,
@@ -220,7 +218,7 @@ def kernel_tables(
 
 
 def _calls(
-    build: _Builder,
+    build: Columns,
     a: SpanArrays,
     tables: dict[str, pa.Table],
     group: np.ndarray,
@@ -350,7 +348,7 @@ def _calls(
 
 
 def _error_origins(
-    build: _Builder,
+    build: Columns,
     a: SpanArrays,
     error_facts: Callable[[pa.Table], pa.Table],
     roots: np.ndarray,
@@ -464,26 +462,3 @@ def _ranks_within(sizes: np.ndarray) -> np.ndarray:
 def _round_1(values: np.ndarray) -> np.ndarray:
     """DuckDB's round(x, 1) of a double: half away from zero."""
     return np.sign(values) * np.floor(np.abs(values) * 10 + 0.5) / 10
-
-
-class _Builder:
-    """Columns of the input rows at sorted positions, and names from codes."""
-
-    def __init__(self, spans: pa.Table, arrays: SpanArrays) -> None:
-        self.spans = spans
-        self.arrays = arrays
-        self.trace = np.repeat(
-            np.arange(len(arrays.trace_offsets) - 1), np.diff(arrays.trace_offsets)
-        )
-
-    def take(self, column: str, positions: np.ndarray) -> pa.Array:
-        """``column`` at sorted ``positions`` (-1: NULL)."""
-        rows = self.arrays.row[np.maximum(positions, 0)]
-        index = pa.array(rows, mask=positions < 0) if (positions < 0).any() else pa.array(rows)
-        return self.spans[column].take(index).combine_chunks()
-
-    def names(self, codes: np.ndarray) -> pa.Array:
-        """The names of ``codes`` (-1: NULL)."""
-        codes = np.asarray(codes, np.int64)
-        index = pa.array(np.maximum(codes, 0), mask=codes < 0)
-        return self.arrays.names.take(index)
