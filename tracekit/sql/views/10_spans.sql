@@ -1,8 +1,10 @@
 -- spans: the stored rows plus self_us, a span's duration minus the union of its children's
 -- intervals, each child clipped to the span's window (children wholly outside count nothing).
+-- Equal clipped intervals are one (DISTINCT): two windows below sort them apart, and tied rows
+-- may come in another order in each, which counted a shared interval twice.
 CREATE OR REPLACE VIEW span_self_time AS
 WITH child AS (
-    SELECT p.trace_id, p.span_id,
+    SELECT DISTINCT p.trace_id, p.span_id,
            greatest(c.start_time, p.start_time) AS child_start,
            least(c.end_time, p.end_time) AS child_end
     FROM span_rows AS p
