@@ -20,9 +20,11 @@ from tracekit.per_trace import PER_TRACE_VIEWS, compute_per_trace
 from tracekit.schema import SPAN_SCHEMA
 
 
-def assert_same(table: pa.Table, label: str, views: tuple[str, ...] = PER_TRACE_VIEWS) -> None:
+def assert_same(
+    table: pa.Table, label: str, views: tuple[str, ...] = PER_TRACE_VIEWS
+) -> dict[str, pa.Table]:
     """The kernel's tables (of ``views``; with span_self_time, its self times too) equal the
-    SQL views' over ``table``."""
+    SQL views' over ``table``; returns the kernel's tables."""
     con = rows_connection(table)
     got = compute_per_trace(table)
     for name in views:
@@ -32,10 +34,10 @@ def assert_same(table: pa.Table, label: str, views: tuple[str, ...] = PER_TRACE_
         assert sorted(mine.to_pylist(), key=repr) == sorted(want.to_pylist(), key=repr), (
             f"{label}: {name}"
         )
-    if "span_self_time" not in views:
-        return
-    want_self = con.sql("SELECT self_us FROM spans").to_arrow_table()["self_us"]
-    assert got.self_us.to_pylist() == want_self.to_pylist(), f"{label}: self_us"
+    if "span_self_time" in views:
+        want_self = con.sql("SELECT self_us FROM spans").to_arrow_table()["self_us"]
+        assert got.self_us.to_pylist() == want_self.to_pylist(), f"{label}: self_us"
+    return got.tables
 
 
 @pytest.mark.parametrize(
@@ -166,13 +168,11 @@ def test_messy_messaging_spans() -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     spans = [s for t in range(400) for s in _messy_messages(rng, f"q{t:03d}")]
-    table = span_table(spans)
-    got = compute_per_trace(table).tables
-    # the walks, the joins and the orphans all have rows to compare
+    got = assert_same(span_table(spans), f"seed {seed}", (*MESSAGE_VIEWS, "span_self_time"))
+    # the walks, the joins and the orphans all had rows to compare
     for name in MESSAGE_VIEWS:
         assert got[name].num_rows > 0, f"seed {seed}: {name}"
     assert max(got["message_producers"]["depth"].to_pylist()) >= 2, f"seed {seed}"
-    assert_same(table, f"seed {seed}", (*MESSAGE_VIEWS, "span_self_time"))
 
 
 def test_empty_input() -> None:

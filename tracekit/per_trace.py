@@ -65,10 +65,9 @@ KERNEL_VIEWS: tuple[str, ...] = (
 
 # The per-trace views computed by their own SQL on each bucket, in this order (a view may read
 # those before it, and the kernel's): span_outcomes (sql/views/41_span_outcomes.sql), the spans
-# a funnel takes as
-# evidence with how they went; trace_charges (sql/views/45_charges.sql), the kernel's
-# critical-path charges summed per trace and group, which the bottleneck ranking reads; and
-# span_error_counts (sql/views/21_errors.sql), what the error breakdowns sum.
+# a funnel takes as evidence with how they went; trace_charges (sql/views/45_charges.sql), the
+# kernel's critical-path charges summed per trace and group, which the bottleneck ranking reads;
+# and span_error_counts (sql/views/21_errors.sql), what the error breakdowns sum.
 SQL_VIEWS: tuple[str, ...] = (
     "span_outcomes",
     "trace_charges",

@@ -15,12 +15,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracekit.kernel.span_arrays import CONSUMER, Columns, SpanArrays
+from tracekit.kernel.span_arrays import (
+    CONSUMER,
+    CREATE,
+    PROCESS,
+    RECEIVE,
+    SEND,
+    Columns,
+    SpanArrays,
+)
 
 # the SQL's recursion bound (`WHERE depth < 8`): a walk's states go 8 levels deep at most
 DEPTH = 8
-# message_role codes, as sql/kernel/span_facts.sql names the roles
-ROLES = ("create", "send", "receive", "process", "settle")
 
 
 def message_tables(
@@ -35,17 +41,8 @@ def message_tables(
     """The five views' rows for the spans (whole traces) and facts of ``column``; the rest is
     what ``span_arrays`` and ``trees.family`` made of them."""
     n = len(a.row)
-    index = pc.index_in(column.column("message_role"), value_set=pa.array(ROLES))
-    role = column.sorted(pc.fill_null(index, -1).to_numpy(zero_copy_only=False))
-    is_send = (role == 0) | (role == 1)
-    is_taker = (role == 2) | (role == 3)
-    status_null = _is_null(column, "status")
-    reject = column.sorted(
-        np.asarray(
-            pc.fill_null(column.column("settles_reject"), False).to_numpy(zero_copy_only=False),
-            np.bool_,
-        )
-    )
+    is_send = (a.message_role == CREATE) | (a.message_role == SEND)
+    is_taker = (a.message_role == RECEIVE) | (a.message_role == PROCESS)
     children_of = (child_offsets[group], child_offsets[group + 1])
 
     # message_producers: walk up from each innermost send through the sends of its service
@@ -57,7 +54,8 @@ def message_tables(
     has_send_child[sends[owner[inner_send]]] = True
     rows = sends[~has_send_child[sends]]
     messages = group[rows]
-    seen_groups, seen_messages, seen_depths = [group[rows]], [messages], [np.zeros(len(rows))]
+    seen_groups, seen_messages = [group[rows]], [messages]
+    seen_depths = [np.zeros(len(rows), np.int64)]
     for depth in range(1, DEPTH + 1):
         found = parent_group[rows] >= 0
         rows, messages = rows[found], messages[found]
@@ -73,7 +71,7 @@ def message_tables(
     span_group = np.concatenate(seen_groups)
     message = np.concatenate(seen_messages)
     deepest = np.full(n, -1, np.int64)
-    np.maximum.at(deepest, span_group, np.concatenate(seen_depths).astype(np.int64))
+    np.maximum.at(deepest, span_group, np.concatenate(seen_depths))
     pairs_group, pairs_message = _distinct(span_group, message, n)
     distinct = np.bincount(pairs_group, minlength=n)
     only = np.full(n, -1, np.int64)
@@ -102,7 +100,7 @@ def message_tables(
     takers = np.flatnonzero(is_taker)
     rows = takers[a.service[takers] >= 0]  # NULL is in no service list (the SQL's `work`)
     consumers = group[rows]
-    work_failed = a.is_error | reject  # a NULL status fails nothing (bool_or skips NULLs)
+    work_failed = a.is_error | a.settles_reject  # a NULL status fails nothing (bool_or skips NULLs)
     failed_below = np.zeros(n, np.bool_)
     for _ in range(DEPTH):
         owner, position = _expand(children_of[0][rows], children_of[1][rows])
@@ -115,10 +113,10 @@ def message_tables(
     # status = 'ERROR' OR conv_error_answer(...): NULL when the status is and there is no
     # error answer
     own_failed = a.is_error | a.error_answer
-    own_null = status_null & ~own_failed
+    own_null = a.status_null & ~own_failed
     taker_failed = own_failed.copy()
     taker_failed[takers] = own_failed[takers] | failed_below[group[takers]]
-    taker_failed_null = status_null & ~taker_failed
+    taker_failed_null = a.status_null & ~taker_failed
     consumer_spans = pa.table(
         {
             "trace_id": column.take("trace_id", takers),
@@ -186,9 +184,7 @@ def message_tables(
     )
 
     # message_orphans: per message, the orphans of its trace that started at or after its send
-    sent = producers[
-        (producer_message == group[producers]) & ~_is_null(column, "destination")[producers]
-    ]
+    sent = producers[(producer_message == group[producers]) & a.has_destination[producers]]
     orphans = np.flatnonzero(a.has_parent & (parent_group < 0) & (a.service >= 0))
     trace = np.searchsorted(a.trace_offsets, sent, side="right") - 1
     owner, position = _expand(
@@ -237,10 +233,6 @@ def _taken_by(
             "consumer_failed": failed,
         }
     )
-
-
-def _is_null(column: Columns, name: str) -> np.ndarray:
-    return column.sorted(pc.is_null(column.column(name)).to_numpy(zero_copy_only=False))
 
 
 def _expand(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,9 @@ import pyarrow.compute as pc
 # kind codes (anything else, NULL included, is OTHER)
 OTHER, SERVER, CLIENT, PRODUCER, CONSUMER = 0, 1, 2, 3, 4
 _KINDS = ("server", "client", "producer", "consumer")
+# message role codes (NONE: no messaging span), as sql/kernel/span_facts.sql names the roles
+CREATE, SEND, RECEIVE, PROCESS, SETTLE = 0, 1, 2, 3, 4
+_ROLES = ("create", "send", "receive", "process", "settle")
 
 # what a missing parent or a NULL name is coded as
 NONE = -1
@@ -49,6 +52,10 @@ class SpanArrays:
     span_hash: np.ndarray  # uint64 hash(trace_id, span_id)
     parent_hash: np.ndarray  # uint64 hash(trace_id, parent_span_id), 0 when NULL
     clock: np.ndarray  # uint64 hash(conv_process(service, resource))
+    status_null: np.ndarray  # bool: status IS NULL
+    message_role: np.ndarray  # int64 role code, NONE for spans that are no messaging span
+    has_destination: np.ndarray  # bool: the messaging span names a destination
+    settles_reject: np.ndarray  # bool: it settles a message by rejecting it
     names: pa.Array  # the name dictionary, sorted
 
 
@@ -112,6 +119,10 @@ def span_arrays(spans: pa.Table, facts: pa.Table) -> SpanArrays:
         span_hash=sort(_uint64(facts["span_hash"])),
         parent_hash=sort(_uint64(pc.fill_null(parent_hash, 0))),
         clock=sort(_uint64(facts["clock"])),
+        status_null=sort(_bools(pc.is_null(spans["status"]))),
+        message_role=sort(_codes_in(facts["message_role"], pa.array(_ROLES))),
+        has_destination=sort(_bools(pc.is_valid(facts["destination"]))),
+        settles_reject=sort(_bools(pc.fill_null(facts["settles_reject"], False))),
         names=names,
     )
 
@@ -169,10 +180,6 @@ class Columns:
         rows = self.arrays.row[np.maximum(positions, 0)]
         index = pa.array(rows, mask=positions < 0) if (positions < 0).any() else pa.array(rows)
         return self.column(column).take(index).combine_chunks()
-
-    def sorted(self, values: np.ndarray) -> np.ndarray:
-        """Input-ordered ``values`` in sorted order."""
-        return np.ascontiguousarray(values[self.arrays.row])
 
     def names(self, codes: np.ndarray) -> pa.Array:
         """The names of ``codes`` (-1: NULL)."""
